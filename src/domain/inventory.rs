@@ -1,0 +1,247 @@
+//! Inventory of one (sku, warehouse) pair: the state one SKU actor owns, its commands, its
+//! events, and the pure `decide`/`apply` pair.
+//!
+//! Architecture invariant: `on_hand >= reserved` after every `apply`, and `reserved` is the sum of
+//! the live reservations. Decisions also count *pending* decrements (tentative holds of placements
+//! in flight and adjustments not yet durable), so any order in which those reach the log keeps
+//! the invariant on every log prefix (see ARCHITECTURE.md, "Placement commit protocol").
+
+use super::ids::OrderId;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Largest on-hand count of one pair.
+pub const ON_HAND_MAX: u64 = 1_000_000_000_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    on_hand: u64,
+    reserved: u64,
+    /// Live reservations by order. Expiry is decided per order (the order carries its
+    /// `reservation_expires_at`), so a reservation is just a quantity.
+    reservations: HashMap<OrderId, u64>,
+}
+
+/// A change to one pair, as recorded in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InventoryEffect {
+    /// On-hand count changed by an adjustment or a count (`delta` may be negative).
+    Adjusted { delta: i64 },
+    /// Units reserved for an order (placement).
+    Reserved { order: OrderId, quantity: u64 },
+    /// A reservation given back (cancellation, expiry, declined payment).
+    Released { order: OrderId, quantity: u64 },
+    /// Reserved units left the building (shipment shipped): they leave both on_hand and reserved.
+    Committed { order: OrderId, quantity: u64 },
+    /// Returned units put back on hand.
+    Restocked { quantity: u64 },
+}
+
+impl InventoryEffect {
+    /// How much this effect lowers `available` (holds and pending decrements are counted with it).
+    pub fn decrement(&self) -> u64 {
+        match self {
+            InventoryEffect::Adjusted { delta } if *delta < 0 => delta.unsigned_abs(),
+            InventoryEffect::Reserved { quantity, .. } => *quantity,
+            _ => 0,
+        }
+    }
+}
+
+/// Why an inventory command was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InventoryRejection {
+    /// The change would take on_hand below what is reserved (or held).
+    Insufficient { requested: u64, available: u64 },
+    /// The result would leave the representable range.
+    OutOfRange,
+}
+
+impl Inventory {
+    pub fn on_hand(&self) -> u64 {
+        self.on_hand
+    }
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
+    pub fn available(&self) -> u64 {
+        self.on_hand - self.reserved
+    }
+    pub fn reservation(&self, order: OrderId) -> u64 {
+        self.reservations.get(&order).copied().unwrap_or(0)
+    }
+    pub fn reservations(&self) -> impl Iterator<Item = (OrderId, u64)> + '_ {
+        self.reservations.iter().map(|(o, q)| (*o, *q))
+    }
+
+    /// Decides an adjustment by `delta`, given `pending` units already promised elsewhere (holds
+    /// and decrements not yet applied).
+    pub fn decide_adjust(
+        &self,
+        delta: i64,
+        pending: u64,
+    ) -> Result<InventoryEffect, InventoryRejection> {
+        let free = self.available().saturating_sub(pending);
+        if delta < 0 {
+            let want = delta.unsigned_abs();
+            if want > free {
+                return Err(InventoryRejection::Insufficient {
+                    requested: want,
+                    available: free,
+                });
+            }
+        } else if self
+            .on_hand
+            .checked_add(delta as u64)
+            .is_none_or(|n| n > ON_HAND_MAX)
+        {
+            return Err(InventoryRejection::OutOfRange);
+        }
+        Ok(InventoryEffect::Adjusted { delta })
+    }
+
+    /// Decides setting the count to `on_hand`: recorded as the delta from the current count, so
+    /// it commutes with shipments that were durable but not yet applied here.
+    pub fn decide_set(
+        &self,
+        on_hand: u64,
+        pending: u64,
+    ) -> Result<InventoryEffect, InventoryRejection> {
+        if on_hand > ON_HAND_MAX {
+            return Err(InventoryRejection::OutOfRange);
+        }
+        let delta = on_hand as i128 - self.on_hand as i128;
+        let delta = i64::try_from(delta).map_err(|_| InventoryRejection::OutOfRange)?;
+        self.decide_adjust(delta, pending)
+    }
+
+    /// Decides a tentative hold of `quantity` for a placement.
+    pub fn decide_hold(&self, quantity: u64, pending: u64) -> Result<(), InventoryRejection> {
+        let free = self.available().saturating_sub(pending);
+        if quantity > free {
+            Err(InventoryRejection::Insufficient {
+                requested: quantity,
+                available: free,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies a durable effect. Cannot fail: an effect that would break an invariant is a
+    /// programmer error and panics.
+    pub fn apply(&mut self, effect: &InventoryEffect) {
+        match *effect {
+            InventoryEffect::Adjusted { delta } => {
+                let on_hand = self.on_hand as i128 + delta as i128;
+                assert!(
+                    on_hand >= self.reserved as i128,
+                    "adjustment below reserved: {self:?} {effect:?}"
+                );
+                self.on_hand = on_hand as u64;
+            }
+            InventoryEffect::Reserved { order, quantity } => {
+                assert!(
+                    quantity <= self.available(),
+                    "reservation beyond available: {self:?} {effect:?}"
+                );
+                *self.reservations.entry(order).or_insert(0) += quantity;
+                self.reserved += quantity;
+            }
+            InventoryEffect::Released { order, quantity } => {
+                self.take_reservation(order, quantity);
+            }
+            InventoryEffect::Committed { order, quantity } => {
+                self.take_reservation(order, quantity);
+                self.on_hand -= quantity;
+            }
+            InventoryEffect::Restocked { quantity } => {
+                self.on_hand += quantity;
+            }
+        }
+        debug_assert_eq!(self.reserved, self.reservations.values().sum::<u64>());
+        debug_assert!(self.on_hand >= self.reserved);
+    }
+
+    fn take_reservation(&mut self, order: OrderId, quantity: u64) {
+        let held = self.reservations.get_mut(&order);
+        let held =
+            held.unwrap_or_else(|| panic!("no reservation of {order:?} to take {quantity} from"));
+        assert!(
+            *held >= quantity,
+            "taking {quantity} of {order:?} which holds {held}"
+        );
+        *held -= quantity;
+        if *held == 0 {
+            self.reservations.remove(&order);
+        }
+        self.reserved -= quantity;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stocked(n: u64) -> Inventory {
+        let mut inv = Inventory::default();
+        inv.apply(&inv.decide_adjust(n as i64, 0).unwrap());
+        inv
+    }
+
+    #[test]
+    fn holds_and_pending_count_against_available() {
+        let inv = stocked(10);
+        assert!(inv.decide_hold(10, 0).is_ok());
+        assert_eq!(
+            inv.decide_hold(4, 7),
+            Err(InventoryRejection::Insufficient {
+                requested: 4,
+                available: 3
+            })
+        );
+        assert!(inv.decide_adjust(-3, 7).is_ok());
+        assert!(inv.decide_adjust(-4, 7).is_err());
+    }
+
+    #[test]
+    fn reserve_commit_release_keep_sums() {
+        let mut inv = stocked(10);
+        inv.apply(&InventoryEffect::Reserved {
+            order: OrderId(1),
+            quantity: 4,
+        });
+        inv.apply(&InventoryEffect::Reserved {
+            order: OrderId(2),
+            quantity: 3,
+        });
+        assert_eq!((inv.on_hand(), inv.reserved(), inv.available()), (10, 7, 3));
+        inv.apply(&InventoryEffect::Committed {
+            order: OrderId(1),
+            quantity: 4,
+        });
+        assert_eq!((inv.on_hand(), inv.reserved()), (6, 3));
+        inv.apply(&InventoryEffect::Released {
+            order: OrderId(2),
+            quantity: 3,
+        });
+        assert_eq!(
+            (inv.on_hand(), inv.reserved(), inv.reservation(OrderId(2))),
+            (6, 0, 0)
+        );
+        assert_eq!(
+            inv.decide_set(0, 0),
+            Ok(InventoryEffect::Adjusted { delta: -6 })
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "reservation beyond available")]
+    fn apply_asserts_no_oversell() {
+        let mut inv = stocked(1);
+        inv.apply(&InventoryEffect::Reserved {
+            order: OrderId(1),
+            quantity: 2,
+        });
+    }
+}

@@ -1,0 +1,114 @@
+//! The domain: pure state machines for inventory pairs and orders, the allocation planner, and
+//! the records the log stores.
+//!
+//! Architecture invariant: nothing here does I/O, reads a clock, draws a random number or
+//! spawns a task. Time comes in as [`Millis`] arguments and is stored in events, which is what
+//! makes replay equal to live running. `decide` functions return events or a [`Rejection`];
+//! `apply` functions cannot fail, only assert.
+
+pub mod ids;
+pub mod inventory;
+pub mod money;
+pub mod order;
+pub mod placement;
+pub mod state;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
+pub use inventory::{Inventory, InventoryEffect};
+pub use order::{Order, OrderCommand, OrderEvent, OrderStatus};
+pub use placement::ShortLine;
+pub use state::{EngineState, Entry, IdempotencyRecord, Record, Warehouse};
+
+/// Milliseconds since the Unix epoch, UTC. The only notion of time the domain knows.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// RFC 3339 with millisecond precision, `Z` suffix.
+    pub fn rfc3339(self) -> String {
+        let secs = (self.0 / 1000) as i64;
+        let nanos = ((self.0 % 1000) * 1_000_000) as u32;
+        match chrono::DateTime::from_timestamp(secs, nanos) {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            None => "invalid-time".into(),
+        }
+    }
+}
+
+/// One failing input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A business rejection: the command was understood and refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rejection {
+    Validation(Vec<FieldError>),
+    NotFound(String),
+    InsufficientStock(Vec<ShortLine>),
+    InvalidTransition {
+        from: OrderStatus,
+        action: &'static str,
+        detail: String,
+    },
+    PaymentDeclined {
+        reason: String,
+    },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Validation(errs) => {
+                write!(f, "validation failed: ")?;
+                for (i, e) in errs.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "; ")?;
+                    }
+                    write!(f, "{} {}", e.field, e.message)?;
+                }
+                Ok(())
+            }
+            Rejection::NotFound(what) => write!(f, "{what} not found"),
+            Rejection::InsufficientStock(lines) => {
+                write!(f, "insufficient stock for")?;
+                for l in lines {
+                    write!(
+                        f,
+                        " {} (requested {}, available {})",
+                        l.sku, l.requested, l.available
+                    )?;
+                }
+                Ok(())
+            }
+            Rejection::InvalidTransition {
+                from,
+                action,
+                detail,
+            } => {
+                write!(
+                    f,
+                    "cannot {action} an order in state {}: {detail}",
+                    from.as_str()
+                )
+            }
+            Rejection::PaymentDeclined { reason } => write!(f, "payment declined: {reason}"),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Money: exact decimals (`rust_decimal`) and ISO 4217 currencies with their minor units.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub type Amount = Decimal;
+
+/// Largest amount accepted anywhere: 10^15. The bound keeps every sum an order can form (500
+/// lines of 10^6 units) far inside `Decimal`'s 96-bit range.
+pub const AMOUNT_MAX: Decimal = Decimal::from_parts(0xA4C6_8000, 0x3_8D7E, 0, false, 0);
+
+/// An ISO 4217 code: three upper-case ASCII letters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub fn parse(s: &str) -> Option<Currency> {
+        let b = s.as_bytes();
+        if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) {
+            Some(Currency([b[0], b[1], b[2]]))
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Constructed only from ASCII upper-case letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// Decimal places of the currency's minor unit (ISO 4217).
+    pub fn minor_units(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
+    /// True if `amount` is non-negative, below [`AMOUNT_MAX`] and has no more decimals than the
+    /// currency's minor unit.
+    pub fn accepts(&self, amount: Decimal) -> bool {
+        !amount.is_sign_negative()
+            && amount <= AMOUNT_MAX
+            && amount.normalize().scale() <= self.minor_units()
+    }
+
+    /// `amount` rendered with exactly the currency's decimals.
+    pub fn render(&self, amount: Decimal) -> String {
+        let mut a = amount;
+        a.rescale(self.minor_units());
+        a.to_string()
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn minor_units_bound_decimals() {
+        let usd = Currency::parse("USD").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        assert!(usd.accepts(Decimal::from_str("19.99").unwrap()));
+        assert!(usd.accepts(Decimal::from_str("19.90").unwrap()));
+        assert!(!usd.accepts(Decimal::from_str("19.999").unwrap()));
+        assert!(!usd.accepts(Decimal::from_str("-1").unwrap()));
+        assert!(jpy.accepts(Decimal::from_str("100").unwrap()));
+        assert!(jpy.accepts(Decimal::from_str("100.0").unwrap()));
+        assert!(!jpy.accepts(Decimal::from_str("100.5").unwrap()));
+        assert_eq!(usd.render(Decimal::from_str("5").unwrap()), "5.00");
+        assert_eq!(jpy.render(Decimal::from_str("5").unwrap()), "5");
+        assert!(Currency::parse("usd").is_none());
+        assert!(Currency::parse("US").is_none());
+    }
+}

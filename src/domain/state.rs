@@ -1,0 +1,268 @@
+//! The records the log stores and [`EngineState`], the fold of those records.
+//!
+//! `EngineState::apply` is the replay path: recovery and the snapshot builder fold records into
+//! it. Live running applies the same per-actor functions (`Inventory::apply`, `Order::apply`,
+//! `inventory_effects`) inside the actors, so the state the actors hold after the same records
+//! has the same digest (tested).
+//!
+//! Architecture invariant: records are applied in dense LSN order; the first record is LSN 1.
+
+use super::Millis;
+use super::ids::{OrderId, Sku, WarehouseId};
+use super::inventory::{Inventory, InventoryEffect};
+use super::order::{Order, OrderEvent, inventory_effects, placement_effects};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Warehouse {
+    pub id: WarehouseId,
+    pub name: String,
+    pub country: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Lower numbers are preferred when distance does not decide.
+    pub priority: i64,
+    /// Carrier for shipments from this warehouse; `standard` when unset.
+    pub carrier: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What one log record says happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Entry {
+    WarehouseUpserted {
+        warehouse: Warehouse,
+    },
+    InventoryAdjusted {
+        sku: Sku,
+        warehouse_id: WarehouseId,
+        delta: i64,
+        reason: String,
+        at: Millis,
+    },
+    /// A whole placement: the order and, implied by its allocations, every reservation.
+    OrderPlaced {
+        order: Box<Order>,
+    },
+    OrderUpdated {
+        order_id: OrderId,
+        events: Vec<OrderEvent>,
+    },
+}
+
+/// The first successful response to a request that carried an `Idempotency-Key`, logged in the
+/// same record as the change it answered, so the two are durable together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// SHA-256 of method, path and body.
+    pub fingerprint: [u8; 32],
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub at: Millis,
+}
+
+/// One log record: an entry and, optionally, the idempotent response it produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub entry: Entry,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// The whole engine's durable state as a plain fold of records.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EngineState {
+    /// LSN the next record must have.
+    pub next_lsn: u64,
+    pub warehouses: BTreeMap<WarehouseId, Warehouse>,
+    pub inventory: HashMap<(Sku, WarehouseId), Inventory>,
+    pub orders: HashMap<OrderId, Order>,
+    pub idempotency: HashMap<String, IdempotencyRecord>,
+    /// Highest order number ever placed (0 if none).
+    pub last_order_seq: u64,
+    /// Time of the newest record applied (drives pruning of idempotency records).
+    pub last_at: Millis,
+}
+
+/// Idempotency records are kept at least this long.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+
+impl EngineState {
+    pub fn new() -> EngineState {
+        EngineState {
+            next_lsn: 1,
+            ..Default::default()
+        }
+    }
+
+    /// Applies record `lsn`. Panics if LSNs are not dense or a domain invariant breaks.
+    pub fn apply(&mut self, lsn: u64, record: &Record) {
+        assert_eq!(
+            lsn, self.next_lsn,
+            "records must be applied in dense LSN order"
+        );
+        self.next_lsn = lsn + 1;
+        match &record.entry {
+            Entry::WarehouseUpserted { warehouse } => {
+                self.last_at = self.last_at.max(warehouse.updated_at);
+                self.warehouses
+                    .insert(warehouse.id.clone(), warehouse.clone());
+            }
+            Entry::InventoryAdjusted {
+                sku,
+                warehouse_id,
+                delta,
+                at,
+                ..
+            } => {
+                self.last_at = self.last_at.max(*at);
+                self.pair(sku, warehouse_id)
+                    .apply(&InventoryEffect::Adjusted { delta: *delta });
+            }
+            Entry::OrderPlaced { order } => {
+                self.last_at = self.last_at.max(order.created_at);
+                assert!(
+                    !self.orders.contains_key(&order.id),
+                    "order {} placed twice",
+                    order.id
+                );
+                for (sku, wh, eff) in placement_effects(order) {
+                    self.pair(&sku, &wh).apply(&eff);
+                }
+                self.last_order_seq = self.last_order_seq.max(order.id.0);
+                self.orders.insert(order.id, (**order).clone());
+            }
+            Entry::OrderUpdated { order_id, events } => {
+                let mut effects = Vec::new();
+                let order = self
+                    .orders
+                    .get_mut(order_id)
+                    .expect("update of an unknown order");
+                for ev in events {
+                    effects.extend(inventory_effects(order, ev));
+                    order.apply(ev);
+                    self.last_at = self.last_at.max(ev.at());
+                }
+                for (sku, wh, eff) in effects {
+                    self.pair(&sku, &wh).apply(&eff);
+                }
+            }
+        }
+        if let Some(idem) = &record.idempotency {
+            self.idempotency.insert(idem.key.clone(), idem.clone());
+        }
+    }
+
+    fn pair(&mut self, sku: &Sku, wh: &WarehouseId) -> &mut Inventory {
+        self.inventory.entry((sku.clone(), wh.clone())).or_default()
+    }
+
+    /// Drops idempotency records older than the TTL, measured against the newest record's time
+    /// (never the wall clock, so two folds of the same log prune alike).
+    pub fn prune_idempotency(&mut self) {
+        let horizon = self.last_at.0.saturating_sub(IDEMPOTENCY_TTL_MS);
+        self.idempotency.retain(|_, r| r.at.0 >= horizon);
+    }
+
+    /// Checks the cross-actor invariants: every reservation belongs to a live order that holds
+    /// it, and every unshipped allocation of a `payment_pending`..`processing` order is reserved.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for ((sku, wh), inv) in &self.inventory {
+            if inv.on_hand() < inv.reserved() {
+                return Err(format!(
+                    "{sku}@{wh}: on_hand {} < reserved {}",
+                    inv.on_hand(),
+                    inv.reserved()
+                ));
+            }
+            for (oid, q) in inv.reservations() {
+                let Some(o) = self.orders.get(&oid) else {
+                    return Err(format!("{sku}@{wh}: reservation of unknown order {oid}"));
+                };
+                if o.status.is_terminal() {
+                    return Err(format!(
+                        "{sku}@{wh}: reservation {q} of {} order {oid}",
+                        o.status.as_str()
+                    ));
+                }
+            }
+        }
+        for o in self.orders.values() {
+            let mut expect: HashMap<(Sku, WarehouseId), u64> = HashMap::new();
+            if !o.status.is_terminal() {
+                for (sku, wh, eff) in placement_effects(o) {
+                    *expect.entry((sku, wh)).or_insert(0) += eff.decrement();
+                }
+                for s in o
+                    .shipments
+                    .iter()
+                    .filter(|s| s.status != super::order::ShipmentStatus::Pending)
+                {
+                    for l in &s.items {
+                        *expect
+                            .get_mut(&(l.sku.clone(), s.warehouse_id.clone()))
+                            .expect("shipped from allocation") -= l.quantity;
+                    }
+                }
+            }
+            for ((sku, wh), q) in expect {
+                let held = self
+                    .inventory
+                    .get(&(sku.clone(), wh.clone()))
+                    .map(|i| i.reservation(o.id))
+                    .unwrap_or(0);
+                if held != q {
+                    return Err(format!(
+                        "order {} expects {q} reserved at {sku}@{wh}, found {held}",
+                        o.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A digest of everything but the idempotency table's pruning horizon. Two states with the
+    /// same digest hold the same warehouses, stock, reservations and orders.
+    pub fn digest(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.next_lsn.hash(&mut h);
+        for w in self.warehouses.values() {
+            hash_bytes(&mut h, w);
+        }
+        let mut pairs: Vec<_> = self
+            .inventory
+            .iter()
+            .filter(|(_, i)| **i != Inventory::default())
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        for ((sku, wh), inv) in pairs {
+            sku.hash(&mut h);
+            wh.hash(&mut h);
+            inv.on_hand().hash(&mut h);
+            inv.reserved().hash(&mut h);
+            let mut r: Vec<_> = inv.reservations().collect();
+            r.sort();
+            r.hash(&mut h);
+        }
+        let mut ids: Vec<_> = self.orders.keys().collect();
+        ids.sort();
+        for id in ids {
+            hash_bytes(&mut h, &self.orders[id]);
+        }
+        let mut keys: Vec<_> = self.idempotency.keys().collect();
+        keys.sort();
+        for k in keys {
+            hash_bytes(&mut h, &self.idempotency[k]);
+        }
+        h.finish()
+    }
+}
+
+fn hash_bytes<T: Serialize>(h: &mut impl Hasher, v: &T) {
+    let bytes = postcard::to_allocvec(v).expect("domain values serialize");
+    bytes.hash(h);
+}
