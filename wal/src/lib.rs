@@ -1,1 +1,46 @@
-//! placeholder
+//! A segmented, checksummed write-ahead log of opaque byte records, with group commit and
+//! snapshots.
+//!
+//! The crate knows nothing of what the records mean (no orders, no serde) and depends on no
+//! async runtime: an [`AppendTicket`] can be waited on from a thread or awaited as a
+//! `Future` from any executor. The on-disk layout is described byte by byte in `FORMAT.md`.
+//!
+//! # Layout
+//! - `log.rs`: [`Wal`], the public handle: open and recovery, append, read, snapshot, close.
+//! - `writer.rs`: the producer queue and the single group-commit writer thread.
+//! - `ticket.rs`: [`AppendTicket`], the completion handle of an append.
+//! - `reader.rs`: [`WalReader`], iteration over durable records.
+//! - `segment.rs`: reading segment files and the open-time recovery scan.
+//! - `format.rs`: the byte layout of segments, records and snapshots (pure, no I/O).
+//! - `storage.rs`: the [`Storage`] seam and [`FsStorage`], the real file system.
+//! - `sim.rs`: [`SimStorage`], an in-memory storage with crash simulation and fault injection.
+//! - `config.rs`, `error.rs`: [`WalConfig`] and [`WalError`].
+//!
+//! # Invariants
+//! - LSNs are dense: the first record ever has LSN 1 and each record's LSN is the previous + 1,
+//!   across segments and across restarts.
+//! - An append is acknowledged only once durable per the [`SyncPolicy`]; acknowledgements come
+//!   in LSN order. After any failed write or sync the log is poisoned and acknowledges nothing.
+//! - Recovery truncates only a torn tail of the last segment; any other damage is an error.
+
+mod config;
+mod error;
+mod format;
+mod log;
+mod reader;
+mod segment;
+mod sim;
+mod storage;
+mod ticket;
+mod writer;
+
+pub use config::{SyncPolicy, WalConfig};
+pub use error::WalError;
+pub use log::{OpenReport, QUEUE_BYTES_MAX, Wal, WalStats};
+pub use reader::WalReader;
+pub use sim::{CrashMode, SimFault, SimOp, SimStorage};
+pub use storage::{FsStorage, Storage};
+pub use ticket::AppendTicket;
+
+/// Log sequence number: dense and monotonic; the first record ever has LSN 1, 0 means "none".
+pub type Lsn = u64;

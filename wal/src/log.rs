@@ -1,0 +1,401 @@
+//! [`Wal`]: the public handle — open and recovery, appends, reads, snapshots, close.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::format::{
+    TEMP_SUFFIX, decode_snapshot, encode_snapshot, parse_snapshot_name, record_frame_bytes, snapshot_name,
+};
+use crate::reader::WalReader;
+use crate::segment::recover;
+use crate::storage::{FsStorage, Storage, read_all};
+use crate::ticket::{AppendTicket, TicketSlot};
+use crate::writer::{Queue, QueuedTicket, Shared, StatsCounters, Writer};
+use crate::{Lsn, WalConfig, WalError};
+
+/// Most bytes (record frames) that may wait in the queue for the writer; beyond it appends are
+/// refused with [`WalError::QueueFull`] rather than growing memory without bound.
+pub const QUEUE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+/// What opening the log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// LSN the next append gets.
+    pub next_lsn: Lsn,
+    /// Bytes cut from a torn tail (0 if none).
+    pub truncated_bytes: u64,
+    /// Human description of what was cut; empty if nothing.
+    pub truncated_records_hint: String,
+    /// Number of segment files.
+    pub segments: usize,
+}
+
+/// Counters for metrics. Snapshot of monotonic counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records written and acknowledged (or written, for `Interval`/`None`).
+    pub records_appended: u64,
+    /// Bytes written to segments (frames, without segment headers).
+    pub bytes_written: u64,
+    /// Write calls (group commits, plus one extra per segment roll inside a batch).
+    pub batches: u64,
+    /// `fdatasync` calls on segments by the writer.
+    pub fsyncs: u64,
+    /// Records in the last group commit.
+    pub batch_records_last: u64,
+    /// Mean records per write.
+    pub batch_records_mean: u64,
+    /// Segments created by rolling.
+    pub segments_rolled: u64,
+}
+
+/// Handle to an open log. Cheap to clone; all clones share one writer thread. When the last
+/// handle is dropped the log is closed (flushed and synced).
+#[derive(Clone, Debug)]
+pub struct Wal {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    /// The writer thread, taken by the first `close`. A mutex so that concurrent closers all
+    /// wait until the writer has finished.
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises `write_snapshot` calls (file naming, pruning, segment deletion).
+    snapshot_lock: Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(err) = close_shared(&self.shared, &self.writer) {
+            tracing::warn!(error = %err, "wal: close on drop failed");
+        }
+    }
+}
+
+fn close_shared(shared: &Shared, writer: &Mutex<Option<JoinHandle<()>>>) -> Result<(), WalError> {
+    let mut writer = writer.lock();
+    {
+        let mut queue = shared.queue.lock();
+        queue.closed = true;
+    }
+    shared.wakeup.notify_all();
+    if let Some(handle) = writer.take()
+        && handle.join().is_err()
+    {
+        return Err(WalError::Poisoned("wal writer thread panicked".into()));
+    }
+    match shared.poisoned() {
+        Some(reason) => Err(WalError::Poisoned(reason)),
+        None => Ok(()),
+    }
+}
+
+fn storage_err(storage: &dyn Storage, op: &'static str, name: &str) -> impl Fn(std::io::Error) -> WalError {
+    let path = storage.path(name);
+    move |e| WalError::io(op, path.clone(), &e)
+}
+
+impl Wal {
+    /// Opens (creating if missing) the log in `dir` using the real file system.
+    pub fn open(dir: &Path, config: WalConfig) -> Result<(Wal, OpenReport), WalError> {
+        let storage = FsStorage::new(dir).map_err(|e| WalError::io("create_dir", dir.to_path_buf(), &e))?;
+        Wal::open_with_storage(Arc::new(storage), config)
+    }
+
+    /// Opens the log on an injected storage (tests, crash simulation).
+    pub fn open_with_storage(storage: Arc<dyn Storage>, config: WalConfig) -> Result<(Wal, OpenReport), WalError> {
+        config.validate()?;
+        remove_temp_files(storage.as_ref())?;
+        let recovered = recover(storage.as_ref(), config.record_size_bytes_max)?;
+        let active = recovered.segments.last().expect("recovery leaves a segment").clone();
+        let report = OpenReport {
+            next_lsn: recovered.next_lsn,
+            truncated_bytes: recovered.truncated_bytes,
+            truncated_records_hint: recovered.truncated_hint,
+            segments: recovered.segments.len(),
+        };
+        let shared = Arc::new(Shared {
+            storage,
+            config,
+            queue: Mutex::new(Queue {
+                next_lsn: recovered.next_lsn,
+                ..Queue::default()
+            }),
+            wakeup: Condvar::new(),
+            durable_lsn: AtomicU64::new(recovered.next_lsn - 1),
+            segments: Mutex::new(recovered.segments),
+            stats: StatsCounters::default(),
+        });
+        let writer = Writer::new(Arc::clone(&shared), active, recovered.active_len, recovered.next_lsn);
+        let handle = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| WalError::io("spawn writer thread", std::path::PathBuf::new(), &e))?;
+        let inner = Inner {
+            shared,
+            writer: Mutex::new(Some(handle)),
+            snapshot_lock: Mutex::new(()),
+        };
+        Ok((Wal { inner: Arc::new(inner) }, report))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Enqueues one record. The LSN is assigned inside this call, so a record appended after
+    /// another call returned gets a larger LSN. Never blocks on I/O (only briefly on the queue
+    /// lock). Fails at once if the log is poisoned or closed, or the record is too large.
+    pub fn append(&self, record: Vec<u8>) -> AppendTicket {
+        let max = self.shared().config.record_size_bytes_max;
+        if record.len() as u64 > u64::from(max) {
+            return AppendTicket::refused(WalError::RecordTooLarge {
+                size: record.len() as u64,
+                max,
+            });
+        }
+        let frame_bytes = record_frame_bytes(record.len());
+        let slot = Arc::new(TicketSlot::default());
+        let mut queue = self.shared().queue.lock();
+        if let Err(err) = check_accepting(&queue, frame_bytes) {
+            return AppendTicket::refused(err);
+        }
+        let lsn = queue.next_lsn;
+        queue.next_lsn += 1;
+        queue.records.push((lsn, record));
+        queue.tickets.push(QueuedTicket {
+            last_lsn: lsn,
+            n_records: 1,
+            frame_bytes,
+            slot: Arc::clone(&slot),
+        });
+        queue.queued_bytes += frame_bytes;
+        wake_writer(&mut queue, &self.shared().wakeup);
+        AppendTicket::pending(lsn, slot)
+    }
+
+    /// Enqueues several records with contiguous LSNs, written in the same group commit and
+    /// acknowledged together (all or nothing).
+    pub fn append_batch(&self, records: Vec<Vec<u8>>) -> AppendTicket {
+        if records.is_empty() {
+            return AppendTicket::refused(WalError::EmptyBatch);
+        }
+        let max = self.shared().config.record_size_bytes_max;
+        if let Some(record) = records.iter().find(|r| r.len() as u64 > u64::from(max)) {
+            return AppendTicket::refused(WalError::RecordTooLarge {
+                size: record.len() as u64,
+                max,
+            });
+        }
+        let frame_bytes: usize = records.iter().map(|r| record_frame_bytes(r.len())).sum();
+        let n_records = records.len();
+        let slot = Arc::new(TicketSlot::default());
+        let mut queue = self.shared().queue.lock();
+        if let Err(err) = check_accepting(&queue, frame_bytes) {
+            return AppendTicket::refused(err);
+        }
+        let first_lsn = queue.next_lsn;
+        for record in records {
+            let lsn = queue.next_lsn;
+            queue.next_lsn += 1;
+            queue.records.push((lsn, record));
+        }
+        let last_lsn = queue.next_lsn - 1;
+        assert_eq!(last_lsn - first_lsn + 1, n_records as u64, "batch LSNs are contiguous");
+        queue.tickets.push(QueuedTicket {
+            last_lsn,
+            n_records,
+            frame_bytes,
+            slot: Arc::clone(&slot),
+        });
+        queue.queued_bytes += frame_bytes;
+        wake_writer(&mut queue, &self.shared().wakeup);
+        AppendTicket::pending(first_lsn, slot)
+    }
+
+    /// LSN the next append will get.
+    pub fn next_lsn(&self) -> Lsn {
+        self.shared().queue.lock().next_lsn
+    }
+
+    /// Highest LSN known durable (0 if none). Under `SyncPolicy::None`, highest LSN written.
+    pub fn durable_lsn(&self) -> Lsn {
+        self.shared().durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// Reads durable records with LSN >= `from` (0 is taken as 1), in order, across segments.
+    /// Ends at the durable end as of this call.
+    pub fn read_from(&self, from: Lsn) -> Result<WalReader, WalError> {
+        let from = from.max(1);
+        let end_lsn = self.durable_lsn();
+        let segments = self.shared().segments.lock().clone();
+        let first_lsn = segments[0].first_lsn;
+        if from < first_lsn {
+            return Err(WalError::LsnUnavailable {
+                requested: from,
+                first_lsn,
+            });
+        }
+        let storage = Arc::clone(&self.shared().storage);
+        Ok(WalReader::new(
+            storage,
+            segments,
+            from,
+            end_lsn,
+            self.shared().config.record_size_bytes_max,
+        ))
+    }
+
+    /// Oldest LSN still readable from segments (after snapshot-driven deletion).
+    pub fn first_lsn(&self) -> Lsn {
+        self.shared().segments.lock()[0].first_lsn
+    }
+
+    /// Writes a snapshot that contains the effects of all records with LSN < `next_lsn`
+    /// (temp file, fsync, rename, directory fsync), keeps the newest `snapshots_kept`, and
+    /// deletes segments whose records are all below the oldest kept snapshot's `next_lsn`.
+    /// The segment being written to is never deleted.
+    pub fn write_snapshot(&self, next_lsn: Lsn, blob: &[u8]) -> Result<(), WalError> {
+        let durable_lsn = self.durable_lsn();
+        if next_lsn == 0 || next_lsn > durable_lsn + 1 {
+            return Err(WalError::SnapshotAhead { next_lsn, durable_lsn });
+        }
+        if let Some(reason) = self.poisoned() {
+            return Err(WalError::Poisoned(reason));
+        }
+        let _serialised = self.inner.snapshot_lock.lock();
+        let storage = self.shared().storage.as_ref();
+        let name = snapshot_name(next_lsn);
+        let temp = format!("{name}{TEMP_SUFFIX}");
+        match storage.remove(&temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(storage_err(storage, "remove", &temp)(e)),
+        }
+        storage.create(&temp).map_err(storage_err(storage, "create", &temp))?;
+        storage
+            .append(&temp, &encode_snapshot(next_lsn, blob))
+            .map_err(storage_err(storage, "append", &temp))?;
+        storage
+            .sync_data(&temp)
+            .map_err(storage_err(storage, "sync_data", &temp))?;
+        storage
+            .rename(&temp, &name)
+            .map_err(storage_err(storage, "rename", &temp))?;
+        storage.sync_dir().map_err(storage_err(storage, "sync_dir", "."))?;
+
+        let mut snapshots = list_snapshots(storage)?;
+        snapshots.sort_unstable();
+        let n_remove = snapshots.len().saturating_sub(self.shared().config.snapshots_kept);
+        for &old in &snapshots[..n_remove] {
+            let old_name = snapshot_name(old);
+            storage
+                .remove(&old_name)
+                .map_err(storage_err(storage, "remove", &old_name))?;
+        }
+        let oldest_kept = snapshots[n_remove];
+        assert!(oldest_kept <= next_lsn, "the new snapshot is among those kept");
+        {
+            // Segment i holds only LSNs below segment i+1's first LSN; the last one is active.
+            let mut segments = self.shared().segments.lock();
+            while segments.len() >= 2 && segments[1].first_lsn <= oldest_kept {
+                let segment = segments.remove(0);
+                storage
+                    .remove(&segment.name)
+                    .map_err(storage_err(storage, "remove", &segment.name))?;
+                tracing::debug!(segment = %segment.name, "wal: deleted segment covered by snapshots");
+            }
+            assert!(!segments.is_empty(), "the active segment is never deleted");
+        }
+        storage.sync_dir().map_err(storage_err(storage, "sync_dir", "."))?;
+        Ok(())
+    }
+
+    /// Newest valid (checksum-verified) snapshot as `(next_lsn, blob)`. A corrupt snapshot is
+    /// reported with `tracing::warn!` and the next older valid one is used.
+    pub fn load_latest_snapshot(&self) -> Result<Option<(Lsn, Vec<u8>)>, WalError> {
+        let storage = self.shared().storage.as_ref();
+        let mut snapshots = list_snapshots(storage)?;
+        snapshots.sort_unstable_by(|a, b| b.cmp(a));
+        for next_lsn in snapshots {
+            let name = snapshot_name(next_lsn);
+            let bytes = read_all(storage, &name).map_err(storage_err(storage, "read", &name))?;
+            match decode_snapshot(&bytes) {
+                Ok((stored_lsn, blob)) if stored_lsn == next_lsn => return Ok(Some((next_lsn, blob.to_vec()))),
+                Ok((stored_lsn, _)) => tracing::warn!(
+                    snapshot = %name, stored_lsn, "wal: snapshot header LSN does not match its name; trying an older one"
+                ),
+                Err(reason) => tracing::warn!(
+                    snapshot = %name, reason = %reason, "wal: corrupt snapshot; trying an older one"
+                ),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Why the log is poisoned, if it is.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared().poisoned()
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> crate::WalStats {
+        self.shared().stats.snapshot()
+    }
+
+    /// Flushes and syncs everything queued and stops the writer thread. Later appends fail with
+    /// [`WalError::Closed`]. Returns the poison reason if the log was poisoned.
+    pub fn close(&self) -> Result<(), WalError> {
+        close_shared(&self.inner.shared, &self.inner.writer)
+    }
+}
+
+fn check_accepting(queue: &Queue, frame_bytes: usize) -> Result<(), WalError> {
+    if let Some(reason) = &queue.poisoned {
+        return Err(WalError::Poisoned(reason.clone()));
+    }
+    if queue.closed {
+        return Err(WalError::Closed);
+    }
+    let queued_bytes = (queue.queued_bytes + frame_bytes) as u64;
+    if queued_bytes > QUEUE_BYTES_MAX && !queue.tickets.is_empty() {
+        return Err(WalError::QueueFull {
+            queued_bytes: queue.queued_bytes as u64,
+            max_bytes: QUEUE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+fn wake_writer(queue: &mut Queue, wakeup: &Condvar) {
+    if queue.writer_idle {
+        queue.writer_idle = false;
+        wakeup.notify_one();
+    }
+}
+
+fn list_snapshots(storage: &dyn Storage) -> Result<Vec<Lsn>, WalError> {
+    let names = storage.list().map_err(storage_err(storage, "list", "."))?;
+    Ok(names.iter().filter_map(|n| parse_snapshot_name(n)).collect())
+}
+
+/// Removes snapshot temp files left by a crash in the middle of `write_snapshot`.
+fn remove_temp_files(storage: &dyn Storage) -> Result<(), WalError> {
+    let names = storage.list().map_err(storage_err(storage, "list", "."))?;
+    let mut removed = false;
+    for name in names.iter().filter(|n| n.ends_with(TEMP_SUFFIX)) {
+        tracing::info!(file = %name, "wal: removing leftover temp file");
+        storage.remove(name).map_err(storage_err(storage, "remove", name))?;
+        removed = true;
+    }
+    if removed {
+        storage.sync_dir().map_err(storage_err(storage, "sync_dir", "."))?;
+    }
+    Ok(())
+}
