@@ -1,0 +1,78 @@
+//! The scenarios, one module each, and the context they share.
+//!
+//! Each scenario sets up what it needs through the API, builds a
+//! [`Workload`](crate::driver::Workload), drives it and returns a report
+//! input with its own verification results.
+
+pub(crate) mod flash_sale;
+pub(crate) mod health;
+pub(crate) mod lifecycle;
+pub(crate) mod mixed;
+pub(crate) mod soak;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::api::Api;
+use crate::cli::Global;
+use crate::driver::{self, DriveSummary, Limits, Mode, Workload};
+use crate::recorder::Recorder;
+
+/// Everything a scenario needs from the command line.
+pub(crate) struct Ctx {
+    pub(crate) api: Api,
+    pub(crate) global: Global,
+    /// Makes this run's SKUs unique on a server that keeps earlier runs' data.
+    pub(crate) run_tag: String,
+}
+
+impl Ctx {
+    /// Closed loop unless `--rate` is given.
+    pub(crate) fn mode(&self) -> Mode {
+        match self.global.rate {
+            Some(rate_per_sec) => Mode::Open {
+                rate_per_sec,
+                max_in_flight: self.global.max_in_flight,
+            },
+            None => Mode::Closed {
+                connections: self.global.connections,
+            },
+        }
+    }
+
+    pub(crate) fn mode_json(mode: Mode) -> Value {
+        match mode {
+            Mode::Closed { connections } => json!({"loop": "closed", "connections": connections}),
+            Mode::Open {
+                rate_per_sec,
+                max_in_flight,
+            } => json!({"loop": "open", "rate_per_sec": rate_per_sec, "max_in_flight": max_in_flight}),
+        }
+    }
+
+    /// The measured phase's bounds: `--duration-secs` (else the scenario's
+    /// default) and the smaller of `--requests` and the scenario's own count.
+    pub(crate) fn limits(&self, default_duration_secs: u64, units_max: u64) -> Limits {
+        Limits {
+            duration: Duration::from_secs(self.global.duration_secs.unwrap_or(default_duration_secs)),
+            units_max: units_max.min(self.global.requests),
+        }
+    }
+
+    /// A recorder whose clock starts now.
+    pub(crate) fn recorder() -> Arc<Recorder> {
+        Arc::new(Recorder::new(Instant::now()))
+    }
+
+    pub(crate) async fn drive<W: Workload>(
+        &self,
+        workload: Arc<W>,
+        rec: Arc<Recorder>,
+        mode: Mode,
+        limits: Limits,
+    ) -> DriveSummary {
+        driver::drive(workload, rec, mode, limits, !self.global.quiet).await
+    }
+}
