@@ -170,7 +170,7 @@ impl Api {
                     latency,
                     class: Class::Error,
                     status: &status,
-                    body: &format!("{e:#}"),
+                    body: &error_chain(&e),
                 });
                 None
             }
@@ -182,7 +182,7 @@ impl Api {
         let reply = self
             .send(req)
             .await
-            .with_context(|| format!("{} {}", req.method, req.path))?;
+            .map_err(|e| anyhow::anyhow!("{} {}: {}", req.method, req.path, error_chain(&e)))?;
         if !reply.status.is_success() {
             bail!(
                 "{} {} answered {}: {}",
@@ -194,6 +194,18 @@ impl Api {
         }
         Ok(reply)
     }
+}
+
+/// An error with its sources, `outer: inner: innermost`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 /// Report key of a transport failure.

@@ -94,7 +94,8 @@ pub(crate) async fn drive<W: Workload>(
     ctrl_c.abort();
     if let Some(reporter) = reporter {
         reporter.abort();
-        print_progress(&rec, elapsed, 0);
+        let avg_per_sec = rec.counts().requests as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+        eprintln!("done: average {avg_per_sec:.1} requests/s");
     }
     DriveSummary {
         elapsed,

@@ -147,6 +147,21 @@ impl RunReport {
                 }
             }
         }
+        if self.scenario == "soak" || self.windows.len() > 1 {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "minute", "requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+            );
+            for w in &self.windows {
+                let l = w.latency;
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                    w.minute, l.count, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+                );
+            }
+        }
         if !self.extra.is_null() {
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&self.extra).unwrap_or_default());
         }
