@@ -200,3 +200,79 @@ fn print_progress(rec: &Recorder, elapsed: Duration, requests_last_sec: u64) {
         rec.p99_ms_so_far()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records which units ran and when they were due.
+    #[derive(Default)]
+    struct Probe {
+        runs: Mutex<Vec<(u64, Instant)>>,
+    }
+
+    impl Workload for Probe {
+        async fn run_unit(&self, seq: u64, intended: Instant) {
+            self.runs.lock().unwrap().push((seq, intended));
+        }
+    }
+
+    fn far_limits(units_max: u64) -> Limits {
+        Limits {
+            duration: Duration::from_secs(3_600),
+            units_max,
+        }
+    }
+
+    #[tokio::test]
+    async fn closed_loop_runs_every_unit_once_up_to_the_bound() {
+        let probe = Arc::new(Probe::default());
+        let rec = Arc::new(Recorder::new(Instant::now()));
+        let mode = Mode::Closed { connections: 8 };
+        let summary = drive(probe.clone(), rec, mode, far_limits(500), false).await;
+        assert_eq!(summary.units_started, 500);
+        assert_eq!(summary.units_dropped, 0);
+        let mut seqs: Vec<u64> = probe.runs.lock().unwrap().iter().map(|r| r.0).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..500).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn open_loop_hands_out_the_scheduled_intended_times() {
+        let probe = Arc::new(Probe::default());
+        let start = Instant::now();
+        let rec = Arc::new(Recorder::new(start));
+        // One million per second: 200 arrivals are due within 200 µs.
+        let mode = Mode::Open {
+            rate_per_sec: 1_000_000.0,
+            max_in_flight: 1_000,
+        };
+        let summary = drive(probe.clone(), rec, mode, far_limits(200), false).await;
+        assert_eq!(summary.units_started + summary.units_dropped, 200);
+        let schedule = Schedule::new(start, 1_000_000.0);
+        let runs = probe.runs.lock().unwrap();
+        assert_eq!(runs.len() as u64, summary.units_started);
+        for &(seq, intended) in runs.iter() {
+            assert_eq!(intended, schedule.intended(seq), "unit {seq}");
+        }
+    }
+
+    #[tokio::test]
+    async fn open_loop_stops_at_the_time_bound() {
+        let probe = Arc::new(Probe::default());
+        let rec = Arc::new(Recorder::new(Instant::now()));
+        let mode = Mode::Open {
+            rate_per_sec: 1_000.0,
+            max_in_flight: 10,
+        };
+        // A zero-length run has no arrivals, however large the count bound.
+        let limits = Limits {
+            duration: Duration::ZERO,
+            units_max: 1_000_000,
+        };
+        let summary = drive(probe.clone(), rec, mode, limits, false).await;
+        assert_eq!(summary.units_started, 0);
+        assert!(probe.runs.lock().unwrap().is_empty());
+    }
+}
