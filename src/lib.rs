@@ -4,6 +4,9 @@
 //! - [`domain`]: pure state machines (inventory pairs, orders), allocation, log records and the
 //!   replay fold. No I/O, no clock.
 //! - [`codec`]: the versioned binary encoding of log records and snapshots.
+//! - [`engine`]: the actor runtime: SKU-warehouse and order actors, placement, the log shell,
+//!   expiry, snapshots, recovery; [`engine::Engine`] is its async handle.
 
 pub mod codec;
 pub mod domain;
+pub mod engine;

@@ -76,11 +76,7 @@ impl Inventory {
 
     /// Decides an adjustment by `delta`, given `pending` units already promised elsewhere (holds
     /// and decrements not yet applied).
-    pub fn decide_adjust(
-        &self,
-        delta: i64,
-        pending: u64,
-    ) -> Result<InventoryEffect, InventoryRejection> {
+    pub fn decide_adjust(&self, delta: i64, pending: u64) -> Result<InventoryEffect, InventoryRejection> {
         let free = self.available().saturating_sub(pending);
         if delta < 0 {
             let want = delta.unsigned_abs();
@@ -90,11 +86,7 @@ impl Inventory {
                     available: free,
                 });
             }
-        } else if self
-            .on_hand
-            .checked_add(delta as u64)
-            .is_none_or(|n| n > ON_HAND_MAX)
-        {
+        } else if self.on_hand.checked_add(delta as u64).is_none_or(|n| n > ON_HAND_MAX) {
             return Err(InventoryRejection::OutOfRange);
         }
         Ok(InventoryEffect::Adjusted { delta })
@@ -102,11 +94,7 @@ impl Inventory {
 
     /// Decides setting the count to `on_hand`: recorded as the delta from the current count, so
     /// it commutes with shipments that were durable but not yet applied here.
-    pub fn decide_set(
-        &self,
-        on_hand: u64,
-        pending: u64,
-    ) -> Result<InventoryEffect, InventoryRejection> {
+    pub fn decide_set(&self, on_hand: u64, pending: u64) -> Result<InventoryEffect, InventoryRejection> {
         if on_hand > ON_HAND_MAX {
             return Err(InventoryRejection::OutOfRange);
         }
@@ -165,12 +153,8 @@ impl Inventory {
 
     fn take_reservation(&mut self, order: OrderId, quantity: u64) {
         let held = self.reservations.get_mut(&order);
-        let held =
-            held.unwrap_or_else(|| panic!("no reservation of {order:?} to take {quantity} from"));
-        assert!(
-            *held >= quantity,
-            "taking {quantity} of {order:?} which holds {held}"
-        );
+        let held = held.unwrap_or_else(|| panic!("no reservation of {order:?} to take {quantity} from"));
+        assert!(*held >= quantity, "taking {quantity} of {order:?} which holds {held}");
         *held -= quantity;
         if *held == 0 {
             self.reservations.remove(&order);
@@ -225,14 +209,8 @@ mod tests {
             order: OrderId(2),
             quantity: 3,
         });
-        assert_eq!(
-            (inv.on_hand(), inv.reserved(), inv.reservation(OrderId(2))),
-            (6, 0, 0)
-        );
-        assert_eq!(
-            inv.decide_set(0, 0),
-            Ok(InventoryEffect::Adjusted { delta: -6 })
-        );
+        assert_eq!((inv.on_hand(), inv.reserved(), inv.reservation(OrderId(2))), (6, 0, 0));
+        assert_eq!(inv.decide_set(0, 0), Ok(InventoryEffect::Adjusted { delta: -6 }));
     }
 
     #[test]

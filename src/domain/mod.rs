@@ -20,12 +20,10 @@ pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
 pub use inventory::{Inventory, InventoryEffect};
 pub use order::{Order, OrderCommand, OrderEvent, OrderStatus};
 pub use placement::ShortLine;
-pub use state::{EngineState, Entry, IdempotencyRecord, Record, Warehouse};
+pub use state::{EngineState, Entry, IdempotencyRecord, Record, StatusChange, Warehouse, apply_order_events};
 
 /// Milliseconds since the Unix epoch, UTC. The only notion of time the domain knows.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Millis(pub u64);
 
 impl Millis {
@@ -89,24 +87,12 @@ impl fmt::Display for Rejection {
             Rejection::InsufficientStock(lines) => {
                 write!(f, "insufficient stock for")?;
                 for l in lines {
-                    write!(
-                        f,
-                        " {} (requested {}, available {})",
-                        l.sku, l.requested, l.available
-                    )?;
+                    write!(f, " {} (requested {}, available {})", l.sku, l.requested, l.available)?;
                 }
                 Ok(())
             }
-            Rejection::InvalidTransition {
-                from,
-                action,
-                detail,
-            } => {
-                write!(
-                    f,
-                    "cannot {action} an order in state {}: {detail}",
-                    from.as_str()
-                )
+            Rejection::InvalidTransition { from, action, detail } => {
+                write!(f, "cannot {action} an order in state {}: {detail}", from.as_str())
             }
             Rejection::PaymentDeclined { reason } => write!(f, "payment declined: {reason}"),
         }

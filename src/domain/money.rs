@@ -32,8 +32,8 @@ impl Currency {
     /// Decimal places of the currency's minor unit (ISO 4217).
     pub fn minor_units(&self) -> u32 {
         match self.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
-            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             _ => 2,
         }
@@ -42,9 +42,7 @@ impl Currency {
     /// True if `amount` is non-negative, below [`AMOUNT_MAX`] and has no more decimals than the
     /// currency's minor unit.
     pub fn accepts(&self, amount: Decimal) -> bool {
-        !amount.is_sign_negative()
-            && amount <= AMOUNT_MAX
-            && amount.normalize().scale() <= self.minor_units()
+        !amount.is_sign_negative() && amount <= AMOUNT_MAX && amount.normalize().scale() <= self.minor_units()
     }
 
     /// `amount` rendered with exactly the currency's decimals.

@@ -214,13 +214,8 @@ pub struct Shipment {
 pub enum ReturnStatus {
     Requested,
     Approved,
-    Rejected {
-        reason: String,
-    },
-    Received {
-        warehouse_id: WarehouseId,
-        restock: bool,
-    },
+    Rejected { reason: String },
+    Received { warehouse_id: WarehouseId, restock: bool },
 }
 
 impl ReturnStatus {
@@ -351,9 +346,7 @@ impl NewOrder {
             }
             if !cur.accepts(l.discount) {
                 errs.push(money_error(format!("items[{i}].discount"), cur));
-            } else if l.quantity <= QUANTITY_MAX
-                && l.discount > Decimal::from(l.quantity) * l.unit_price
-            {
+            } else if l.quantity <= QUANTITY_MAX && l.discount > Decimal::from(l.quantity) * l.unit_price {
                 errs.push(FieldError::new(
                     format!("items[{i}].discount"),
                     "must not exceed the line's price",
@@ -380,10 +373,7 @@ impl NewOrder {
             ));
         }
         if errs.is_empty() && self.total() < Decimal::ZERO {
-            errs.push(FieldError::new(
-                "discount_amount",
-                "makes the total negative",
-            ));
+            errs.push(FieldError::new("discount_amount", "makes the total negative"));
         }
         if errs.is_empty() {
             Ok(())
@@ -493,14 +483,12 @@ fn validate_address(name: &str, a: &Address, errs: &mut Vec<FieldError>) {
         ("phone", a.phone.as_ref(), false),
     ] {
         match v {
-            Some(v) if required && v.trim().is_empty() => errs.push(FieldError::new(
-                format!("{name}.{field}"),
-                "must not be empty",
-            )),
-            Some(v) if v.len() > TEXT_LEN_MAX => errs.push(FieldError::new(
-                format!("{name}.{field}"),
-                "must be at most 500 bytes",
-            )),
+            Some(v) if required && v.trim().is_empty() => {
+                errs.push(FieldError::new(format!("{name}.{field}"), "must not be empty"))
+            }
+            Some(v) if v.len() > TEXT_LEN_MAX => {
+                errs.push(FieldError::new(format!("{name}.{field}"), "must be at most 500 bytes"))
+            }
             _ => {}
         }
     }
@@ -514,10 +502,7 @@ fn validate_address(name: &str, a: &Address, errs: &mut Vec<FieldError>) {
             }
         }
         (None, None) => {}
-        _ => errs.push(FieldError::new(
-            format!("{name}.lat"),
-            "lat and lon go together",
-        )),
+        _ => errs.push(FieldError::new(format!("{name}.lat"), "lat and lon go together")),
     }
 }
 
@@ -725,9 +710,7 @@ impl Order {
     }
 
     fn pending_refund(&self) -> Option<usize> {
-        self.refunds
-            .iter()
-            .position(|r| r.status == RefundStatus::Pending)
+        self.refunds.iter().position(|r| r.status == RefundStatus::Pending)
     }
 
     /// Money that can still be refunded: captured minus refunded minus refunds in flight.
@@ -763,9 +746,7 @@ impl Order {
     }
 
     fn any_shipped(&self) -> bool {
-        self.shipments
-            .iter()
-            .any(|s| s.status != ShipmentStatus::Pending)
+        self.shipments.iter().any(|s| s.status != ShipmentStatus::Pending)
     }
 
     /// Decides `cmd` against this order at time `now`.
@@ -775,18 +756,10 @@ impl Order {
         let ev = match cmd {
             OrderCommand::StartPayment { token } => {
                 if st != S::PaymentPending {
-                    return Err(invalid(
-                        st,
-                        "pay",
-                        "only a payment_pending order can be paid",
-                    ));
+                    return Err(invalid(st, "pay", "only a payment_pending order can be paid"));
                 }
                 if self.pending_attempt().is_some() {
-                    return Err(invalid(
-                        st,
-                        "pay",
-                        "a payment attempt is already in progress",
-                    ));
+                    return Err(invalid(st, "pay", "a payment attempt is already in progress"));
                 }
                 if self.payment.attempts.len() >= PAYMENT_ATTEMPTS_MAX {
                     return Err(invalid(st, "pay", "too many payment attempts"));
@@ -816,16 +789,9 @@ impl Order {
                     },
                 }]
             }
-            OrderCommand::RecordPaymentOutcome {
-                attempt_idx,
-                outcome,
-            } => {
+            OrderCommand::RecordPaymentOutcome { attempt_idx, outcome } => {
                 if self.pending_attempt() != Some(*attempt_idx) {
-                    return Err(invalid(
-                        st,
-                        "record_payment",
-                        "no such payment attempt in progress",
-                    ));
+                    return Err(invalid(st, "record_payment", "no such payment attempt in progress"));
                 }
                 let attempt_idx = *attempt_idx;
                 match outcome {
@@ -854,10 +820,7 @@ impl Order {
             }
             OrderCommand::Cancel { reason } => {
                 check_text("reason", reason)?;
-                let cancellable = matches!(
-                    st,
-                    S::Pending | S::PaymentPending | S::Confirmed | S::Processing
-                );
+                let cancellable = matches!(st, S::Pending | S::PaymentPending | S::Confirmed | S::Processing);
                 if !cancellable || self.any_shipped() {
                     return Err(invalid(
                         st,
@@ -869,11 +832,7 @@ impl Order {
                     return Err(invalid(st, "cancel", "a payment attempt is in progress"));
                 }
                 if self.pending_refund().is_some() {
-                    return Err(invalid(
-                        st,
-                        "cancel",
-                        "a cancellation refund is in progress",
-                    ));
+                    return Err(invalid(st, "cancel", "a cancellation refund is in progress"));
                 }
                 let refundable = self.refundable();
                 if refundable > Decimal::ZERO {
@@ -900,31 +859,20 @@ impl Order {
             }
             OrderCommand::Expire => {
                 if st != S::PaymentPending || self.pending_attempt().is_some() {
-                    return Err(invalid(
-                        st,
-                        "expire",
-                        "only an unpaid payment_pending order expires",
-                    ));
+                    return Err(invalid(st, "expire", "only an unpaid payment_pending order expires"));
                 }
                 if now < self.reservation_expires_at {
                     return Err(invalid(st, "expire", "the reservation has not expired yet"));
                 }
                 vec![OrderEvent::Cancelled {
-                    reason: format!(
-                        "reservation expired at {}",
-                        self.reservation_expires_at.rfc3339()
-                    ),
+                    reason: format!("reservation expired at {}", self.reservation_expires_at.rfc3339()),
                     actor: "system".into(),
                     at: now,
                 }]
             }
             OrderCommand::StartFulfillment { carriers } => {
                 if st != S::Confirmed {
-                    return Err(invalid(
-                        st,
-                        "fulfill",
-                        "only a confirmed order can be fulfilled",
-                    ));
+                    return Err(invalid(st, "fulfill", "only a confirmed order can be fulfilled"));
                 }
                 let mut shipments: Vec<Shipment> = Vec::new();
                 for item in &self.items {
@@ -933,10 +881,7 @@ impl Order {
                             sku: item.sku.clone(),
                             quantity: a.quantity,
                         };
-                        match shipments
-                            .iter_mut()
-                            .find(|s| s.warehouse_id == a.warehouse_id)
-                        {
+                        match shipments.iter_mut().find(|s| s.warehouse_id == a.warehouse_id) {
                             Some(s) => s.items.push(line),
                             None => shipments.push(Shipment {
                                 warehouse_id: a.warehouse_id.clone(),
@@ -974,11 +919,7 @@ impl Order {
                 }
                 let mut errs = Vec::new();
                 text("carrier", carrier.as_deref().unwrap_or(""), &mut errs);
-                text(
-                    "tracking_number",
-                    tracking_number.as_deref().unwrap_or(""),
-                    &mut errs,
-                );
+                text("tracking_number", tracking_number.as_deref().unwrap_or(""), &mut errs);
                 if !errs.is_empty() {
                     return Err(Rejection::Validation(errs));
                 }
@@ -1014,22 +955,10 @@ impl Order {
                     st,
                     S::Delivered | S::ReturnApproved | S::ReturnRejected | S::PartiallyRefunded
                 ) {
-                    return Err(invalid(
-                        st,
-                        "request_return",
-                        "returns are requested after delivery",
-                    ));
+                    return Err(invalid(st, "request_return", "returns are requested after delivery"));
                 }
-                if self
-                    .returns
-                    .iter()
-                    .any(|r| r.status == ReturnStatus::Requested)
-                {
-                    return Err(invalid(
-                        st,
-                        "request_return",
-                        "another return is awaiting a decision",
-                    ));
+                if self.returns.iter().any(|r| r.status == ReturnStatus::Requested) {
+                    return Err(invalid(st, "request_return", "another return is awaiting a decision"));
                 }
                 if self.returns.len() >= RETURNS_MAX {
                     return Err(invalid(st, "request_return", "too many returns"));
@@ -1040,20 +969,14 @@ impl Order {
                     errs.push(FieldError::new("items", "must contain at least one line"));
                 }
                 for (i, l) in items.iter().enumerate() {
-                    let earlier: u64 = items[..i]
-                        .iter()
-                        .filter(|x| x.sku == l.sku)
-                        .map(|x| x.quantity)
-                        .sum();
+                    let earlier: u64 = items[..i].iter().filter(|x| x.sku == l.sku).map(|x| x.quantity).sum();
                     let left = self
                         .delivered_qty(&l.sku)
                         .saturating_sub(self.returned_qty(&l.sku) + earlier);
                     if l.quantity == 0 || l.quantity > left {
                         errs.push(FieldError::new(
                             format!("items[{i}].quantity"),
-                            format!(
-                                "must be between 1 and {left} (delivered and not yet returned)"
-                            ),
+                            format!("must be between 1 and {left} (delivered and not yet returned)"),
                         ));
                     }
                 }
@@ -1070,8 +993,7 @@ impl Order {
                     },
                 }]
             }
-            OrderCommand::ApproveReturn { return_idx }
-            | OrderCommand::RejectReturn { return_idx, .. } => {
+            OrderCommand::ApproveReturn { return_idx } | OrderCommand::RejectReturn { return_idx, .. } => {
                 let action = if matches!(cmd, OrderCommand::ApproveReturn { .. }) {
                     "approve_return"
                 } else {
@@ -1104,11 +1026,7 @@ impl Order {
                     return Err(invalid(st, "receive_return", "the order is closed"));
                 }
                 if self.returns[*return_idx].status != ReturnStatus::Approved {
-                    return Err(invalid(
-                        st,
-                        "receive_return",
-                        "only an approved return can be received",
-                    ));
+                    return Err(invalid(st, "receive_return", "only an approved return can be received"));
                 }
                 vec![OrderEvent::ReturnReceived {
                     return_idx: *return_idx,
@@ -1124,11 +1042,7 @@ impl Order {
             } => {
                 if !matches!(
                     st,
-                    S::Delivered
-                        | S::ReturnRequested
-                        | S::ReturnApproved
-                        | S::ReturnRejected
-                        | S::PartiallyRefunded
+                    S::Delivered | S::ReturnRequested | S::ReturnApproved | S::ReturnRejected | S::PartiallyRefunded
                 ) {
                     return Err(invalid(st, "refund", "refunds are made after delivery"));
                 }
@@ -1146,10 +1060,7 @@ impl Order {
                 } else if *amount > refundable {
                     errs.push(FieldError::new(
                         "amount",
-                        format!(
-                            "exceeds the refundable {}",
-                            self.currency.render(refundable)
-                        ),
+                        format!("exceeds the refundable {}", self.currency.render(refundable)),
                     ));
                 }
                 if let Some(r) = return_idx {
@@ -1157,10 +1068,7 @@ impl Order {
                         self.returns[*r].status,
                         ReturnStatus::Approved | ReturnStatus::Received { .. }
                     ) {
-                        errs.push(FieldError::new(
-                            "return_id",
-                            "the return must be approved or received",
-                        ));
+                        errs.push(FieldError::new("return_id", "the return must be approved or received"));
                     }
                 }
                 if !errs.is_empty() {
@@ -1179,10 +1087,7 @@ impl Order {
                     },
                 }]
             }
-            OrderCommand::RecordRefundOutcome {
-                refund_idx,
-                outcome,
-            } => {
+            OrderCommand::RecordRefundOutcome { refund_idx, outcome } => {
                 if self.pending_refund() != Some(*refund_idx) {
                     return Err(invalid(st, "record_refund", "no such refund in progress"));
                 }
@@ -1234,14 +1139,7 @@ impl Order {
         self.status = to;
     }
 
-    fn transition_with(
-        &mut self,
-        to: OrderStatus,
-        reason: &str,
-        actor: &str,
-        at: Millis,
-        meta: &[(&str, String)],
-    ) {
+    fn transition_with(&mut self, to: OrderStatus, reason: &str, actor: &str, at: Millis, meta: &[(&str, String)]) {
         self.transition(to, reason, actor, at);
         let last = self.history.last_mut().expect("just pushed");
         for (k, v) in meta {
@@ -1290,15 +1188,11 @@ impl Order {
                 );
             }
             OrderEvent::PaymentDeclined {
-                attempt_idx,
-                reason,
-                ..
+                attempt_idx, reason, ..
             } => {
                 let a = &mut self.payment.attempts[*attempt_idx];
                 assert_eq!(a.status, AttemptStatus::Pending);
-                a.status = AttemptStatus::Declined {
-                    reason: reason.clone(),
-                };
+                a.status = AttemptStatus::Declined { reason: reason.clone() };
                 self.transition_with(
                     S::Cancelled,
                     "payment declined",
@@ -1308,15 +1202,11 @@ impl Order {
                 );
             }
             OrderEvent::PaymentFailed {
-                attempt_idx,
-                reason,
-                ..
+                attempt_idx, reason, ..
             } => {
                 let a = &mut self.payment.attempts[*attempt_idx];
                 assert_eq!(a.status, AttemptStatus::Pending);
-                a.status = AttemptStatus::Failed {
-                    reason: reason.clone(),
-                };
+                a.status = AttemptStatus::Failed { reason: reason.clone() };
             }
             OrderEvent::Cancelled { reason, actor, .. } => {
                 self.transition(S::Cancelled, reason.clone(), actor, at);
@@ -1325,13 +1215,7 @@ impl Order {
                 assert!(self.shipments.is_empty());
                 self.shipments = shipments.clone();
                 let n = shipments.len().to_string();
-                self.transition_with(
-                    S::Processing,
-                    "fulfillment started",
-                    "api",
-                    at,
-                    &[("shipments", n)],
-                );
+                self.transition_with(S::Processing, "fulfillment started", "api", at, &[("shipments", n)]);
             }
             OrderEvent::ShipmentShipped {
                 shipment_idx,
@@ -1346,10 +1230,7 @@ impl Order {
                 s.carrier = carrier.clone();
                 s.tracking_number = Some(tracking_number.clone());
                 s.shipped_at = Some(at);
-                let all = self
-                    .shipments
-                    .iter()
-                    .all(|s| s.status != ShipmentStatus::Pending);
+                let all = self.shipments.iter().all(|s| s.status != ShipmentStatus::Pending);
                 let to = if all { S::Shipped } else { S::PartiallyShipped };
                 if to != self.status {
                     self.transition_with(to, "shipment shipped", "api", at, &[("shipment_id", id)]);
@@ -1361,11 +1242,7 @@ impl Order {
                 assert_eq!(s.status, ShipmentStatus::Shipped);
                 s.status = ShipmentStatus::Delivered;
                 s.delivered_at = Some(at);
-                if self
-                    .shipments
-                    .iter()
-                    .all(|s| s.status == ShipmentStatus::Delivered)
-                {
+                if self.shipments.iter().all(|s| s.status == ShipmentStatus::Delivered) {
                     self.transition_with(
                         S::Delivered,
                         "all shipments delivered",
@@ -1378,13 +1255,7 @@ impl Order {
             OrderEvent::ReturnRequested { ret } => {
                 self.returns.push(ret.clone());
                 let id = self.return_id(self.returns.len() - 1);
-                self.transition_with(
-                    S::ReturnRequested,
-                    &ret.reason,
-                    "api",
-                    at,
-                    &[("return_id", id)],
-                );
+                self.transition_with(S::ReturnRequested, &ret.reason, "api", at, &[("return_id", id)]);
             }
             OrderEvent::ReturnApproved { return_idx, .. } => {
                 let id = self.return_id(*return_idx);
@@ -1392,23 +1263,13 @@ impl Order {
                 assert_eq!(r.status, ReturnStatus::Requested);
                 r.status = ReturnStatus::Approved;
                 r.updated_at = at;
-                self.transition_with(
-                    S::ReturnApproved,
-                    "return approved",
-                    "api",
-                    at,
-                    &[("return_id", id)],
-                );
+                self.transition_with(S::ReturnApproved, "return approved", "api", at, &[("return_id", id)]);
             }
-            OrderEvent::ReturnRejected {
-                return_idx, reason, ..
-            } => {
+            OrderEvent::ReturnRejected { return_idx, reason, .. } => {
                 let id = self.return_id(*return_idx);
                 let r = &mut self.returns[*return_idx];
                 assert_eq!(r.status, ReturnStatus::Requested);
-                r.status = ReturnStatus::Rejected {
-                    reason: reason.clone(),
-                };
+                r.status = ReturnStatus::Rejected { reason: reason.clone() };
                 r.updated_at = at;
                 self.transition_with(S::ReturnRejected, reason, "api", at, &[("return_id", id)]);
             }
@@ -1427,10 +1288,7 @@ impl Order {
                 r.updated_at = at;
             }
             OrderEvent::RefundRequested { refund } => {
-                assert!(
-                    refund.amount <= self.refundable(),
-                    "refund beyond refundable"
-                );
+                assert!(refund.amount <= self.refundable(), "refund beyond refundable");
                 self.refunds.push(refund.clone());
             }
             OrderEvent::RefundSucceeded {
@@ -1461,14 +1319,10 @@ impl Order {
                     );
                 }
             }
-            OrderEvent::RefundFailed {
-                refund_idx, reason, ..
-            } => {
+            OrderEvent::RefundFailed { refund_idx, reason, .. } => {
                 let r = &mut self.refunds[*refund_idx];
                 assert_eq!(r.status, RefundStatus::Pending);
-                r.status = RefundStatus::Failed {
-                    reason: reason.clone(),
-                };
+                r.status = RefundStatus::Failed { reason: reason.clone() };
             }
         }
         let p = &self.payment;
@@ -1480,10 +1334,7 @@ impl Order {
 }
 
 /// The stock an order event moves, computed from the order *before* the event.
-pub fn inventory_effects(
-    order: &Order,
-    event: &OrderEvent,
-) -> Vec<(Sku, WarehouseId, InventoryEffect)> {
+pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, WarehouseId, InventoryEffect)> {
     match event {
         OrderEvent::PaymentDeclined { .. } | OrderEvent::Cancelled { .. } => {
             // Everything still reserved goes back: allocations minus what has shipped.
@@ -1493,9 +1344,7 @@ pub fn inventory_effects(
                     let shipped: u64 = order
                         .shipments
                         .iter()
-                        .filter(|s| {
-                            s.status != ShipmentStatus::Pending && s.warehouse_id == a.warehouse_id
-                        })
+                        .filter(|s| s.status != ShipmentStatus::Pending && s.warehouse_id == a.warehouse_id)
                         .flat_map(|s| s.items.iter())
                         .filter(|l| l.sku == item.sku)
                         .map(|l| l.quantity)
@@ -1543,9 +1392,7 @@ pub fn inventory_effects(
                 (
                     l.sku.clone(),
                     warehouse_id.clone(),
-                    InventoryEffect::Restocked {
-                        quantity: l.quantity,
-                    },
+                    InventoryEffect::Restocked { quantity: l.quantity },
                 )
             })
             .collect(),

@@ -76,10 +76,7 @@ pub fn allocate(
         }
         let mut out = Vec::new();
         for (sku, q) in lines {
-            let total: u64 = ranked
-                .iter()
-                .map(|(_, s)| free[&(sku.clone(), s.id.clone())])
-                .sum();
+            let total: u64 = ranked.iter().map(|(_, s)| free[&(sku.clone(), s.id.clone())]).sum();
             if want[sku] > total {
                 out.push(ShortLine {
                     sku: sku.clone(),
@@ -112,9 +109,7 @@ pub fn allocate(
                 if remaining[li] == 0 {
                     continue;
                 }
-                let f = scratch
-                    .entry(sku)
-                    .or_insert_with(|| free[&(sku.clone(), s.id.clone())]);
+                let f = scratch.entry(sku).or_insert_with(|| free[&(sku.clone(), s.id.clone())]);
                 let take = remaining[li].min(*f);
                 *f -= take;
                 units += take;
@@ -138,9 +133,7 @@ pub fn allocate(
             if remaining[li] == 0 {
                 continue;
             }
-            let f = free
-                .get_mut(&(sku.clone(), site.id.clone()))
-                .expect("filled above");
+            let f = free.get_mut(&(sku.clone(), site.id.clone())).expect("filled above");
             let take = remaining[li].min(*f);
             if take > 0 {
                 *f -= take;
@@ -179,13 +172,7 @@ mod tests {
         av.insert((k("a"), k("near")), 5);
         av.insert((k("a"), k("far")), 5);
         av.insert((k("b"), k("far")), 5);
-        let plan = allocate(
-            &[(k("a"), 2), (k("b"), 1)],
-            &sites,
-            &av,
-            Some((40.7, -74.0)),
-        )
-        .unwrap();
+        let plan = allocate(&[(k("a"), 2), (k("b"), 1)], &sites, &av, Some((40.7, -74.0))).unwrap();
         assert_eq!(
             plan[0],
             vec![Allocation {
@@ -211,11 +198,7 @@ mod tests {
         let plan = allocate(&[(k("a"), 1)], &sites, &av, Some((42.3, -71.0))).unwrap();
         assert_eq!(plan[0][0].warehouse_id, k("east"));
         let plan = allocate(&[(k("a"), 1)], &sites, &av, None).unwrap();
-        assert_eq!(
-            plan[0][0].warehouse_id,
-            k("west"),
-            "no coordinates: priority decides"
-        );
+        assert_eq!(plan[0][0].warehouse_id, k("west"), "no coordinates: priority decides");
     }
 
     #[test]

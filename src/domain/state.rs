@@ -10,7 +10,7 @@
 use super::Millis;
 use super::ids::{OrderId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
-use super::order::{Order, OrderEvent, inventory_effects, placement_effects};
+use super::order::{Order, OrderEvent, OrderStatus, inventory_effects, placement_effects};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -47,10 +47,21 @@ pub enum Entry {
     OrderPlaced {
         order: Box<Order>,
     },
+    /// Events of one command on one order, with the status changes they caused (derived, kept
+    /// so the event stream can say `order.state_changed` without re-folding the order).
     OrderUpdated {
         order_id: OrderId,
         events: Vec<OrderEvent>,
+        changes: Vec<StatusChange>,
     },
+}
+
+/// A status change caused by a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub reason: String,
 }
 
 /// The first successful response to a request that carried an `Idempotency-Key`, logged in the
@@ -100,16 +111,12 @@ impl EngineState {
 
     /// Applies record `lsn`. Panics if LSNs are not dense or a domain invariant breaks.
     pub fn apply(&mut self, lsn: u64, record: &Record) {
-        assert_eq!(
-            lsn, self.next_lsn,
-            "records must be applied in dense LSN order"
-        );
+        assert_eq!(lsn, self.next_lsn, "records must be applied in dense LSN order");
         self.next_lsn = lsn + 1;
         match &record.entry {
             Entry::WarehouseUpserted { warehouse } => {
                 self.last_at = self.last_at.max(warehouse.updated_at);
-                self.warehouses
-                    .insert(warehouse.id.clone(), warehouse.clone());
+                self.warehouses.insert(warehouse.id.clone(), warehouse.clone());
             }
             Entry::InventoryAdjusted {
                 sku,
@@ -124,28 +131,22 @@ impl EngineState {
             }
             Entry::OrderPlaced { order } => {
                 self.last_at = self.last_at.max(order.created_at);
-                assert!(
-                    !self.orders.contains_key(&order.id),
-                    "order {} placed twice",
-                    order.id
-                );
+                assert!(!self.orders.contains_key(&order.id), "order {} placed twice", order.id);
                 for (sku, wh, eff) in placement_effects(order) {
                     self.pair(&sku, &wh).apply(&eff);
                 }
                 self.last_order_seq = self.last_order_seq.max(order.id.0);
                 self.orders.insert(order.id, (**order).clone());
             }
-            Entry::OrderUpdated { order_id, events } => {
-                let mut effects = Vec::new();
-                let order = self
-                    .orders
-                    .get_mut(order_id)
-                    .expect("update of an unknown order");
-                for ev in events {
-                    effects.extend(inventory_effects(order, ev));
-                    order.apply(ev);
-                    self.last_at = self.last_at.max(ev.at());
-                }
+            Entry::OrderUpdated {
+                order_id,
+                events,
+                changes,
+            } => {
+                let order = self.orders.get_mut(order_id).expect("update of an unknown order");
+                let (effects, derived) = apply_order_events(order, events);
+                debug_assert_eq!(&derived, changes, "recorded status changes must match the fold");
+                self.last_at = self.last_at.max(order.updated_at);
                 for (sku, wh, eff) in effects {
                     self.pair(&sku, &wh).apply(&eff);
                 }
@@ -260,6 +261,35 @@ impl EngineState {
         }
         h.finish()
     }
+}
+
+/// Applies `events` to `order` in place and returns the stock they move and the status changes
+/// they cause. The one function live actors and replay both use.
+pub fn apply_order_events(
+    order: &mut Order,
+    events: &[OrderEvent],
+) -> (Vec<(Sku, WarehouseId, InventoryEffect)>, Vec<StatusChange>) {
+    let mut effects = Vec::new();
+    let mut changes = Vec::new();
+    for ev in events {
+        effects.extend(inventory_effects(order, ev));
+        let before = order.status;
+        let n_history = order.history.len();
+        order.apply(ev);
+        if order.status != before {
+            let reason = order
+                .history
+                .get(n_history)
+                .map(|t| t.reason.clone())
+                .unwrap_or_default();
+            changes.push(StatusChange {
+                from: before,
+                to: order.status,
+                reason,
+            });
+        }
+    }
+    (effects, changes)
 }
 
 fn hash_bytes<T: Serialize>(h: &mut impl Hasher, v: &T) {

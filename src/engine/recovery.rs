@@ -1,0 +1,260 @@
+//! Opening the data directory: the lock, the log, recovery (newest snapshot + replay of the log
+//! after it) and the start of the background tasks (expiry, snapshots, settling payments left
+//! open by a crash).
+
+use super::feed::{Feed, Indexes};
+use super::orders::{Internal, OrderCell, OrderMsg};
+use super::pairs::Pair;
+use super::{Clock, Core, Counters, Engine, EngineConfig, EngineError, ORDER_SHARDS, PairRegistry, PaymentGateway};
+use crate::codec;
+use crate::domain::order::{AttemptStatus, RefundStatus};
+use crate::domain::{EngineState, OrderStatus};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+pub(crate) async fn open(
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    gateway: Arc<dyn PaymentGateway>,
+) -> Result<Engine, EngineError> {
+    let started = Instant::now();
+    let dir = config.data_dir.clone();
+    let (lock, wal) = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
+            let display = dir.display().to_string();
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::Open(format!("cannot create {display}: {e}")))?;
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("LOCK"))
+                .map_err(|e| EngineError::Open(format!("cannot write to {display}: {e}")))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Err(EngineError::Locked(display)),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(EngineError::Open(format!("cannot lock {display}/LOCK: {e}")));
+                }
+            }
+            let opened = match &config.storage {
+                Some(s) => wal::Wal::open_with_storage(s.clone(), config.wal.clone()),
+                None => wal::Wal::open(&dir.join("wal"), config.wal.clone()),
+            };
+            let (wal, report) = opened.map_err(|e| EngineError::Open(e.to_string()))?;
+            if report.truncated_bytes > 0 {
+                tracing::warn!(bytes = report.truncated_bytes, what = %report.truncated_records_hint, "truncated a torn log tail");
+            }
+            Ok((lock, wal))
+        })
+        .await
+        .map_err(|e| EngineError::Open(e.to_string()))??
+    };
+    let (state, replayed) = {
+        let wal = wal.clone();
+        tokio::task::spawn_blocking(move || fold_log(&wal))
+            .await
+            .map_err(|e| EngineError::Open(e.to_string()))??
+    };
+    state
+        .check_invariants()
+        .map_err(|e| EngineError::Open(format!("recovered state breaks an invariant: {e}")))?;
+    let recovery_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        records = replayed,
+        orders = state.orders.len(),
+        pairs = state.inventory.len(),
+        recovery_ms,
+        "recovered"
+    );
+
+    let core = Arc::new(build_core(config, wal, clock, gateway, state));
+    core.counters.recovery_ms.store(recovery_ms, Ordering::Relaxed);
+    core.counters.recovered_records.store(replayed, Ordering::Relaxed);
+    tokio::spawn(expiry_loop(Arc::downgrade(&core)));
+    tokio::spawn(super::snapshot::snapshot_loop(Arc::downgrade(&core)));
+    settle_open_payments(&core);
+    Ok(Engine {
+        core,
+        _lock: Arc::new(lock),
+    })
+}
+
+/// Newest valid snapshot plus every record after it. Logs progress for long replays.
+pub(crate) fn fold_log(wal: &wal::Wal) -> Result<(EngineState, u64), EngineError> {
+    let mut state = match wal
+        .load_latest_snapshot()
+        .map_err(|e| EngineError::Open(e.to_string()))?
+    {
+        Some((next_lsn, blob)) => {
+            let s =
+                codec::decode_snapshot(&blob).map_err(|e| EngineError::Open(format!("snapshot at {next_lsn}: {e}")))?;
+            assert_eq!(s.next_lsn, next_lsn, "snapshot tag and content disagree");
+            s
+        }
+        None => EngineState::new(),
+    };
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut n = 0u64;
+    for item in wal
+        .read_from(state.next_lsn)
+        .map_err(|e| EngineError::Open(e.to_string()))?
+    {
+        let (lsn, bytes) = item.map_err(|e| EngineError::Open(e.to_string()))?;
+        let record = codec::decode_record(&bytes).map_err(|e| EngineError::Open(format!("record {lsn}: {e}")))?;
+        state.apply(lsn, &record);
+        n += 1;
+        if last_report.elapsed() >= Duration::from_secs(2) {
+            let rate = n as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(records = n, lsn, records_per_s = rate as u64, "replaying the log");
+            last_report = Instant::now();
+        }
+    }
+    Ok((state, n))
+}
+
+fn build_core(
+    config: EngineConfig,
+    wal: wal::Wal,
+    clock: Arc<dyn Clock>,
+    gateway: Arc<dyn PaymentGateway>,
+    state: EngineState,
+) -> Core {
+    let mut indexes = Indexes::default();
+    let mut orders: Vec<HashMap<_, _>> = (0..ORDER_SHARDS).map(|_| HashMap::new()).collect();
+    let mut expiry = std::collections::BinaryHeap::new();
+    let mut ids: Vec<_> = state.orders.keys().copied().collect();
+    ids.sort();
+    let mut state = state;
+    for id in ids {
+        let order = state.orders.remove(&id).expect("listed above");
+        indexes.insert(order.id, &order.user_id, order.status);
+        if order.status == OrderStatus::PaymentPending {
+            expiry.push(std::cmp::Reverse((order.reservation_expires_at, order.id)));
+        }
+        orders[(id.0 as usize) % ORDER_SHARDS].insert(id, Arc::new(OrderCell::new(Box::new(order))));
+    }
+    let mut pairs = PairRegistry::default();
+    for ((sku, wh), inv) in state.inventory {
+        let p = Arc::new(Pair::new(sku.clone(), wh.clone(), inv));
+        pairs.by_sku.entry(sku.clone()).or_default().push(p.clone());
+        pairs.by_key.insert((sku, wh), p);
+    }
+    Core {
+        feed: Feed::new(state.next_lsn, config.feed_capacity, indexes),
+        config,
+        wal,
+        clock,
+        gateway,
+        pairs: RwLock::new(pairs),
+        orders: orders.into_iter().map(RwLock::new).collect(),
+        warehouses: RwLock::new(state.warehouses),
+        warehouse_write: tokio::sync::Mutex::new(()),
+        idempotency: Mutex::new(state.idempotency),
+        idem_inflight: Mutex::new(HashMap::new()),
+        next_order_seq: AtomicU64::new(state.last_order_seq + 1),
+        expiry: Mutex::new(expiry),
+        expiry_changed: tokio::sync::Notify::new(),
+        counters: Counters::default(),
+        closed: AtomicBool::new(false),
+    }
+}
+
+/// Orders whose payment or refund outcome never reached the log get it settled now.
+fn settle_open_payments(core: &Arc<Core>) {
+    let mut open = Vec::new();
+    for shard in &core.orders {
+        for cell in shard.read().values() {
+            let pending = cell.peek(|o| {
+                o.payment.attempts.iter().any(|a| a.status == AttemptStatus::Pending)
+                    || o.refunds.iter().any(|r| r.status == RefundStatus::Pending)
+            });
+            if pending == Some(true) {
+                open.push(cell.clone());
+            }
+        }
+    }
+    for cell in open {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let msg = OrderMsg::Request {
+                request: Internal::Resolve,
+                idem: None,
+                reply,
+            };
+            if core.to_order(&cell, msg).await.is_ok() {
+                match rx.await {
+                    Ok(Ok(_)) => tracing::info!(order = %cell.id, "settled a payment left open by a restart"),
+                    Ok(Err(e)) => tracing::warn!(order = %cell.id, error = %e, "could not settle an open payment yet"),
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+}
+
+/// Fires reservation expiry: a heap of (expires_at, order), no scan of all reservations.
+async fn expiry_loop(core: Weak<Core>) {
+    loop {
+        let Some(c) = core.upgrade() else { return };
+        if c.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let now = c.clock.now();
+        let mut due = Vec::new();
+        let next = {
+            let mut heap = c.expiry.lock();
+            while let Some(std::cmp::Reverse((at, id))) = heap.peek().copied() {
+                if at > now {
+                    break;
+                }
+                heap.pop();
+                due.push(id);
+            }
+            heap.peek().map(|r| r.0.0)
+        };
+        for id in due {
+            let Some(cell) = c.order_cell(id) else { continue };
+            let core = c.clone();
+            tokio::spawn(async move {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let msg = OrderMsg::Request {
+                    request: Internal::Expire,
+                    idem: None,
+                    reply,
+                };
+                if core.to_order(&cell, msg).await.is_err() {
+                    core.schedule_expiry(id, core.clock.now());
+                    return;
+                }
+                match rx.await {
+                    Ok(Ok(_)) => tracing::info!(order = %id, "reservation expired; order cancelled"),
+                    Ok(Err(EngineError::Rejected(crate::domain::Rejection::InvalidTransition { detail, .. })))
+                        if detail.contains("in progress") =>
+                    {
+                        // A payment is being settled: look again in a second.
+                        core.schedule_expiry(id, crate::domain::Millis(core.clock.now().0 + 1000));
+                    }
+                    _ => {}
+                }
+            });
+        }
+        let sleep = next.map(|at| c.clock.sleep_until(at));
+        // Holding the core across the wait is fine: shutdown wakes this loop and it returns.
+        let changed = c.expiry_changed.notified();
+        match sleep {
+            Some(s) => {
+                tokio::select! {
+                    _ = s => {}
+                    _ = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
