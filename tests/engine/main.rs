@@ -1,0 +1,10 @@
+//! Engine tests through the async handle: one test binary, one module per scenario.
+
+mod support;
+
+mod crash_consistency;
+mod expiry;
+mod flash_sale;
+mod lifecycle;
+mod model;
+mod payments;
