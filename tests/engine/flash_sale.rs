@@ -1,1 +1,68 @@
-//! todo
+//! Flash sales: thousands of concurrent buyers race for a few units; no unit is sold twice.
+
+use crate::support::*;
+use oms::domain::Rejection;
+use oms::engine::EngineError;
+
+async fn storm(h: &Harness, buyers: usize, qty: u64) -> (usize, usize) {
+    let mut tasks = Vec::with_capacity(buyers);
+    for i in 0..buyers {
+        let engine = h.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .place_order(new_order(&format!("buyer-{i}"), &[("hot", qty, "9.99")]), None)
+                .await
+        }));
+    }
+    let (mut won, mut lost) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(EngineError::Rejected(Rejection::InsufficientStock(_))) => lost += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    (won, lost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_thousand_buyers_one_sku_exactly_k_win() {
+    let h = Harness::new().await;
+    h.warehouse("w", 0.0, 0.0, 1).await;
+    h.stock("hot", "w", 100).await;
+    let (won, lost) = storm(&h, 3000, 1).await;
+    assert_eq!(won, 100);
+    assert_eq!(lost, 2900);
+    let p = h.pair("hot", "w").await;
+    assert_eq!((p.on_hand, p.reserved, p.available), (100, 100, 0));
+    h.assert_replay_equals_live().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_spread_over_warehouses_is_never_oversold() {
+    let h = Harness::new().await;
+    for (i, w) in ["a", "b", "c"].iter().enumerate() {
+        h.warehouse(w, i as f64, 0.0, i as i64).await;
+    }
+    h.stock("hot", "a", 34).await;
+    h.stock("hot", "b", 34).await;
+    h.stock("hot", "c", 33).await;
+    let (won, _) = storm(&h, 1000, 2).await;
+    let view = h.engine.inventory(&key("hot")).await.unwrap();
+    let reserved: u64 = view.warehouses.iter().map(|p| p.reserved).sum();
+    assert_eq!(
+        reserved,
+        2 * won as u64,
+        "every reserved unit belongs to a winning order"
+    );
+    assert!(won <= 50);
+    // Whatever the races left, a calm buyer gets it if it is there.
+    while h.engine.inventory(&key("hot")).await.unwrap().total_available >= 2 {
+        h.engine
+            .place_order(new_order("calm", &[("hot", 2, "9.99")]), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(h.engine.inventory(&key("hot")).await.unwrap().total_available, 1);
+    h.assert_replay_equals_live().await;
+}

@@ -64,6 +64,19 @@ impl Harness {
         Harness { engine, ..self }
     }
 
+    /// Opens the directory again after `engine.shutdown()` was already called.
+    pub async fn restart_after_shutdown(self) -> Harness {
+        drop(self.engine);
+        let engine = Engine::open(
+            config(self.dir.path(), None),
+            Arc::new(self.clock.clone()),
+            Arc::new(self.gateway.clone()),
+        )
+        .await
+        .unwrap();
+        Harness { engine, ..self }
+    }
+
     pub async fn warehouse(&self, id: &str, lat: f64, lon: f64, priority: i64) {
         self.engine
             .upsert_warehouse(
