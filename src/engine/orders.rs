@@ -131,8 +131,10 @@ impl OrderActor {
         let cmd = match request {
             Internal::Expire => OrderCommand::Expire,
             Internal::Resolve => {
-                self.resolve_pending().await?;
-                return Ok(self.outcome(None, None));
+                return match self.resolve_pending(None).await? {
+                    Some(done) => Ok(done),
+                    None => Ok(self.outcome(None, None)),
+                };
             }
             Internal::Client(req) => match req {
                 OrderRequest::Pay { token } => return self.pay(token, idem).await,
@@ -302,9 +304,12 @@ impl OrderActor {
         }
     }
 
-    async fn pay(&mut self, token: String, idem: Option<IdemSpec<OrderOutcome>>) -> Result<OrderOutcome, EngineError> {
-        // An attempt left open by a crash or timeout is settled first.
-        self.resolve_pending().await?;
+    async fn pay(&mut self, token: String, mut idem: Option<IdemSpec<OrderOutcome>>) -> Result<OrderOutcome, EngineError> {
+        // An attempt left open by a crash or timeout is settled first; if it went through (or
+        // was declined), that is the answer to this request too.
+        if let Some(done) = self.resolve_pending(idem.take()).await? {
+            return Ok(done);
+        }
         let events = self.order.decide(
             &OrderCommand::StartPayment { token: token.clone() },
             self.core.clock.now(),
@@ -427,34 +432,33 @@ impl OrderActor {
         self.commit(events, idem, created, None).await
     }
 
-    /// Settles a payment attempt or refund whose outcome never reached the log.
-    async fn resolve_pending(&mut self) -> Result<(), EngineError> {
-        if let Some(idx) = self
-            .order
-            .payment
-            .attempts
-            .iter()
-            .position(|a| a.status == AttemptStatus::Pending)
-        {
+    /// Settles a payment attempt or refund whose outcome never reached the log. Returns the
+    /// outcome if a payment attempt ended captured or declined (`idem` is recorded with it);
+    /// `None` if nothing was open or the attempt failed (the order stays payable).
+    async fn resolve_pending(&mut self, idem: Option<IdemSpec<OrderOutcome>>) -> Result<Option<OrderOutcome>, EngineError> {
+        if let Some(idx) = self.order.payment.attempts.iter().position(|a| a.status == AttemptStatus::Pending) {
             let attempt = self.order.payment.attempts[idx].clone();
             let found = self
                 .gateway(self.core.gateway.lookup(attempt.gateway_key.clone()))
                 .await
                 .map_err(|e| EngineError::Unavailable(format!("payment gateway: {e}")))?;
             let outcome = match found {
-                Some(GatewayRecord::Charged { reference }) => {
-                    self.capture(&attempt.gateway_key, reference, attempt.amount).await
-                }
+                Some(GatewayRecord::Charged { reference }) => self.capture(&attempt.gateway_key, reference, attempt.amount).await,
                 Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
-                Some(GatewayRecord::Refunded { .. }) | None => GatewayOutcome::Failed {
-                    reason: "the gateway never received the attempt".into(),
-                },
+                Some(GatewayRecord::Refunded { .. }) | None => {
+                    GatewayOutcome::Failed { reason: "the gateway never received the attempt".into() }
+                }
             };
-            let cmd = OrderCommand::RecordPaymentOutcome {
-                attempt_idx: idx,
-                outcome,
+            let (final_outcome, declined) = match &outcome {
+                GatewayOutcome::Approved { .. } => (true, None),
+                GatewayOutcome::Declined { reason } => (true, Some(reason.clone())),
+                GatewayOutcome::Failed { .. } => (false, None),
             };
+            let cmd = OrderCommand::RecordPaymentOutcome { attempt_idx: idx, outcome };
             let events = self.order.decide(&cmd, self.core.clock.now())?;
+            if final_outcome {
+                return self.commit(events, idem, None, declined).await.map(Some);
+            }
             self.commit(events, None, None, None).await?;
         }
         if self.order.refunds.iter().any(|r| r.status == RefundStatus::Pending) {
@@ -464,6 +468,6 @@ impl OrderActor {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

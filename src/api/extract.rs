@@ -1,0 +1,163 @@
+//! Reading requests: the body (bounded, JSON only), the query string and the headers the API
+//! knows. Every failure becomes an [`ApiError`] problem, never axum's plain-text rejections.
+//!
+//! Bodies are read as bytes first and parsed second because the idempotency fingerprint is
+//! taken over the exact bytes the client sent.
+
+use super::error::ApiError;
+use crate::domain::FieldError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Uri, header};
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted, in bytes (1 MiB).
+pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// Longest `Idempotency-Key`, in characters.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// A request body: at most [`BODY_BYTES_MAX`] bytes and, unless empty, declared as JSON.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let too_large = ApiError::PayloadTooLarge {
+            limit_bytes: BODY_BYTES_MAX,
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > BODY_BYTES_MAX as u64) {
+            return Err(too_large);
+        }
+        let json = is_json(req.headers());
+        let bytes = match axum::body::to_bytes(req.into_body(), BODY_BYTES_MAX).await {
+            Ok(b) => b,
+            Err(e) if is_length_limit(&e) => return Err(too_large),
+            Err(_) => return Err(ApiError::BadRequest("the request body could not be read".into())),
+        };
+        if !bytes.is_empty() && !json {
+            return Err(ApiError::BadRequest(
+                "a request body must be JSON, sent with `Content-Type: application/json`".into(),
+            ));
+        }
+        Ok(Body(bytes))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Parses a JSON body into `T`, naming the failing field on type errors, missing fields and
+/// unknown fields. An empty body is read as `{}`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let path = e.path().to_string();
+            return Err(json_error(&path, e.into_inner()));
+        }
+    };
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {}", strip_position(&e))))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let message = strip_position(&e);
+    let range = message.contains("out of range");
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io if !range => {
+            ApiError::MalformedJson(format!("the body is not valid JSON: {message}"))
+        }
+        _ => {
+            let base = match path {
+                "." | "" | "?" => "",
+                p => p.trim_end_matches(".?"),
+            };
+            let named = between_backticks(&message, "unknown field `")
+                .or_else(|| between_backticks(&message, "missing field `"));
+            let field = match (base, named) {
+                ("", Some(n)) => n.to_string(),
+                (b, Some(n)) => format!("{b}.{n}"),
+                ("", None) => "body".to_string(),
+                (b, None) => b.to_string(),
+            };
+            let message = if message.starts_with("unknown field") {
+                "is not a known field".to_string()
+            } else if message.starts_with("missing field") {
+                "is required".to_string()
+            } else {
+                message
+            };
+            ApiError::Validation(vec![FieldError::new(field, message)])
+        }
+    }
+}
+
+fn between_backticks<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The query string as name-value pairs; names not in `known` are a validation failure.
+pub fn query_pairs(uri: &Uri, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|_| ApiError::BadRequest("the query string could not be decoded".into()))?
+        .0;
+    let unknown: Vec<FieldError> = pairs
+        .iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, _)| FieldError::new(k.clone(), "is not a known query parameter"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    Ok(pairs)
+}
+
+/// The `Idempotency-Key` header, if present: 1 to 255 printable ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    let s = v.to_str().map_err(|_| bad())?;
+    if s.is_empty() || s.len() > IDEMPOTENCY_KEY_LEN_MAX || !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(Some(s.to_string()))
+}
