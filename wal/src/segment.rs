@@ -231,6 +231,12 @@ fn valid_record_after(
     Ok(None)
 }
 
+/// Whether a file consists only of zero bytes (or is empty).
+fn is_all_zero(storage: &dyn Storage, name: &str) -> Result<bool, WalError> {
+    let bytes = crate::storage::read_all(storage, name).map_err(io_err(storage, "read", name))?;
+    Ok(bytes.iter().all(|&b| b == 0))
+}
+
 /// Scans every segment, truncates a torn tail, and returns where appends continue.
 /// Creates the first segment of an empty directory.
 pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Result<Recovered, WalError> {
@@ -287,7 +293,13 @@ pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Resu
             ));
         }
         let mut cursor = SegmentCursor::new(&segment.name);
-        match cursor.read_header(storage)? {
+        let header = match cursor.read_header(storage) {
+            // A last segment that holds only zeros was created but its header never reached
+            // the disk (the file system extended it without the data): torn like a short one.
+            Err(WalError::Corrupt { .. }) if is_last && is_all_zero(storage, &segment.name)? => None,
+            other => other?,
+        };
+        match header {
             Some(first_lsn) if first_lsn == segment.first_lsn => {}
             Some(first_lsn) => {
                 return Err(corrupt(
