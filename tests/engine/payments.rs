@@ -14,10 +14,20 @@ async fn a_declined_payment_cancels_the_order_and_releases_stock() {
     let h = Harness::new().await;
     h.warehouse("w", 0.0, 0.0, 1).await;
     h.stock("a", "w", 2).await;
-    let o = h.engine.place_order(new_order("u", &[("a", 2, "5.00")]), None).await.unwrap();
+    let o = h
+        .engine
+        .place_order(new_order("u", &[("a", 2, "5.00")]), None)
+        .await
+        .unwrap();
     let out = h
         .engine
-        .order_request(o.id, OrderRequest::Pay { token: "tok_chargeDeclined_insufficient".into() }, None)
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_chargeDeclined_insufficient".into(),
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(out.declined.as_deref(), Some("card_declined"));
@@ -32,17 +42,45 @@ async fn a_lost_gateway_answer_is_settled_by_the_retry_without_a_second_charge()
     let h = Harness::new().await;
     h.warehouse("w", 0.0, 0.0, 1).await;
     h.stock("a", "w", 1).await;
-    let o = h.engine.place_order(new_order("u", &[("a", 1, "5.00")]), None).await.unwrap();
+    let o = h
+        .engine
+        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
+        .await
+        .unwrap();
     // The gateway authorizes but its answer never arrives.
     h.gateway.lose_next_answers(1);
-    let err = h.engine.order_request(o.id, OrderRequest::Pay { token: "tok_visa".into() }, None).await.unwrap_err();
+    let err = h
+        .engine
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_visa".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
     let open = h.engine.order(o.id).await.unwrap();
     assert_eq!(open.payment.attempts[0].status, AttemptStatus::Pending);
     // Expiry waits for a payment in progress rather than cancelling under it.
-    let paid = h.engine.order_request(o.id, OrderRequest::Pay { token: "tok_visa".into() }, None).await.unwrap();
+    let paid = h
+        .engine
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_visa".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(paid.order.status, OrderStatus::Confirmed);
-    assert_eq!(paid.order.payment.attempts.len(), 1, "the open attempt was settled, not repeated");
+    assert_eq!(
+        paid.order.payment.attempts.len(),
+        1,
+        "the open attempt was settled, not repeated"
+    );
     assert_eq!(h.gateway.captures(), 1);
     h.assert_replay_equals_live().await;
 }
@@ -57,14 +95,35 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
     let storage = Arc::new(SimStorage::new());
     let mut cfg = config(dir.path(), Some(storage.clone()));
     cfg.wal.sync = wal::SyncPolicy::Always;
-    let engine = Engine::open(cfg.clone(), Arc::new(clock.clone()), Arc::new(gateway.clone())).await.unwrap();
-    let h = Harness { engine, clock: clock.clone(), gateway: gateway.clone(), dir };
+    let engine = Engine::open(cfg.clone(), Arc::new(clock.clone()), Arc::new(gateway.clone()))
+        .await
+        .unwrap();
+    let h = Harness {
+        engine,
+        clock: clock.clone(),
+        gateway: gateway.clone(),
+        dir,
+    };
     h.warehouse("w", 0.0, 0.0, 1).await;
     h.stock("a", "w", 1).await;
-    let o = h.engine.place_order(new_order("u", &[("a", 1, "5.00")]), None).await.unwrap();
+    let o = h
+        .engine
+        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
+        .await
+        .unwrap();
     // Sync 1: the PaymentAttempted record. Sync 2: the outcome record, which fails.
     storage.fail_nth(SimOp::Sync, 2, SimFault::Eio);
-    let err = h.engine.order_request(o.id, OrderRequest::Pay { token: "tok_visa".into() }, None).await.unwrap_err();
+    let err = h
+        .engine
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_visa".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
     assert_eq!(gateway.captures(), 1, "the gateway did charge");
     assert!(!h.engine.writable(), "a failed sync poisons the log");
@@ -72,7 +131,9 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
     let survivor = Arc::new(storage.crash(CrashMode::DropUnsynced));
     drop(h.engine);
     let cfg = config(h.dir.path(), Some(survivor));
-    let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone())).await.unwrap();
+    let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone()))
+        .await
+        .unwrap();
     wait_for_status(&engine, o.id, OrderStatus::Confirmed).await;
     assert_eq!(gateway.captures(), 1, "settled with the same key: no second charge");
     let h = Harness { engine, ..h };
