@@ -4,11 +4,16 @@
 //! Bodies are read as bytes first and parsed second because the idempotency fingerprint is
 //! taken over the exact bytes the client sent.
 
+use super::AppState;
 use super::error::ApiError;
+use super::idempotency::Mutation;
 use crate::domain::FieldError;
+use crate::engine::Engine;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, Uri, header};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri, header};
 use serde::de::DeserializeOwned;
 
 /// Largest request body accepted, in bytes (1 MiB).
@@ -160,4 +165,90 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
         return Err(bad());
     }
     Ok(Some(s.to_string()))
+}
+
+/// What a mutation handler needs: the engine (503 while recovering), the path parameters in
+/// route order, the headers, the method, the path and the raw body.
+pub struct Call {
+    pub engine: Engine,
+    pub params: Vec<String>,
+    pub headers: HeaderMap,
+    pub method: Method,
+    pub path: String,
+    pub body: Bytes,
+}
+
+impl Call {
+    /// The request as the idempotency fingerprint sees it.
+    pub fn mutation(&self) -> Mutation<'_> {
+        Mutation {
+            headers: &self.headers,
+            method: &self.method,
+            path: &self.path,
+            body: &self.body,
+        }
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+
+    /// Path parameter `idx` (in route order).
+    pub fn param(&self, idx: usize) -> &str {
+        self.params.get(idx).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl FromRequest<AppState> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let read = Read::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let method = parts.method.clone();
+        let Body(body) = Body::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Call {
+            engine: read.engine,
+            params: read.params,
+            headers,
+            method,
+            path: read.uri.path().to_string(),
+            body,
+        })
+    }
+}
+
+/// What a read handler needs: the engine (503 while recovering), the path parameters in route
+/// order, the URI (for the query string) and the headers.
+pub struct Read {
+    pub engine: Engine,
+    pub params: Vec<String>,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+impl Read {
+    pub fn param(&self, idx: usize) -> &str {
+        self.params.get(idx).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl FromRequestParts<AppState> for Read {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let engine = state.engine()?.clone();
+        let params = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(p) => p.iter().map(|(_, v)| v.to_string()).collect(),
+            Err(RawPathParamsRejection::MissingPathParams(_)) => Vec::new(),
+            Err(_) => return Err(ApiError::BadRequest("a path segment is not valid UTF-8".into())),
+        };
+        Ok(Read {
+            engine,
+            params,
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
 }

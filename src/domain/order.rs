@@ -1022,7 +1022,7 @@ impl Order {
                 warehouse_id,
                 restock,
             } => {
-                if st.is_terminal() && !(st == S::Refunded) {
+                if st == S::Cancelled {
                     return Err(invalid(st, "receive_return", "the order is closed"));
                 }
                 if self.returns[*return_idx].status != ReturnStatus::Approved {
@@ -1063,13 +1063,13 @@ impl Order {
                         format!("exceeds the refundable {}", self.currency.render(refundable)),
                     ));
                 }
-                if let Some(r) = return_idx {
-                    if !matches!(
+                if let Some(r) = return_idx
+                    && !matches!(
                         self.returns[*r].status,
                         ReturnStatus::Approved | ReturnStatus::Received { .. }
-                    ) {
-                        errs.push(FieldError::new("return_id", "the return must be approved or received"));
-                    }
+                    )
+                {
+                    errs.push(FieldError::new("return_id", "the return must be approved or received"));
                 }
                 if !errs.is_empty() {
                     return Err(Rejection::Validation(errs));

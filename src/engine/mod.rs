@@ -113,12 +113,15 @@ impl From<Rejection> for EngineError {
     }
 }
 
+/// Renders an idempotent response: (HTTP status, body bytes).
+pub type Render<T> = Box<dyn FnOnce(&T) -> (u16, Vec<u8>) + Send>;
+
 /// How to record the response of an idempotent request in the same log record as its change.
 pub struct IdemSpec<T> {
     pub key: String,
     pub fingerprint: [u8; 32],
     /// Renders the response (status, body) from the result, before the record is written.
-    pub render: Box<dyn FnOnce(&T) -> (u16, Vec<u8>) + Send>,
+    pub render: Render<T>,
 }
 
 impl<T> IdemSpec<T> {

@@ -304,7 +304,11 @@ impl OrderActor {
         }
     }
 
-    async fn pay(&mut self, token: String, mut idem: Option<IdemSpec<OrderOutcome>>) -> Result<OrderOutcome, EngineError> {
+    async fn pay(
+        &mut self,
+        token: String,
+        mut idem: Option<IdemSpec<OrderOutcome>>,
+    ) -> Result<OrderOutcome, EngineError> {
         // An attempt left open by a crash or timeout is settled first; if it went through (or
         // was declined), that is the answer to this request too.
         if let Some(done) = self.resolve_pending(idem.take()).await? {
@@ -435,26 +439,40 @@ impl OrderActor {
     /// Settles a payment attempt or refund whose outcome never reached the log. Returns the
     /// outcome if a payment attempt ended captured or declined (`idem` is recorded with it);
     /// `None` if nothing was open or the attempt failed (the order stays payable).
-    async fn resolve_pending(&mut self, idem: Option<IdemSpec<OrderOutcome>>) -> Result<Option<OrderOutcome>, EngineError> {
-        if let Some(idx) = self.order.payment.attempts.iter().position(|a| a.status == AttemptStatus::Pending) {
+    async fn resolve_pending(
+        &mut self,
+        idem: Option<IdemSpec<OrderOutcome>>,
+    ) -> Result<Option<OrderOutcome>, EngineError> {
+        if let Some(idx) = self
+            .order
+            .payment
+            .attempts
+            .iter()
+            .position(|a| a.status == AttemptStatus::Pending)
+        {
             let attempt = self.order.payment.attempts[idx].clone();
             let found = self
                 .gateway(self.core.gateway.lookup(attempt.gateway_key.clone()))
                 .await
                 .map_err(|e| EngineError::Unavailable(format!("payment gateway: {e}")))?;
             let outcome = match found {
-                Some(GatewayRecord::Charged { reference }) => self.capture(&attempt.gateway_key, reference, attempt.amount).await,
-                Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
-                Some(GatewayRecord::Refunded { .. }) | None => {
-                    GatewayOutcome::Failed { reason: "the gateway never received the attempt".into() }
+                Some(GatewayRecord::Charged { reference }) => {
+                    self.capture(&attempt.gateway_key, reference, attempt.amount).await
                 }
+                Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
+                Some(GatewayRecord::Refunded { .. }) | None => GatewayOutcome::Failed {
+                    reason: "the gateway never received the attempt".into(),
+                },
             };
             let (final_outcome, declined) = match &outcome {
                 GatewayOutcome::Approved { .. } => (true, None),
                 GatewayOutcome::Declined { reason } => (true, Some(reason.clone())),
                 GatewayOutcome::Failed { .. } => (false, None),
             };
-            let cmd = OrderCommand::RecordPaymentOutcome { attempt_idx: idx, outcome };
+            let cmd = OrderCommand::RecordPaymentOutcome {
+                attempt_idx: idx,
+                outcome,
+            };
             let events = self.order.decide(&cmd, self.core.clock.now())?;
             if final_outcome {
                 return self.commit(events, idem, None, declined).await.map(Some);

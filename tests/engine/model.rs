@@ -43,6 +43,9 @@ struct Counts {
     reserved: u64,
 }
 
+/// Warehouse, units (sku, quantity), state: 0 pending, 1 shipped, 2 delivered.
+type ModelShipment = (usize, Vec<(usize, u64)>, u8);
+
 #[derive(Clone, Debug)]
 struct ModelOrder {
     id: OrderId,
@@ -50,7 +53,7 @@ struct ModelOrder {
     /// (sku, wh, qty) still reserved.
     alloc: Vec<(usize, usize, u64)>,
     /// Shipments: warehouse, units (sku, qty), 0 pending / 1 shipped / 2 delivered.
-    shipments: Vec<(usize, Vec<(usize, u64)>, u8)>,
+    shipments: Vec<ModelShipment>,
 }
 
 #[derive(Default)]

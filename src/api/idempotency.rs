@@ -1,0 +1,94 @@
+//! Idempotent mutations: the `Idempotency-Key` flow every POST and PUT goes through.
+//!
+//! With a key, requests that share it are serialized (the engine's guard), a stored response
+//! is replayed if the request is the same (same SHA-256 fingerprint of method, path and body)
+//! and refused with `idempotency_conflict` if it is not. Otherwise the engine runs the mutation
+//! and logs the rendered response in the same record as the change, so the two are durable
+//! together and a replay after a restart returns the same bytes.
+//!
+//! Architecture invariant: the live response and the stored one come from the same `render`
+//! call on the same value, so they are byte-identical. Business rejections (4xx) are not stored:
+//! nothing changed, so a retry re-evaluates. A payment decline is stored, because it did change
+//! something (the order was cancelled).
+
+use super::error::{ApiError, PROBLEM_JSON};
+use super::extract::idempotency_key;
+use crate::engine::{Engine, EngineError, IdemSpec};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+
+/// Header set on a replayed response.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// The request as the fingerprint sees it.
+pub struct Mutation<'a> {
+    pub headers: &'a HeaderMap,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub body: &'a [u8],
+}
+
+/// SHA-256 of method, path and body, each length-prefixed so no two requests share a preimage.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [method.as_str().as_bytes(), path.as_bytes(), body] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// A rendered response: status and JSON body (problem JSON for a 4xx such as a decline).
+pub fn respond(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    let ct = if status.is_client_error() || status.is_server_error() {
+        PROBLEM_JSON
+    } else {
+        "application/json"
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp
+}
+
+/// Runs `call` as an idempotent mutation and answers with `render` of its value.
+pub async fn run<T, R, F, Fut>(engine: &Engine, m: Mutation<'_>, render: R, call: F) -> Result<Response, ApiError>
+where
+    T: 'static,
+    R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + 'static,
+    F: FnOnce(Option<IdemSpec<T>>) -> Fut,
+    Fut: Future<Output = Result<T, EngineError>>,
+{
+    let Some(key) = idempotency_key(m.headers)? else {
+        let value = call(None).await?;
+        let (status, body) = render(&value);
+        return Ok(respond(status, body));
+    };
+    let fingerprint = fingerprint(m.method, m.path, m.body);
+    let _guard = engine.idempotency_guard(&key).await;
+    if let Some(stored) = engine.idempotent_response(&key) {
+        if stored.fingerprint != fingerprint {
+            return Err(ApiError::IdempotencyConflict);
+        }
+        let status = StatusCode::from_u16(stored.status)
+            .map_err(|_| ApiError::Internal(format!("stored response has status {}", stored.status)))?;
+        let mut resp = respond(status, stored.body);
+        resp.headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        return Ok(resp);
+    }
+    let store = render.clone();
+    let spec = IdemSpec {
+        key,
+        fingerprint,
+        render: Box::new(move |v: &T| {
+            let (status, body) = store(v);
+            (status.as_u16(), body)
+        }),
+    };
+    let value = call(Some(spec)).await?;
+    let (status, body) = render(&value);
+    Ok(respond(status, body))
+}

@@ -1,0 +1,389 @@
+//! Request bodies as the wire has them, and their conversion into engine inputs.
+//!
+//! Architecture invariant: these types are the HTTP contract, not the domain. They reject
+//! unknown fields (a typo is a 422 naming the field, not a silently ignored value), take money
+//! as a string or a JSON number read from its literal text (so `0.1` stays exactly one tenth),
+//! and validate client keys with [`Key::parse`]. Rules that need no stock or order state and
+//! that the domain does not check itself live here; the rest is the domain's.
+
+use super::error::ApiError;
+use crate::domain::money::Currency;
+use crate::domain::order::{Address, LineQty, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT, TEXT_LEN_MAX};
+use crate::domain::{FieldError, Key};
+use crate::engine::WarehouseInput;
+use rust_decimal::Decimal;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// Longest money literal accepted, in characters (sign, digits, point, exponent).
+pub const MONEY_LITERAL_LEN_MAX: usize = 40;
+
+/// Longest reservation a client may ask for, in seconds (7 days, the domain's bound).
+pub const RESERVATION_TTL_SECONDS_MAX: u64 = crate::domain::order::RESERVATION_TTL_MS_MAX / 1000;
+
+/// An exact decimal amount, from `"19.99"` or `19.99`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Money(pub Decimal);
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: Box<RawValue> = Deserialize::deserialize(d)?;
+        parse_money(raw.get()).map(Money).map_err(D::Error::custom)
+    }
+}
+
+/// Parses a money literal: a JSON string holding a plain decimal, or a JSON number.
+fn parse_money(raw: &str) -> Result<Decimal, &'static str> {
+    const SHAPE: &str = "must be a decimal amount, as a string like \"19.99\" or a number";
+    let text: String = if raw.starts_with('"') {
+        serde_json::from_str(raw).map_err(|_| SHAPE)?
+    } else {
+        raw.to_string()
+    };
+    if text.len() > MONEY_LITERAL_LEN_MAX {
+        return Err("is too large");
+    }
+    let bytes = text.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let plain = {
+        let mut parts = digits.splitn(2, |b| *b == b'.');
+        let int = parts.next().unwrap_or_default();
+        let frac = parts.next();
+        !int.is_empty()
+            && int.iter().all(u8::is_ascii_digit)
+            && frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+    };
+    if plain {
+        return Decimal::from_str_exact(&text).map_err(|_| "is too large or too precise");
+    }
+    // JSON numbers may carry an exponent (`1e2`); strings must be plain decimals.
+    if !raw.starts_with('"') && text.contains(['e', 'E']) {
+        return Decimal::from_scientific(&text).map_err(|_| "is too large or too precise");
+    }
+    Err(SHAPE)
+}
+
+/// Collects field errors while a request is converted, so one response names every problem.
+#[derive(Default)]
+pub struct Fields {
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// A client key (`sku`, `warehouse_id`, `user_id`), or an error on `field`.
+    pub fn key(&mut self, field: &str, value: &str) -> Option<Key> {
+        match Key::parse(value) {
+            Ok(k) => Some(k),
+            Err(m) => {
+                self.push(field, m);
+                None
+            }
+        }
+    }
+
+    /// Free text: at most [`TEXT_LEN_MAX`] bytes and, if `required`, not blank.
+    pub fn text(&mut self, field: &str, value: &str, required: bool) {
+        if required && value.trim().is_empty() {
+            self.push(field, "must not be empty");
+        } else if value.len() > TEXT_LEN_MAX {
+            self.push(field, format!("must be at most {TEXT_LEN_MAX} bytes"));
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    pub name: Option<String>,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    #[serde(alias = "state")]
+    pub region: Option<String>,
+    #[serde(alias = "zip")]
+    pub postal_code: Option<String>,
+    pub country: String,
+    pub phone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+impl From<AddressBody> for Address {
+    fn from(a: AddressBody) -> Address {
+        Address {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+            phone: a.phone,
+            lat: a.lat,
+            lon: a.lon,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    pub sku: String,
+    pub quantity: u64,
+    pub unit_price: Money,
+    pub discount: Option<Money>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderBody {
+    pub user_id: String,
+    pub currency: String,
+    pub items: Vec<ItemBody>,
+    pub tax_amount: Option<Money>,
+    pub shipping_amount: Option<Money>,
+    pub discount_amount: Option<Money>,
+    pub shipping_address: AddressBody,
+    pub billing_address: Option<AddressBody>,
+    pub reservation_ttl_seconds: Option<u64>,
+}
+
+impl PlaceOrderBody {
+    /// The engine's placement request. Line count, quantities, money against the currency and
+    /// address rules are the domain's (`NewOrder::validate`); keys and the currency code are
+    /// checked here because the domain types cannot hold invalid ones.
+    pub fn into_new_order(self) -> Result<NewOrder, ApiError> {
+        let mut f = Fields::default();
+        let user_id = f.key("user_id", &self.user_id);
+        let currency = Currency::parse(&self.currency);
+        if currency.is_none() {
+            f.push("currency", "must be an ISO 4217 code: three upper-case letters");
+        }
+        if self.items.len() > crate::domain::order::LINES_MAX {
+            f.push(
+                "items",
+                format!("must contain at most {} lines", crate::domain::order::LINES_MAX),
+            );
+        }
+        let ttl_ms = match self.reservation_ttl_seconds {
+            None => RESERVATION_TTL_MS_DEFAULT,
+            Some(s) if (1..=RESERVATION_TTL_SECONDS_MAX).contains(&s) => s * 1000,
+            Some(_) => {
+                f.push(
+                    "reservation_ttl_seconds",
+                    format!("must be between 1 and {RESERVATION_TTL_SECONDS_MAX}"),
+                );
+                0
+            }
+        };
+        let mut lines = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.iter().enumerate() {
+            if let Some(sku) = f.key(&format!("items[{i}].sku"), &item.sku) {
+                lines.push(NewLine {
+                    sku,
+                    quantity: item.quantity,
+                    unit_price: item.unit_price.0,
+                    discount: item.discount.map(|d| d.0).unwrap_or_default(),
+                });
+            }
+        }
+        f.finish()?;
+        let (Some(user_id), Some(currency)) = (user_id, currency) else {
+            return Err(ApiError::Internal("validated fields missing".into()));
+        };
+        Ok(NewOrder {
+            user_id,
+            currency,
+            lines,
+            tax_amount: self.tax_amount.map(|m| m.0).unwrap_or_default(),
+            shipping_amount: self.shipping_amount.map(|m| m.0).unwrap_or_default(),
+            discount_amount: self.discount_amount.map(|m| m.0).unwrap_or_default(),
+            shipping_address: self.shipping_address.into(),
+            billing_address: self.billing_address.map(Address::from),
+            reservation_ttl_ms: ttl_ms,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseBody {
+    pub name: String,
+    pub country: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub priority: Option<i64>,
+    pub carrier: Option<String>,
+}
+
+impl WarehouseBody {
+    pub fn into_input(self, id: &str) -> Result<WarehouseInput, ApiError> {
+        let mut f = Fields::default();
+        let id = f.key("warehouse_id", id);
+        f.text("name", &self.name, true);
+        f.text("country", &self.country, true);
+        if let Some(c) = &self.carrier {
+            f.text("carrier", c, true);
+        }
+        match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                if !(-90.0..=90.0).contains(&lat) {
+                    f.push("lat", "must be between -90 and 90");
+                }
+                if !(-180.0..=180.0).contains(&lon) {
+                    f.push("lon", "must be between -180 and 180");
+                }
+            }
+            (None, None) => {}
+            (None, Some(_)) => f.push("lat", "lat and lon go together"),
+            (Some(_), None) => f.push("lon", "lat and lon go together"),
+        }
+        f.finish()?;
+        let id = id.ok_or_else(|| ApiError::Internal("validated id missing".into()))?;
+        Ok(WarehouseInput {
+            id,
+            name: self.name,
+            country: self.country,
+            lat: self.lat,
+            lon: self.lon,
+            priority: self.priority.unwrap_or(0),
+            carrier: self.carrier,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustBody {
+    pub sku: String,
+    pub warehouse_id: String,
+    pub delta: i64,
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetCountBody {
+    pub on_hand: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    pub reason: Option<String>,
+}
+
+/// A body with no fields: empty, or `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipBody {
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineBody {
+    pub sku: String,
+    pub quantity: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnBody {
+    pub items: Vec<LineBody>,
+    pub reason: String,
+}
+
+impl ReturnBody {
+    pub fn lines(&self, f: &mut Fields) -> Vec<LineQty> {
+        if self.items.is_empty() {
+            f.push("items", "must contain at least one line");
+        }
+        if self.items.len() > crate::domain::order::LINES_MAX {
+            f.push(
+                "items",
+                format!("must contain at most {} lines", crate::domain::order::LINES_MAX),
+            );
+        }
+        let mut out = Vec::with_capacity(self.items.len());
+        for (i, l) in self.items.iter().enumerate() {
+            if l.quantity == 0 || l.quantity > crate::domain::order::QUANTITY_MAX {
+                f.push(format!("items[{i}].quantity"), "must be between 1 and 1000000");
+            }
+            if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
+                out.push(LineQty {
+                    sku,
+                    quantity: l.quantity,
+                });
+            }
+        }
+        f.text("reason", &self.reason, true);
+        out
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveBody {
+    pub warehouse_id: String,
+    pub restock: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    pub amount: Money,
+    pub return_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn money_literals_stay_exact() {
+        assert_eq!(parse_money("0.1"), Ok(d("0.1")));
+        assert_eq!(parse_money("\"19.99\""), Ok(d("19.99")));
+        assert_eq!(parse_money("19"), Ok(d("19")));
+        assert_eq!(parse_money("1e2"), Ok(d("100")));
+        assert_eq!(parse_money("-1.5"), Ok(d("-1.5")));
+        assert!(parse_money("\"1e2\"").is_err());
+        assert!(parse_money("\"abc\"").is_err());
+        assert!(parse_money("\"\"").is_err());
+        assert!(parse_money("\"1.\"").is_err());
+        assert!(parse_money("true").is_err());
+        assert!(parse_money("1e400").is_err());
+        assert!(parse_money(&"9".repeat(41)).is_err());
+        assert!(parse_money(&"9".repeat(35)).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Warehouse handlers: create-or-update by id, list, read.
+
+use super::error::ApiError;
+use super::extract::{Call, Read, query_pairs};
+use super::idempotency;
+use super::input::WarehouseBody;
+use super::output::{self, Page, to_bytes};
+use crate::domain::{Key, Warehouse};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Default page size of lists.
+pub const LIST_LIMIT_DEFAULT: usize = 50;
+/// Largest page size of lists.
+pub const LIST_LIMIT_MAX: usize = 500;
+
+/// `PUT /v1/warehouses/{warehouse_id}`: 201 if it is new, 200 if it was updated.
+pub async fn put(call: Call) -> Result<Response, ApiError> {
+    let body: WarehouseBody = call.json()?;
+    let input = body.into_input(call.param(0))?;
+    // Decided before the write: a concurrent first PUT of the same id may also answer 201.
+    let existed = call.engine.warehouse(&input.id).is_some();
+    let render = move |w: &Warehouse| {
+        let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+        (status, to_bytes(&output::warehouse(w)))
+    };
+    let engine = call.engine.clone();
+    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+        engine.upsert_warehouse(input, idem).await
+    })
+    .await
+}
+
+/// `GET /v1/warehouses?limit=&cursor=`: by id, ascending; the cursor is the last id seen.
+pub async fn list(read: Read) -> Result<Response, ApiError> {
+    let mut limit = LIST_LIMIT_DEFAULT;
+    let mut cursor: Option<Key> = None;
+    for (k, v) in query_pairs(&read.uri, &["limit", "cursor"])? {
+        match k.as_str() {
+            "limit" => limit = parse_limit(&v)?,
+            _ => cursor = Some(Key::parse(&v).map_err(|m| ApiError::field("cursor", m))?),
+        }
+    }
+    let all = read.engine.warehouses();
+    let rest: Vec<&Warehouse> = all
+        .iter()
+        .filter(|w| cursor.as_ref().is_none_or(|c| &w.id > c))
+        .collect();
+    let more = rest.len() > limit;
+    let page: Vec<&Warehouse> = rest.into_iter().take(limit).collect();
+    let next_cursor = if more {
+        page.last().map(|w| w.id.to_string())
+    } else {
+        None
+    };
+    let body = Page {
+        data: page.iter().map(|w| output::warehouse(w)).collect(),
+        next_cursor,
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /v1/warehouses/{warehouse_id}`.
+pub async fn get(read: Read) -> Result<Response, ApiError> {
+    let id = Key::parse(read.param(0)).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let w = read
+        .engine
+        .warehouse(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("warehouse {id} not found")))?;
+    Ok(axum::Json(output::warehouse(&w)).into_response())
+}
+
+/// Parses `limit`: 1 to [`LIST_LIMIT_MAX`].
+pub fn parse_limit(v: &str) -> Result<usize, ApiError> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=LIST_LIMIT_MAX).contains(&n) => Ok(n),
+        _ => Err(ApiError::field(
+            "limit",
+            format!("must be an integer between 1 and {LIST_LIMIT_MAX}"),
+        )),
+    }
+}
