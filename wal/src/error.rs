@@ -68,8 +68,9 @@ pub enum WalError {
         /// The oldest LSN still held in segments.
         first_lsn: Lsn,
     },
-    /// `write_snapshot` was given a `next_lsn` beyond the durable end of the log; such a
-    /// snapshot could describe records that a crash would lose.
+    /// `write_snapshot` was given a `next_lsn` of 0 or beyond the records appended so far;
+    /// such a snapshot would describe records the log does not hold. (Records appended but
+    /// not yet synced are synced first, so they do not cause this.)
     #[error("wal snapshot next_lsn {next_lsn} is beyond the durable log end (durable LSN {durable_lsn})")]
     SnapshotAhead {
         /// The snapshot's claimed next LSN.

@@ -129,6 +129,7 @@ impl Wal {
             }),
             wakeup: Condvar::new(),
             durable_lsn: AtomicU64::new(recovered.next_lsn - 1),
+            synced_lsn: AtomicU64::new(recovered.next_lsn - 1),
             segments: Mutex::new(recovered.segments),
             stats: StatsCounters::default(),
         });
@@ -219,6 +220,25 @@ impl Wal {
         AppendTicket::pending(first_lsn, slot)
     }
 
+    /// Resolves once every record appended before this call is durable, forcing an fsync
+    /// whatever the sync policy (useful under `Interval`, e.g. before a snapshot). Resolves to
+    /// the highest LSN it covers (0 if nothing was ever appended). Fails like an append if the
+    /// log is poisoned or closed.
+    pub fn sync(&self) -> AppendTicket {
+        let mut queue = self.shared().queue.lock();
+        if let Err(err) = check_accepting(&queue, 0) {
+            return AppendTicket::refused(err);
+        }
+        let lsn = queue.next_lsn - 1;
+        if lsn <= self.shared().synced_lsn.load(Ordering::Acquire) {
+            return AppendTicket::ready(lsn);
+        }
+        let slot = Arc::new(TicketSlot::default());
+        queue.sync_waiters.push((lsn, Arc::clone(&slot)));
+        wake_writer(&mut queue, &self.shared().wakeup);
+        AppendTicket::pending(lsn, slot)
+    }
+
     /// LSN the next append will get.
     pub fn next_lsn(&self) -> Lsn {
         self.shared().queue.lock().next_lsn
@@ -260,8 +280,13 @@ impl Wal {
     /// Writes a snapshot that contains the effects of all records with LSN < `next_lsn`
     /// (temp file, fsync, rename, directory fsync), keeps the newest `snapshots_kept`, and
     /// deletes segments whose records are all below the oldest kept snapshot's `next_lsn`.
-    /// The segment being written to is never deleted.
+    /// The segment being written to is never deleted. Records below `next_lsn` that are
+    /// appended but not yet durable (`Interval` policy) are synced first.
     pub fn write_snapshot(&self, next_lsn: Lsn, blob: &[u8]) -> Result<(), WalError> {
+        if next_lsn > self.durable_lsn() + 1 && next_lsn <= self.next_lsn() {
+            // Appended but not yet synced (`Interval` policy): make it durable first.
+            self.sync().wait()?;
+        }
         let durable_lsn = self.durable_lsn();
         if next_lsn == 0 || next_lsn > durable_lsn + 1 {
             return Err(WalError::SnapshotAhead { next_lsn, durable_lsn });

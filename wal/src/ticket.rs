@@ -68,6 +68,13 @@ impl AppendTicket {
         }
     }
 
+    pub(crate) fn ready(lsn: Lsn) -> AppendTicket {
+        AppendTicket {
+            first_lsn: lsn,
+            state: TicketState::Done(Some(Ok(lsn))),
+        }
+    }
+
     pub(crate) fn pending(first_lsn: Lsn, slot: Arc<TicketSlot>) -> AppendTicket {
         assert!(first_lsn >= 1, "a queued append has an LSN");
         AppendTicket {

@@ -47,6 +47,8 @@ pub(crate) struct Queue {
     pub(crate) poisoned: Option<String>,
     /// The writer is blocked on `Shared::wakeup`; producers notify only then.
     pub(crate) writer_idle: bool,
+    /// `Wal::sync` requests: complete each once its LSN is synced, whatever the policy.
+    pub(crate) sync_waiters: Vec<(Lsn, Arc<TicketSlot>)>,
 }
 
 /// Counters behind [`WalStats`]. Relaxed atomics: they are metrics, not synchronisation.
@@ -87,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) wakeup: Condvar,
     /// Highest LSN known durable; readers stop there. Written only by the writer thread.
     pub(crate) durable_lsn: AtomicU64,
+    /// Highest LSN actually fsynced (differs from `durable_lsn` only under `SyncPolicy::None`).
+    pub(crate) synced_lsn: AtomicU64,
     /// Segments, oldest first; the last is being written. The writer pushes on roll, snapshots
     /// remove covered ones from the front; readers clone it.
     pub(crate) segments: Mutex<Vec<SegmentInfo>>,
@@ -119,6 +123,8 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     records: Vec<(Lsn, Vec<u8>)>,
     tickets: Vec<QueuedTicket>,
+    /// Sync requests taken from the queue, in LSN order.
+    sync_waiters: Vec<(Lsn, Arc<TicketSlot>)>,
     /// Highest LSN handed to storage.
     written_lsn: Lsn,
     /// Highest LSN synced.
@@ -135,6 +141,7 @@ impl Writer {
             buf: Vec::new(),
             records: Vec::new(),
             tickets: Vec::new(),
+            sync_waiters: Vec::new(),
             written_lsn: next_lsn - 1,
             synced_lsn: next_lsn - 1,
             last_sync: Instant::now(),
@@ -145,16 +152,17 @@ impl Writer {
     pub(crate) fn run(mut self) {
         loop {
             let outcome = match self.next_work() {
-                Some(Work::Batch) => self.commit(),
-                Some(Work::SyncDue) => self.sync(),
+                Some(Work::Batch) => self.commit().and_then(|()| self.settle_sync_waiters()),
+                Some(Work::SyncDue) => self.sync().and_then(|()| self.settle_sync_waiters()),
                 Some(Work::Shutdown) => {
                     let result = if self.written_lsn > self.synced_lsn {
                         self.sync()
                     } else {
                         Ok(())
                     };
-                    if let Err(err) = result {
-                        self.poison(&err);
+                    match result.and_then(|()| self.settle_sync_waiters()) {
+                        Ok(()) => assert!(self.sync_waiters.is_empty(), "all sync requests served"),
+                        Err(err) => self.poison(&err),
                     }
                     return;
                 }
@@ -179,12 +187,17 @@ impl Writer {
             if queue.poisoned.is_some() {
                 return None;
             }
+            self.sync_waiters.append(&mut queue.sync_waiters);
             if !queue.tickets.is_empty() {
                 self.take_batch(&mut queue);
                 return Some(Work::Batch);
             }
             if queue.closed {
                 return Some(Work::Shutdown);
+            }
+            if !self.sync_waiters.is_empty() {
+                // Every record the requests cover is written: the queue is empty.
+                return Some(Work::SyncDue);
             }
             queue.writer_idle = true;
             match interval {
@@ -265,6 +278,7 @@ impl Writer {
         assert!(self.written_lsn >= self.synced_lsn, "sync never goes backwards");
         self.synced_lsn = self.written_lsn;
         self.last_sync = Instant::now();
+        self.shared.synced_lsn.store(self.synced_lsn, Ordering::Release);
         self.shared.durable_lsn.store(self.synced_lsn, Ordering::Release);
         Ok(())
     }
@@ -332,6 +346,27 @@ impl Writer {
         Ok(())
     }
 
+    /// Syncs if a sync request covers written but unsynced records, then completes the
+    /// requests whose LSN is synced. Requests for records still queued wait for later batches.
+    fn settle_sync_waiters(&mut self) -> Result<(), WalError> {
+        let Some(&(lsn_max, _)) = self.sync_waiters.iter().rfind(|(lsn, _)| *lsn <= self.written_lsn) else {
+            return Ok(());
+        };
+        if lsn_max > self.synced_lsn {
+            self.sync()?;
+        }
+        let synced_lsn = self.synced_lsn;
+        self.sync_waiters.retain(|(lsn, slot)| {
+            if *lsn <= synced_lsn {
+                slot.complete(Ok(*lsn));
+                false
+            } else {
+                true
+            }
+        });
+        Ok(())
+    }
+
     /// Marks the log poisoned and fails every taken and queued append.
     fn poison(&mut self, err: &WalError) {
         let reason = err.to_string();
@@ -341,8 +376,12 @@ impl Writer {
             queue.poisoned = Some(reason.clone());
             queue.records.clear();
             queue.queued_bytes = 0;
+            self.sync_waiters.append(&mut queue.sync_waiters);
             std::mem::take(&mut queue.tickets)
         };
+        for (_, slot) in self.sync_waiters.drain(..) {
+            slot.complete(Err(WalError::Poisoned(reason.clone())));
+        }
         self.records.clear();
         for ticket in self.tickets.drain(..).chain(queued) {
             ticket.slot.complete(Err(WalError::Poisoned(reason.clone())));

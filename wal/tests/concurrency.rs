@@ -163,3 +163,54 @@ fn interval_policy_acknowledges_after_write_and_syncs_on_close() {
     let (_, report) = open_sim(&disk, config).expect("reopen");
     assert_eq!(report.next_lsn, 2);
 }
+
+#[test]
+fn sync_request_makes_interval_appends_durable_and_lets_a_snapshot_through() {
+    let disk = Arc::new(SimStorage::new());
+    let config = WalConfig {
+        sync: SyncPolicy::Interval { interval_ms: 60_000 },
+        ..WalConfig::default()
+    };
+    let (wal, _) = open_sim(&disk, config.clone()).expect("open");
+    assert_eq!(wal.sync().wait(), Ok(0), "nothing to sync");
+    for i in 0..5 {
+        assert_eq!(wal.append(payload(i, 10)).wait(), Ok(i + 1));
+    }
+    assert_eq!(wal.durable_lsn(), 0, "Interval acknowledges before syncing");
+    assert_eq!(wal.sync().wait(), Ok(5));
+    assert_eq!(wal.durable_lsn(), 5);
+    wal.append(payload(5, 10)).wait().expect("append");
+    wal.write_snapshot(7, b"six records")
+        .expect("snapshot syncs what it covers");
+    assert_eq!(wal.durable_lsn(), 6);
+    let survivor = Arc::new(disk.crash(wal::CrashMode::DropUnsynced));
+    drop(wal);
+    let (wal, report) = open_sim(&survivor, config).expect("reopen");
+    assert_eq!(report.next_lsn, 7);
+    assert_eq!(
+        wal.load_latest_snapshot().expect("load"),
+        Some((7, b"six records".to_vec()))
+    );
+}
+
+#[test]
+fn sync_request_queued_behind_appends_waits_for_them() {
+    let disk = Arc::new(SimStorage::new());
+    let config = WalConfig {
+        sync: SyncPolicy::None,
+        batch_bytes_max: 200,
+        ..WalConfig::default()
+    };
+    let (wal, _) = open_sim(&disk, config).expect("open");
+    let tickets: Vec<_> = (0..20).map(|i| wal.append(payload(i, 84))).collect();
+    let synced = wal.sync();
+    assert_eq!(synced.first_lsn(), 20);
+    assert_eq!(synced.wait(), Ok(20));
+    for ticket in tickets {
+        ticket.wait().expect("append");
+    }
+    let survivor = Arc::new(disk.crash(wal::CrashMode::DropUnsynced));
+    drop(wal);
+    let (_, report) = open_sim(&survivor, WalConfig::default()).expect("reopen");
+    assert_eq!(report.next_lsn, 21, "the sync request covered all 20 records");
+}
