@@ -67,7 +67,7 @@ impl WalReader {
             }
             if self.cursor.is_none() {
                 let segment = &self.segments[self.segment_idx];
-                let mut cursor = SegmentCursor::new(&segment.name);
+                let mut cursor = SegmentCursor::open(self.storage.as_ref(), &segment.name)?;
                 match cursor.read_header(self.storage.as_ref())? {
                     Some(first_lsn) if first_lsn == segment.first_lsn => {}
                     _ => return Err(self.corrupt(0, "bad or missing segment header".into())),

@@ -47,17 +47,24 @@ pub(crate) struct SegmentCursor {
     /// Index in `buf` of the cursor position.
     pos: usize,
     eof: bool,
+    /// File length when the cursor was opened. Reads stop there: recovery reads a file nobody
+    /// writes, and a reader only needs records that were durable before it was opened.
+    file_len: u64,
 }
 
 impl SegmentCursor {
-    pub(crate) fn new(name: &str) -> SegmentCursor {
-        SegmentCursor {
+    pub(crate) fn open(storage: &dyn Storage, name: &str) -> Result<SegmentCursor, WalError> {
+        let file_len = storage
+            .file_len(name)
+            .map_err(|e| WalError::io("file_len", storage.path(name), &e))?;
+        Ok(SegmentCursor {
             name: name.to_string(),
             buf: Vec::new(),
             buf_offset: 0,
             pos: 0,
             eof: false,
-        }
+            file_len,
+        })
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -83,7 +90,15 @@ impl SegmentCursor {
                 self.pos = 0;
             }
             let old_len = self.buf.len();
-            let want = (n - old_len).max(READ_CHUNK_BYTES);
+            let unread_bytes = self.file_len.saturating_sub(self.buf_offset + old_len as u64);
+            if unread_bytes == 0 {
+                self.eof = true;
+                break;
+            }
+            // Zeroing the buffer before reading costs as much as the read: size it to the file.
+            let want = (n - old_len)
+                .max(READ_CHUNK_BYTES)
+                .min(usize::try_from(unread_bytes).unwrap_or(usize::MAX));
             self.buf.resize(old_len + want, 0);
             let got = storage
                 .read_at(&self.name, self.buf_offset + old_len as u64, &mut self.buf[old_len..])
@@ -292,7 +307,7 @@ pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Resu
                 ),
             ));
         }
-        let mut cursor = SegmentCursor::new(&segment.name);
+        let mut cursor = SegmentCursor::open(storage, &segment.name)?;
         let header = match cursor.read_header(storage) {
             // A last segment that holds only zeros was created but its header never reached
             // the disk (the file system extended it without the data): torn like a short one.

@@ -54,12 +54,25 @@ pub enum CrashMode {
     },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct SimFile {
     /// Content as seen by reads.
     data: Vec<u8>,
     /// Content as of the last `sync_data`.
     durable: Vec<u8>,
+    /// `durable` is a prefix of `data` (only appends since the last sync), so a sync needs to
+    /// copy only the new bytes and a torn crash may keep part of them.
+    durable_is_prefix: bool,
+}
+
+impl SimFile {
+    fn new(bytes: Vec<u8>) -> SimFile {
+        SimFile {
+            durable: bytes.clone(),
+            data: bytes,
+            durable_is_prefix: true,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -119,20 +132,14 @@ impl SimState {
             let file = &self.inodes[inode];
             let mut data = file.durable.clone();
             if let CrashMode::TearUnsynced { .. } = mode
+                && file.durable_is_prefix
                 && file.data.len() > file.durable.len()
-                && file.data.starts_with(&file.durable)
             {
                 let extra = file.data.len() - file.durable.len();
                 let keep = (splitmix(&mut rng) % (extra as u64 + 1)) as usize;
                 data.extend_from_slice(&file.data[file.durable.len()..file.durable.len() + keep]);
             }
-            inodes.insert(
-                *inode,
-                SimFile {
-                    durable: data.clone(),
-                    data,
-                },
-            );
+            inodes.insert(*inode, SimFile::new(data));
         }
         SimState {
             inodes,
@@ -263,8 +270,7 @@ impl SimStorage {
     pub fn set_file_bytes(&self, name: &str, bytes: Vec<u8>) {
         let mut state = self.state.lock();
         let file = state.file_mut(name).expect("set_file_bytes on an existing file");
-        file.durable = bytes.clone();
-        file.data = bytes;
+        *file = SimFile::new(bytes);
     }
 
     /// Names of the files currently in the directory, sorted.
@@ -299,7 +305,7 @@ impl Storage for SimStorage {
         }
         let inode = state.inode_next;
         state.inode_next += 1;
-        state.inodes.insert(inode, SimFile::default());
+        state.inodes.insert(inode, SimFile::new(Vec::new()));
         state.dir.insert(name.to_string(), inode);
         Ok(())
     }
@@ -330,7 +336,13 @@ impl Storage for SimStorage {
         state.file(name)?;
         state.check(Some(SimOp::Sync))?;
         let file = state.file_mut(name)?;
-        file.durable.clone_from(&file.data);
+        if file.durable_is_prefix {
+            let synced = file.durable.len();
+            file.durable.extend_from_slice(&file.data[synced..]);
+        } else {
+            file.durable.clone_from(&file.data);
+            file.durable_is_prefix = true;
+        }
         Ok(())
     }
 
@@ -339,7 +351,11 @@ impl Storage for SimStorage {
         state.file(name)?;
         state.check(None)?;
         let len = usize::try_from(len).expect("length fits memory");
-        state.file_mut(name)?.data.truncate(len);
+        let file = state.file_mut(name)?;
+        file.data.truncate(len);
+        if len < file.durable.len() {
+            file.durable_is_prefix = false;
+        }
         Ok(())
     }
 

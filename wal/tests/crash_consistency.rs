@@ -107,7 +107,7 @@ fn run_and_check(steps: &[Step], crash_at: u64, mode: CrashMode, segment_size_by
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn crash_at_random_point_keeps_an_acknowledged_prefix(
@@ -132,7 +132,24 @@ fn crash_at_every_mutation_of_a_fixed_workload_recovers() {
             _ => Step::WaitAll,
         })
         .collect();
-    for crash_at in 1..80 {
+    // A dry run counts the workload's storage mutations, so every one of them is a crash point.
+    let disk = Arc::new(SimStorage::new());
+    let (wal, _) = open_sim(&disk, small_segments(8192)).expect("open");
+    let (writes_at_open, syncs_at_open) = disk.op_counts();
+    for step in &steps {
+        match step {
+            Step::Append(len) => wal.append(payload(0, *len)).wait().map(drop).expect("append"),
+            Step::Batch(lens) => {
+                let records = lens.iter().map(|len| payload(0, *len)).collect();
+                wal.append_batch(records).wait().map(drop).expect("append")
+            }
+            Step::WaitAll => {}
+        }
+    }
+    let (writes, syncs) = disk.op_counts();
+    let n_mutations = writes - writes_at_open + syncs - syncs_at_open;
+    assert!(n_mutations >= 10, "{n_mutations}");
+    for crash_at in 1..=n_mutations + 1 {
         run_and_check(&steps, crash_at, CrashMode::DropUnsynced, 8192);
         run_and_check(&steps, crash_at, CrashMode::TearUnsynced { seed: crash_at }, 8192);
     }
