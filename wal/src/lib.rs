@@ -16,6 +16,30 @@
 //! - `sim.rs`: [`SimStorage`], an in-memory storage with crash simulation and fault injection.
 //! - `config.rs`, `error.rs`: [`WalConfig`] and [`WalError`].
 //!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use wal::{SimStorage, Wal, WalConfig};
+//!
+//! let (wal, report) = Wal::open_with_storage(Arc::new(SimStorage::new()), WalConfig::default())?;
+//! assert_eq!(report.next_lsn, 1);
+//! let ticket = wal.append(b"first".to_vec());
+//! assert_eq!(ticket.first_lsn(), 1); // assigned before `append` returned
+//! assert_eq!(ticket.wait()?, 1); // durable (fsynced) now
+//! let records: Vec<_> = wal.read_from(1)?.collect::<Result<_, _>>()?;
+//! assert_eq!(records, vec![(1, b"first".to_vec())]);
+//! wal.close()?;
+//! # Ok::<(), wal::WalError>(())
+//! ```
+//!
+//! # Durability per policy
+//! - [`SyncPolicy::Always`]: a ticket resolves after the fdatasync covering it; `durable_lsn`
+//!   and readers see exactly the synced records.
+//! - [`SyncPolicy::Interval`]: a ticket resolves after the write; an fsync follows within the
+//!   interval. `durable_lsn` (and readers) lag until then; [`Wal::sync`] forces one.
+//! - [`SyncPolicy::None`]: no fsync except on segment roll, `sync` and close; "durable" means
+//!   written to the operating system. For tests and benchmarks.
+//!
 //! # Invariants
 //! - LSNs are dense: the first record ever has LSN 1 and each record's LSN is the previous + 1,
 //!   across segments and across restarts.

@@ -132,6 +132,16 @@ pub(crate) struct Writer {
     last_sync: Instant,
 }
 
+impl Drop for Writer {
+    /// A panic in the writer (a failed assertion) must not leave producers waiting forever:
+    /// poison the log so every queued and later append fails.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.poison(&WalError::Poisoned("wal writer thread panicked".into()));
+        }
+    }
+}
+
 impl Writer {
     pub(crate) fn new(shared: Arc<Shared>, active: SegmentInfo, active_len: u64, next_lsn: Lsn) -> Writer {
         Writer {

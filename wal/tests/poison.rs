@@ -144,3 +144,19 @@ fn oversized_and_empty_appends_are_refused_without_poisoning() {
     assert_eq!(wal.append(vec![0; 100]).wait(), Ok(1));
     assert_eq!(wal.poisoned(), None);
 }
+
+#[test]
+fn dropping_the_last_handle_flushes_pending_appends() {
+    let disk = Arc::new(SimStorage::new());
+    let (wal, _) = open_sim(&disk, always()).expect("open");
+    let clone = wal.clone();
+    let pending = append_many(&clone, 0, 20);
+    drop(wal);
+    drop(clone);
+    for (idx, ticket) in pending.into_iter().enumerate() {
+        assert_eq!(ticket.wait(), Ok(idx as u64 + 1));
+    }
+    let disk = Arc::new(disk.crash(CrashMode::DropUnsynced));
+    let (_, report) = open_sim(&disk, always()).expect("reopen");
+    assert_eq!(report.next_lsn, 21);
+}
