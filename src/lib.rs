@@ -7,6 +7,8 @@
 //! - [`engine`]: the actor runtime: SKU-warehouse and order actors, placement, the log shell,
 //!   expiry, snapshots, recovery; [`engine::Engine`] is its async handle.
 
+pub mod api;
 pub mod codec;
 pub mod domain;
 pub mod engine;
+pub mod server;

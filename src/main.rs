@@ -1,1 +1,15 @@
-fn main() {}
+//! The `oms` binary: parses the command line and runs the server (see `oms::server`).
+
+use clap::Parser;
+use oms::server::{Cli, init_logging, serve};
+
+#[tokio::main]
+async fn main() {
+    let args = Cli::parse().serve_args();
+    init_logging(args.log_format);
+    if let Err(e) = serve(args).await {
+        tracing::error!(error = %e, "oms cannot continue");
+        eprintln!("oms: error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

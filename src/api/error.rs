@@ -169,7 +169,13 @@ impl ApiError {
 }
 
 /// Builds a problem document.
-pub fn problem(status: StatusCode, code: &str, title: &str, detail: &str, extras: Map<String, Value>) -> Map<String, Value> {
+pub fn problem(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: &str,
+    extras: Map<String, Value>,
+) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("type".into(), json!(format!("{PROBLEM_TYPE_BASE}{code}")));
     body.insert("title".into(), json!(title));

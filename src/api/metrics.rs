@@ -36,9 +36,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut http = self.http.lock();
-        let s = http
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
+        let s = http.entry((method.to_string(), route.to_string(), status)).or_default();
         s.count += 1;
         s.sum_seconds += seconds;
         let idx = LATENCY_BUCKETS_SECONDS
@@ -51,7 +49,12 @@ impl Metrics {
     /// The exposition text. `stats` is `None` while the engine recovers.
     pub fn render(&self, stats: Option<&EngineStats>, ready: bool) -> String {
         let mut out = String::with_capacity(4096);
-        gauge(&mut out, "oms_ready", "1 when recovered and the log is writable", ready as u64);
+        gauge(
+            &mut out,
+            "oms_ready",
+            "1 when recovered and the log is writable",
+            ready as u64,
+        );
         gauge(
             &mut out,
             "oms_sse_connections",
@@ -87,7 +90,11 @@ impl Metrics {
                     "oms_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                     s.count
                 );
-                let _ = writeln!(out, "oms_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
+                let _ = writeln!(
+                    out,
+                    "oms_http_request_duration_seconds_sum{{{labels}}} {}",
+                    s.sum_seconds
+                );
                 let _ = writeln!(out, "oms_http_request_duration_seconds_count{{{labels}}} {}", s.count);
             }
         }
@@ -100,13 +107,38 @@ impl Metrics {
 
 fn engine(out: &mut String, st: &EngineStats) {
     if let Some(w) = &st.wal {
-        counter(out, "oms_wal_records_total", "Records appended to the log", w.records_appended);
-        counter(out, "oms_wal_bytes_total", "Bytes written to log segments", w.bytes_written);
+        counter(
+            out,
+            "oms_wal_records_total",
+            "Records appended to the log",
+            w.records_appended,
+        );
+        counter(
+            out,
+            "oms_wal_bytes_total",
+            "Bytes written to log segments",
+            w.bytes_written,
+        );
         counter(out, "oms_wal_batches_total", "Group-commit writes", w.batches);
         counter(out, "oms_wal_fsyncs_total", "fdatasync calls on segments", w.fsyncs);
-        gauge(out, "oms_wal_batch_records_mean", "Mean records per group commit", w.batch_records_mean);
-        gauge(out, "oms_wal_batch_records_last", "Records in the last group commit", w.batch_records_last);
-        counter(out, "oms_wal_segments_rolled_total", "Segments created by rolling", w.segments_rolled);
+        gauge(
+            out,
+            "oms_wal_batch_records_mean",
+            "Mean records per group commit",
+            w.batch_records_mean,
+        );
+        gauge(
+            out,
+            "oms_wal_batch_records_last",
+            "Records in the last group commit",
+            w.batch_records_last,
+        );
+        counter(
+            out,
+            "oms_wal_segments_rolled_total",
+            "Segments created by rolling",
+            w.segments_rolled,
+        );
     }
     out.push_str("# HELP oms_actors_active Actors with a running task, by kind\n");
     out.push_str("# TYPE oms_actors_active gauge\n");
@@ -131,7 +163,12 @@ fn engine(out: &mut String, st: &EngineStats) {
         "Log records replayed by the last recovery",
         st.recovered_records,
     );
-    counter(out, "oms_snapshots_total", "Snapshots taken since start", st.snapshots_taken);
+    counter(
+        out,
+        "oms_snapshots_total",
+        "Snapshots taken since start",
+        st.snapshots_taken,
+    );
     counter(
         out,
         "oms_placement_retries_total",

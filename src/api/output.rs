@@ -240,7 +240,7 @@ pub fn order(o: &Order) -> OrderJson<'_> {
     OrderJson {
         id: o.id.to_string(),
         user_id: o.user_id.as_str(),
-        currency: c.as_str(),
+        currency: o.currency.as_str(),
         status: o.status.as_str(),
         items: o.items.iter().map(|i| item(c, i)).collect(),
         subtotal_amount: money(c, o.subtotal_amount),
@@ -278,12 +278,7 @@ pub fn order(o: &Order) -> OrderJson<'_> {
                 })
                 .collect(),
         },
-        shipments: o
-            .shipments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| shipment(o, i, s))
-            .collect(),
+        shipments: o.shipments.iter().enumerate().map(|(i, s)| shipment(o, i, s)).collect(),
         returns: o
             .returns
             .iter()

@@ -1,0 +1,538 @@
+//! Server-sent events: `GET /v1/events` (everything) and `GET /v1/orders/{id}/events` (one
+//! order), with exact resume from `Last-Event-ID`, also across restarts.
+//!
+//! Each durable log record becomes zero or more API events. An event's id is
+//! `"{lsn}.{idx}"`: the record's log position and the event's index among the events of that
+//! record (over the unfiltered list, so ids are the same on both streams). `Last-Event-ID: N.M`
+//! resumes after event M of record N; `N` resumes after all of record N.
+//!
+//! A stream subscribes to the live feed first, then replays history from the log up to the
+//! position the subscription started at, then forwards live records past that position, so no
+//! record is missed or sent twice. Each connection has a bounded buffer; a connection whose
+//! live subscription falls too far behind is closed (the client reconnects with
+//! `Last-Event-ID` and catches up from the log).
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Read, query_pairs};
+use super::orders::order_id;
+use super::output;
+use crate::domain::money::Currency;
+use crate::domain::order::{OrderEvent, placement_effects};
+use crate::domain::{Entry, Order, OrderId, Record};
+use crate::engine::{Committed, Engine};
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Events buffered per connection between the producer task and the socket.
+pub const CONNECTION_BUFFER_EVENTS: usize = 256;
+/// Records read from the log per history chunk.
+pub const HISTORY_CHUNK_RECORDS: usize = 512;
+/// Interval of keep-alive comments, in seconds.
+pub const KEEP_ALIVE_SECS: u64 = 15;
+/// Orders whose currency a stream remembers before it forgets them all.
+pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
+
+/// One API event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiEvent {
+    pub kind: &'static str,
+    pub order_id: Option<OrderId>,
+    pub data: Value,
+}
+
+/// Where a stream resumes: after event `idx` of record `lsn`, or after all of `lsn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    pub lsn: u64,
+    pub idx: Option<u64>,
+}
+
+impl Resume {
+    pub fn parse(s: &str) -> Option<Resume> {
+        let digits = |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
+        match s.split_once('.') {
+            Some((l, i)) if digits(l) && digits(i) => Some(Resume {
+                lsn: l.parse().ok()?,
+                idx: Some(i.parse().ok()?),
+            }),
+            None if digits(s) => Some(Resume {
+                lsn: s.parse().ok()?,
+                idx: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// True if event `idx` of record `lsn` comes after this position.
+    fn after(&self, lsn: u64, idx: usize) -> bool {
+        match self.idx {
+            _ if lsn != self.lsn => lsn > self.lsn,
+            Some(m) => idx as u64 > m,
+            None => false,
+        }
+    }
+}
+
+/// `GET /v1/events`.
+pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
+    let resume = resume_of(&read)?;
+    Ok(stream(state, read.engine, None, resume))
+}
+
+/// `GET /v1/orders/{id}/events`.
+pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
+    let id = order_id(read.param(0))?;
+    let resume = resume_of(&read)?;
+    read.engine.order(id).await?;
+    Ok(stream(state, read.engine, Some(id), resume))
+}
+
+fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
+    let query = query_pairs(&read.uri, &["last_event_id"])?;
+    let header = read.headers.get("last-event-id").map(|v| v.to_str().unwrap_or("\u{0}"));
+    let given = header.or_else(|| {
+        query
+            .iter()
+            .find(|(k, _)| k == "last_event_id")
+            .map(|(_, v)| v.as_str())
+    });
+    match given {
+        None => Ok(None),
+        Some(s) => Resume::parse(s)
+            .map(Some)
+            .ok_or_else(|| ApiError::field("Last-Event-ID", "must be an event id: N or N.M")),
+    }
+}
+
+fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Option<Resume>) -> Response {
+    let (tx, rx) = mpsc::channel::<Event>(CONNECTION_BUFFER_EVENTS);
+    let shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let metrics = state.metrics();
+        metrics.sse_connections.fetch_add(1, Ordering::Relaxed);
+        let mut producer = Producer {
+            engine,
+            order,
+            resume,
+            tx,
+            currencies: HashMap::new(),
+        };
+        tokio::select! {
+            _ = producer.run() => {}
+            _ = wait_shutdown(shutdown) => {}
+        }
+        metrics.sse_connections.fetch_sub(1, Ordering::Relaxed);
+    });
+    let body = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
+    Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(KEEP_ALIVE_SECS)))
+        .into_response()
+}
+
+async fn wait_shutdown(mut rx: tokio::sync::watch::Receiver<bool>) {
+    // An error means the state is gone: treat it as shutdown.
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+struct Producer {
+    engine: Engine,
+    order: Option<OrderId>,
+    resume: Option<Resume>,
+    tx: mpsc::Sender<Event>,
+    currencies: HashMap<OrderId, Currency>,
+}
+
+/// Why a producer stopped.
+enum Stop {
+    /// The client went away.
+    Gone,
+}
+
+impl Producer {
+    async fn run(&mut self) {
+        let (mut live, upto) = self.engine.subscribe();
+        if self.history(upto).await.is_err() {
+            return;
+        }
+        loop {
+            let next = tokio::select! {
+                r = live.recv() => r,
+                _ = self.tx.closed() => return,
+            };
+            match next {
+                Ok(c) if c.lsn <= upto => {}
+                Ok(c) => {
+                    if self.emit(&c).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(skipped = n, "event stream fell behind; closing it");
+                    let _ = self.tx.try_send(Event::default().comment(format!(
+                        "this connection fell {n} records behind and is closed; reconnect with Last-Event-ID"
+                    )));
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Replays records after the resume position up to `upto` from the log.
+    async fn history(&mut self, upto: u64) -> Result<(), Stop> {
+        let Some(resume) = self.resume else {
+            return Ok(());
+        };
+        let mut from = match resume.idx {
+            Some(_) => resume.lsn,
+            None => resume.lsn + 1,
+        }
+        .max(1);
+        let mut first_chunk = true;
+        while from <= upto {
+            let engine = self.engine.clone();
+            let read = tokio::task::spawn_blocking(move || engine.read_log(from, upto, HISTORY_CHUNK_RECORDS)).await;
+            let (first_lsn, chunk) = match read {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, from, "event history could not be read; closing the stream");
+                    return Err(Stop::Gone);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "event history reader failed");
+                    return Err(Stop::Gone);
+                }
+            };
+            if first_chunk && first_lsn > from {
+                let note = format!(
+                    "events before log position {first_lsn} were compacted into a snapshot and cannot be replayed; continuing from there"
+                );
+                self.send(Event::default().comment(note)).await?;
+            }
+            first_chunk = false;
+            let Some(last) = chunk.last().map(|c| c.lsn) else {
+                break;
+            };
+            for c in &chunk {
+                self.emit(c).await?;
+            }
+            from = last + 1;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, ev: Event) -> Result<(), Stop> {
+        self.tx.send(ev).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn emit(&mut self, c: &Committed) -> Result<(), Stop> {
+        if let Some(want) = self.order
+            && record_order(&c.record) != Some(want)
+        {
+            return Ok(());
+        }
+        let events = self.map(c).await;
+        for (idx, ev) in events.into_iter().enumerate() {
+            if self.resume.is_some_and(|r| !r.after(c.lsn, idx)) {
+                continue;
+            }
+            if self.order.is_some() && ev.order_id != self.order {
+                continue;
+            }
+            let out = Event::default()
+                .id(format!("{}.{idx}", c.lsn))
+                .event(ev.kind)
+                .data(ev.data.to_string());
+            self.send(out).await?;
+        }
+        Ok(())
+    }
+
+    async fn map(&mut self, c: &Committed) -> Vec<ApiEvent> {
+        let current = match &c.record.entry {
+            Entry::OrderUpdated { order_id, events, .. } if needs_order(events) => {
+                self.engine.order(*order_id).await.ok()
+            }
+            _ => None,
+        };
+        if let Entry::OrderPlaced { order } = &c.record.entry {
+            self.remember(order.id, order.currency);
+        }
+        if let Some(o) = &current {
+            self.remember(o.id, o.currency);
+        }
+        let currency = match &c.record.entry {
+            Entry::OrderUpdated { order_id, .. } => match self.currencies.get(order_id) {
+                Some(cur) => Some(*cur),
+                None => {
+                    let cur = self.engine.order(*order_id).await.ok().map(|o| o.currency);
+                    if let Some(cur) = cur {
+                        self.remember(*order_id, cur);
+                    }
+                    cur
+                }
+            },
+            _ => None,
+        };
+        record_events(&c.record, currency, current.as_ref())
+    }
+
+    fn remember(&mut self, id: OrderId, c: Currency) {
+        if self.currencies.len() >= CURRENCY_CACHE_ORDERS_MAX {
+            self.currencies.clear();
+        }
+        self.currencies.insert(id, c);
+    }
+}
+
+/// The order a record is about, if any.
+pub fn record_order(r: &Record) -> Option<OrderId> {
+    match &r.entry {
+        Entry::OrderPlaced { order } => Some(order.id),
+        Entry::OrderUpdated { order_id, .. } => Some(*order_id),
+        Entry::WarehouseUpserted { .. } | Entry::InventoryAdjusted { .. } => None,
+    }
+}
+
+/// True if mapping these events needs the order's current state (ids and amounts the events
+/// refer to by index).
+fn needs_order(events: &[OrderEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            OrderEvent::PaymentCaptured { .. }
+                | OrderEvent::ReturnRequested { .. }
+                | OrderEvent::RefundRequested { .. }
+                | OrderEvent::RefundSucceeded { .. }
+        )
+    })
+}
+
+fn amount(currency: Option<Currency>, a: Decimal) -> String {
+    match currency {
+        Some(c) => c.render(a),
+        None => a.normalize().to_string(),
+    }
+}
+
+/// The API events of one record. `currency` is the order's (for amounts); `current` is the
+/// order's present state, used to name returns and refunds and to find captured amounts.
+pub fn record_events(record: &Record, currency: Option<Currency>, current: Option<&Order>) -> Vec<ApiEvent> {
+    let mut out = Vec::new();
+    match &record.entry {
+        Entry::WarehouseUpserted { warehouse } => out.push(ApiEvent {
+            kind: "warehouse.updated",
+            order_id: None,
+            data: serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null),
+        }),
+        Entry::InventoryAdjusted {
+            sku,
+            warehouse_id,
+            delta,
+            reason,
+            at,
+        } => out.push(ApiEvent {
+            kind: "inventory.changed",
+            order_id: None,
+            data: json!({
+                "sku": sku.as_str(), "warehouse_id": warehouse_id.as_str(), "delta": delta,
+                "reason": reason, "at": at.rfc3339(),
+            }),
+        }),
+        Entry::OrderPlaced { order } => {
+            let id = order.id.to_string();
+            out.push(ApiEvent {
+                kind: "order.created",
+                order_id: Some(order.id),
+                data: json!({
+                    "order_id": id, "user_id": order.user_id.as_str(), "status": order.status.as_str(),
+                    "currency": order.currency.as_str(),
+                    "total_amount": order.currency.render(order.total_amount),
+                    "items": order.items.iter().map(|i| json!({"sku": i.sku.as_str(), "quantity": i.quantity})).collect::<Vec<_>>(),
+                    "at": order.created_at.rfc3339(),
+                }),
+            });
+            for (sku, wh, eff) in placement_effects(order) {
+                out.push(ApiEvent {
+                    kind: "inventory.changed",
+                    order_id: Some(order.id),
+                    data: json!({
+                        "order_id": id, "sku": sku.as_str(), "warehouse_id": wh.as_str(),
+                        "reserved_delta": eff.decrement(), "at": order.created_at.rfc3339(),
+                    }),
+                });
+            }
+        }
+        Entry::OrderUpdated {
+            order_id,
+            events,
+            changes,
+        } => {
+            let oid = order_id.to_string();
+            let shp = |i: usize| crate::domain::ids::child_id("SHP", *order_id, i);
+            let ret = |i: usize| crate::domain::ids::child_id("RET", *order_id, i);
+            let rf = |i: usize| crate::domain::ids::child_id("REF", *order_id, i);
+            let mut at = None;
+            for ev in events {
+                let t = ev.at().rfc3339();
+                at = Some(t.clone());
+                let (kind, data) = match ev {
+                    OrderEvent::PaymentAttempted { attempt } => (
+                        "payment.attempted",
+                        json!({"order_id": oid, "amount": amount(currency, attempt.amount), "token_last4": attempt.token_hint, "at": t}),
+                    ),
+                    OrderEvent::PaymentCaptured { attempt_idx, .. } => {
+                        let a = current
+                            .and_then(|o| o.payment.attempts.get(*attempt_idx))
+                            .map(|a| amount(currency, a.amount));
+                        ("payment.captured", json!({"order_id": oid, "amount": a, "at": t}))
+                    }
+                    OrderEvent::PaymentDeclined { reason, .. } => {
+                        ("payment.declined", json!({"order_id": oid, "reason": reason, "at": t}))
+                    }
+                    OrderEvent::PaymentFailed { reason, .. } => {
+                        ("payment.failed", json!({"order_id": oid, "reason": reason, "at": t}))
+                    }
+                    OrderEvent::Cancelled { .. } => continue,
+                    OrderEvent::FulfillmentStarted { shipments, .. } => {
+                        for (i, s) in shipments.iter().enumerate() {
+                            out.push(ApiEvent {
+                                kind: "shipment.created",
+                                order_id: Some(*order_id),
+                                data: json!({
+                                    "order_id": oid, "shipment_id": shp(i), "warehouse_id": s.warehouse_id.as_str(),
+                                    "items": s.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
+                                    "carrier": s.carrier, "status": s.status.as_str(), "at": t,
+                                }),
+                            });
+                        }
+                        continue;
+                    }
+                    OrderEvent::ShipmentShipped {
+                        shipment_idx,
+                        carrier,
+                        tracking_number,
+                        ..
+                    } => (
+                        "shipment.shipped",
+                        json!({"order_id": oid, "shipment_id": shp(*shipment_idx), "carrier": carrier, "tracking_number": tracking_number, "at": t}),
+                    ),
+                    OrderEvent::ShipmentDelivered { shipment_idx, .. } => (
+                        "shipment.delivered",
+                        json!({"order_id": oid, "shipment_id": shp(*shipment_idx), "at": t}),
+                    ),
+                    OrderEvent::ReturnRequested { ret: r } => {
+                        let idx = current.and_then(|o| {
+                            o.returns.iter().position(|x| {
+                                x.created_at == r.created_at && x.reason == r.reason && x.items == r.items
+                            })
+                        });
+                        (
+                            "return.requested",
+                            json!({
+                                "order_id": oid, "return_id": idx.map(ret), "reason": r.reason,
+                                "items": r.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
+                                "at": t,
+                            }),
+                        )
+                    }
+                    OrderEvent::ReturnApproved { return_idx, .. } => (
+                        "return.approved",
+                        json!({"order_id": oid, "return_id": ret(*return_idx), "at": t}),
+                    ),
+                    OrderEvent::ReturnRejected { return_idx, reason, .. } => (
+                        "return.rejected",
+                        json!({"order_id": oid, "return_id": ret(*return_idx), "reason": reason, "at": t}),
+                    ),
+                    OrderEvent::ReturnReceived {
+                        return_idx,
+                        warehouse_id,
+                        restock,
+                        ..
+                    } => (
+                        "return.received",
+                        json!({"order_id": oid, "return_id": ret(*return_idx), "warehouse_id": warehouse_id.as_str(), "restock": restock, "at": t}),
+                    ),
+                    OrderEvent::RefundRequested { refund } => {
+                        let idx =
+                            current.and_then(|o| o.refunds.iter().position(|x| x.gateway_key == refund.gateway_key));
+                        (
+                            "refund.requested",
+                            json!({
+                                "order_id": oid, "refund_id": idx.map(rf), "amount": amount(currency, refund.amount),
+                                "return_id": refund.return_idx.map(ret), "reason": refund.reason, "at": t,
+                            }),
+                        )
+                    }
+                    OrderEvent::RefundSucceeded { refund_idx, .. } => {
+                        let a = current
+                            .and_then(|o| o.refunds.get(*refund_idx))
+                            .map(|r| amount(currency, r.amount));
+                        (
+                            "refund.created",
+                            json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": a, "at": t}),
+                        )
+                    }
+                    OrderEvent::RefundFailed { refund_idx, reason, .. } => (
+                        "refund.failed",
+                        json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t}),
+                    ),
+                };
+                out.push(ApiEvent {
+                    kind,
+                    order_id: Some(*order_id),
+                    data,
+                });
+            }
+            for ch in changes {
+                out.push(ApiEvent {
+                    kind: "order.state_changed",
+                    order_id: Some(*order_id),
+                    data: json!({
+                        "order_id": oid, "from": ch.from.as_str(), "to": ch.to.as_str(),
+                        "reason": ch.reason, "at": at,
+                    }),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_positions_parse() {
+        assert_eq!(Resume::parse("12"), Some(Resume { lsn: 12, idx: None }));
+        assert_eq!(Resume::parse("12.3"), Some(Resume { lsn: 12, idx: Some(3) }));
+        for bad in ["", ".", "1.", ".1", "a", "1.2.3", "-1", "1.x"] {
+            assert_eq!(Resume::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn resume_skips_what_was_seen() {
+        let r = Resume { lsn: 5, idx: Some(1) };
+        assert!(!r.after(4, 9));
+        assert!(!r.after(5, 0));
+        assert!(!r.after(5, 1));
+        assert!(r.after(5, 2));
+        assert!(r.after(6, 0));
+        let whole = Resume { lsn: 5, idx: None };
+        assert!(!whole.after(5, 7));
+        assert!(whole.after(6, 0));
+    }
+}

@@ -1,0 +1,291 @@
+//! Order handlers: placement, reads, lists, history and every lifecycle request.
+
+use super::error::{ApiError, problem};
+use super::extract::{Call, Read, query_pairs};
+use super::idempotency;
+use super::input::{
+    EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
+};
+use super::output::{self, Page, to_bytes};
+use super::warehouses::{LIST_LIMIT_DEFAULT, parse_limit};
+use crate::domain::ids::parse_child_id;
+use crate::domain::{Key, Order, OrderId, OrderStatus};
+use crate::engine::{OrderOutcome, OrderRequest};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, json};
+
+/// Reason recorded for a cancellation that gives none.
+pub const CANCEL_REASON_DEFAULT: &str = "cancelled by the client";
+/// Reason recorded for a rejected return that gives none.
+pub const REJECT_REASON_DEFAULT: &str = "return rejected";
+/// Reason recorded for a refund that gives none.
+pub const REFUND_REASON_DEFAULT: &str = "refund";
+/// Longest shipment or return id accepted in a path, in characters.
+pub const CHILD_ID_LEN_MAX: usize = 64;
+
+/// An order id from a path: an unparsable one names no order, so it is a 404.
+pub fn order_id(s: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(s).ok_or_else(|| ApiError::NotFound(format!("order {s} not found")))
+}
+
+fn child_id(field: &str, s: &str) -> Result<String, ApiError> {
+    if s.is_empty() || s.len() > CHILD_ID_LEN_MAX {
+        return Err(ApiError::field(
+            field,
+            format!("must be 1 to {CHILD_ID_LEN_MAX} characters"),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn render_placed(o: &Order) -> (StatusCode, Vec<u8>) {
+    (StatusCode::CREATED, to_bytes(&output::order(o)))
+}
+
+/// What a lifecycle request answers with on success.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// 200 and the order.
+    Order,
+    /// 201 and the return the request created.
+    Return,
+    /// 201 and the refund the request created.
+    Refund,
+}
+
+/// The response to a lifecycle request: the order, the created return or refund, or a 402 if
+/// the payment was declined (the order is then cancelled and this response is what an
+/// idempotent retry replays).
+fn render_outcome(out: &OrderOutcome, answer: Answer) -> (StatusCode, Vec<u8>) {
+    let o = &out.order;
+    if let Some(reason) = &out.declined {
+        let mut extras = Map::new();
+        extras.insert("order_id".into(), json!(o.id.to_string()));
+        extras.insert("status".into(), json!(o.status.as_str()));
+        let body = problem(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment_declined",
+            "Payment declined",
+            &format!("the payment was declined: {reason}; the order is {}", o.status.as_str()),
+            extras,
+        );
+        return (StatusCode::PAYMENT_REQUIRED, to_bytes(&body));
+    }
+    match answer {
+        Answer::Order => (StatusCode::OK, to_bytes(&output::order(o))),
+        Answer::Return => {
+            let idx = out
+                .created
+                .as_deref()
+                .and_then(|id| o.return_idx(id))
+                .unwrap_or(o.returns.len().saturating_sub(1));
+            match o.returns.get(idx) {
+                Some(r) => (StatusCode::CREATED, to_bytes(&output::return_json(o, idx, r, true))),
+                None => (StatusCode::OK, to_bytes(&output::order(o))),
+            }
+        }
+        Answer::Refund => {
+            let idx = out
+                .created
+                .as_deref()
+                .and_then(|id| parse_child_id("REF", o.id, id))
+                .unwrap_or(o.refunds.len().saturating_sub(1));
+            match o.refunds.get(idx) {
+                Some(r) => (StatusCode::CREATED, to_bytes(&output::refund_json(o, idx, r, true))),
+                None => (StatusCode::OK, to_bytes(&output::order(o))),
+            }
+        }
+    }
+}
+
+async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<Response, ApiError> {
+    let id = order_id(call.param(0))?;
+    let engine = call.engine.clone();
+    let render = move |o: &OrderOutcome| render_outcome(o, answer);
+    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+        engine.order_request(id, request, idem).await
+    })
+    .await
+}
+
+/// `POST /v1/orders`.
+pub async fn place(call: Call) -> Result<Response, ApiError> {
+    let body: PlaceOrderBody = call.json()?;
+    let new = body.into_new_order()?;
+    let engine = call.engine.clone();
+    idempotency::run(&call.engine, call.mutation(), render_placed, |idem| async move {
+        engine.place_order(new, idem).await
+    })
+    .await
+}
+
+/// `GET /v1/orders/{id}`.
+pub async fn get(read: Read) -> Result<Response, ApiError> {
+    let id = order_id(read.param(0))?;
+    let o = read.engine.order(id).await?;
+    Ok(axum::Json(output::order(&o)).into_response())
+}
+
+/// `GET /v1/orders/{id}/history`.
+pub async fn history(read: Read) -> Result<Response, ApiError> {
+    let id = order_id(read.param(0))?;
+    let o = read.engine.order(id).await?;
+    Ok(axum::Json(output::history(&o)).into_response())
+}
+
+/// `GET /v1/orders?user_id=&status=&limit=&cursor=`: newest first.
+pub async fn list(read: Read) -> Result<Response, ApiError> {
+    let mut f = Fields::default();
+    let mut user = None;
+    let mut status = None;
+    let mut limit = LIST_LIMIT_DEFAULT;
+    let mut cursor = None;
+    for (k, v) in query_pairs(&read.uri, &["user_id", "status", "limit", "cursor"])? {
+        match k.as_str() {
+            "user_id" => user = f.key("user_id", &v),
+            "status" => match OrderStatus::parse(&v) {
+                Some(s) => status = Some(s),
+                None => f.push(
+                    "status",
+                    format!("must be one of {}", OrderStatus::ALL.map(|s| s.as_str()).join(", ")),
+                ),
+            },
+            "limit" => match parse_limit(&v) {
+                Ok(n) => limit = n,
+                Err(ApiError::Validation(errs)) => errs.into_iter().for_each(|e| f.push(e.field, e.message)),
+                Err(e) => return Err(e),
+            },
+            _ => match OrderId::parse(&v) {
+                Some(id) => cursor = Some(id),
+                None => f.push("cursor", "must be an order id from next_cursor"),
+            },
+        }
+    }
+    f.finish()?;
+    let (orders, next) = read.engine.list_orders(user.as_ref(), status, cursor, limit).await?;
+    let body = Page {
+        data: orders.iter().map(output::order).collect(),
+        next_cursor: next.map(|id| id.to_string()),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `POST /v1/orders/{id}/payments` `{token}`.
+pub async fn pay(call: Call) -> Result<Response, ApiError> {
+    let body: PayBody = call.json()?;
+    let mut f = Fields::default();
+    f.text("token", &body.token, true);
+    f.finish()?;
+    lifecycle(call, OrderRequest::Pay { token: body.token }, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/cancel` `{reason?}`.
+pub async fn cancel(call: Call) -> Result<Response, ApiError> {
+    let body: ReasonBody = call.json()?;
+    let reason = body.reason.unwrap_or_else(|| CANCEL_REASON_DEFAULT.to_string());
+    let mut f = Fields::default();
+    f.text("reason", &reason, true);
+    f.finish()?;
+    lifecycle(call, OrderRequest::Cancel { reason }, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/fulfillments`.
+pub async fn fulfill(call: Call) -> Result<Response, ApiError> {
+    let _: EmptyBody = call.json()?;
+    lifecycle(call, OrderRequest::Fulfill, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/shipments/{shipment_id}/ship` `{carrier?, tracking_number?}`.
+pub async fn ship(call: Call) -> Result<Response, ApiError> {
+    let body: ShipBody = call.json()?;
+    let shipment_id = child_id("shipment_id", call.param(1))?;
+    let mut f = Fields::default();
+    if let Some(c) = &body.carrier {
+        f.text("carrier", c, true);
+    }
+    if let Some(t) = &body.tracking_number {
+        f.text("tracking_number", t, true);
+    }
+    f.finish()?;
+    let request = OrderRequest::Ship {
+        shipment_id,
+        carrier: body.carrier,
+        tracking_number: body.tracking_number,
+    };
+    lifecycle(call, request, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/shipments/{shipment_id}/deliver`.
+pub async fn deliver(call: Call) -> Result<Response, ApiError> {
+    let _: EmptyBody = call.json()?;
+    let shipment_id = child_id("shipment_id", call.param(1))?;
+    lifecycle(call, OrderRequest::Deliver { shipment_id }, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/returns` `{items: [{sku, quantity}], reason}` → 201 and the return.
+pub async fn request_return(call: Call) -> Result<Response, ApiError> {
+    let body: ReturnBody = call.json()?;
+    let mut f = Fields::default();
+    let items = body.lines(&mut f);
+    f.finish()?;
+    let request = OrderRequest::RequestReturn {
+        items,
+        reason: body.reason,
+    };
+    lifecycle(call, request, Answer::Return).await
+}
+
+/// `POST /v1/orders/{id}/returns/{return_id}/approve`.
+pub async fn approve_return(call: Call) -> Result<Response, ApiError> {
+    let _: EmptyBody = call.json()?;
+    let return_id = child_id("return_id", call.param(1))?;
+    lifecycle(call, OrderRequest::ApproveReturn { return_id }, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/returns/{return_id}/reject` `{reason?}`.
+pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
+    let body: ReasonBody = call.json()?;
+    let return_id = child_id("return_id", call.param(1))?;
+    let reason = body.reason.unwrap_or_else(|| REJECT_REASON_DEFAULT.to_string());
+    let mut f = Fields::default();
+    f.text("reason", &reason, true);
+    f.finish()?;
+    lifecycle(call, OrderRequest::RejectReturn { return_id, reason }, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/returns/{return_id}/receive` `{warehouse_id, restock?}`.
+pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
+    let body: ReceiveBody = call.json()?;
+    let return_id = child_id("return_id", call.param(1))?;
+    let warehouse_id = Key::parse(&body.warehouse_id).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let request = OrderRequest::ReceiveReturn {
+        return_id,
+        warehouse_id,
+        restock: body.restock.unwrap_or(true),
+    };
+    lifecycle(call, request, Answer::Order).await
+}
+
+/// `POST /v1/orders/{id}/refunds` `{amount, return_id?, reason?}` → 201 and the refund.
+pub async fn refund(call: Call) -> Result<Response, ApiError> {
+    let body: RefundBody = call.json()?;
+    let reason = body.reason.unwrap_or_else(|| REFUND_REASON_DEFAULT.to_string());
+    let mut f = Fields::default();
+    f.text("reason", &reason, true);
+    if body.amount.0 <= rust_decimal::Decimal::ZERO {
+        f.push("amount", "must be greater than zero");
+    }
+    if let Some(r) = &body.return_id
+        && (r.is_empty() || r.len() > CHILD_ID_LEN_MAX)
+    {
+        f.push("return_id", format!("must be 1 to {CHILD_ID_LEN_MAX} characters"));
+    }
+    f.finish()?;
+    let request = OrderRequest::Refund {
+        amount: body.amount.0,
+        return_id: body.return_id,
+        reason,
+    };
+    lifecycle(call, request, Answer::Refund).await
+}

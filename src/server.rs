@@ -1,0 +1,311 @@
+//! The `oms` command line and the server's life: parse flags, check the configuration, listen,
+//! recover the engine while `/healthz` already answers, serve, and shut down gracefully.
+//!
+//! Startup order matters: the socket is bound first (so a port in use fails fast and probes
+//! can watch recovery), then the engine is opened, and only then is it handed to the API
+//! (`/readyz` turns 200). Shutdown is the reverse: stop accepting, end event streams, drain
+//! in-flight requests (bounded), then flush and close the log.
+
+use crate::api::{ApiConfig, AppState, app};
+use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest wait for in-flight requests to finish after a shutdown signal, in seconds.
+pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// Environment variable holding the comma-separated API keys. Deliberately not a flag: a
+/// flag's value is visible to every user of the machine in the process list.
+pub const API_KEYS_ENV: &str = "OMS_API_KEYS";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oms",
+    version,
+    about = "Order management engine: an HTTP API over an actor engine with a write-ahead log",
+    long_about = "Order management engine: an HTTP API over an actor engine with a write-ahead log.\n\n\
+        Without a subcommand, `oms` is `oms serve` with the same flags.\n\n\
+        API keys come from the environment only: OMS_API_KEYS=key1,key2. Without keys the server \
+        refuses to listen on anything but a loopback address.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Recover from the data directory and serve the HTTP API (the default command).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (IP:PORT; port 0 picks a free port).
+    #[arg(long, env = "OMS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Data directory (log segments, snapshots, lock file); created if missing.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Log durability: `always` (fsync before acknowledging), `interval:MS` (fsync at least
+    /// every MS milliseconds; a crash may lose that much acknowledged data), `none` (tests).
+    #[arg(long, env = "OMS_SYNC", default_value = "always", value_parser = parse_sync)]
+    pub sync: wal::SyncPolicy,
+    /// Take a snapshot after this many log records.
+    #[arg(long, env = "OMS_SNAPSHOT_EVERY_RECORDS", default_value_t = EngineConfig::default().snapshot_every_records)]
+    pub snapshot_every_records: u64,
+    /// Log format on stderr.
+    #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_sync(s: &str) -> Result<wal::SyncPolicy, String> {
+    match s {
+        "always" => Ok(wal::SyncPolicy::Always),
+        "none" => Ok(wal::SyncPolicy::None),
+        _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
+            Some(Ok(ms)) if ms > 0 => Ok(wal::SyncPolicy::Interval { interval_ms: ms }),
+            _ => Err("expected always, none or interval:MS (MS > 0)".into()),
+        },
+    }
+}
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is unusable (exit code 2).
+    #[error("{0}")]
+    Config(String),
+    /// Recovery or serving failed (exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl ServerError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ServerError::Config(_) => 2,
+            ServerError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl Cli {
+    /// The serve arguments, whether given to `oms serve` or to `oms` alone.
+    pub fn serve_args(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(a)) => a,
+            None => self.serve,
+        }
+    }
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` filters (default `info`), stderr, text or JSON.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests) leaves the first subscriber in place.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// API keys from `OMS_API_KEYS`: comma-separated, blanks dropped.
+pub fn api_keys_from_env() -> Vec<String> {
+    std::env::var(API_KEYS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Checks that `dir` exists (creating it) and that files can be created in it.
+fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
+    let unusable =
+        |e: std::io::Error| ServerError::Config(format!("data directory {} is not writable: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(unusable)?;
+    let probe = dir.join(format!(".oms-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").map_err(unusable)?;
+    std::fs::remove_file(&probe).map_err(unusable)?;
+    Ok(())
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let addr: SocketAddr = args.listen.parse().map_err(|_| {
+        ServerError::Config(format!(
+            "invalid listen address {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
+            args.listen
+        ))
+    })?;
+    let api_keys = api_keys_from_env();
+    if api_keys.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServerError::Config(format!(
+            "refusing to listen on {addr} without API keys: set {API_KEYS_ENV} or listen on a loopback address"
+        )));
+    }
+    check_data_dir(&args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Config(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServerError::Runtime(format!("cannot read the listen address: {e}")))?;
+    let state = AppState::new(ApiConfig { api_keys });
+    tracing::info!(
+        addr = %local,
+        protected = !state_is_open(&state),
+        "listening on {local}"
+    );
+
+    let signals = tokio::spawn(wait_for_signal(state.clone()));
+    let mut stopping = state.shutdown_signal();
+    let server = {
+        let mut stop = state.shutdown_signal();
+        let router = app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        })
+    };
+
+    let config = EngineConfig {
+        data_dir: args.data_dir.clone(),
+        wal: wal::WalConfig {
+            sync: args.sync,
+            ..Default::default()
+        },
+        snapshot_every_records: args.snapshot_every_records,
+        ..Default::default()
+    };
+    tracing::info!(data_dir = %args.data_dir.display(), "recovering");
+    let started = Instant::now();
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    let engine = tokio::select! {
+        r = open => r.map_err(|e| match e {
+            EngineError::Locked(_) => ServerError::Config(e.to_string()),
+            other => ServerError::Runtime(format!("recovery failed: {other}")),
+        }),
+        _ = stopping.wait_for(|s| *s) => {
+            tracing::info!("shutdown requested during recovery");
+            return Ok(());
+        }
+    };
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => {
+            state.begin_shutdown();
+            let _ = server.await;
+            return Err(e);
+        }
+    };
+    let stats = engine.stats();
+    state.set_engine(engine.clone());
+    tracing::info!(
+        recovered_records = stats.recovered_records,
+        orders = stats.orders,
+        recovery_ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+
+    let _ = stopping.wait_for(|s| *s).await;
+    tracing::info!("shutting down: draining in-flight requests");
+    match tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE_SECS,
+            "in-flight requests did not finish in time"
+        ),
+    }
+    signals.abort();
+    engine
+        .shutdown()
+        .await
+        .map_err(|e| ServerError::Runtime(format!("the log could not be flushed on shutdown: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn state_is_open(state: &AppState) -> bool {
+    state.key_digests().is_empty()
+}
+
+/// Waits for SIGTERM or SIGINT, then starts the graceful shutdown.
+async fn wait_for_signal(state: AppState) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+    state.begin_shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_policies_parse() {
+        assert_eq!(parse_sync("always"), Ok(wal::SyncPolicy::Always));
+        assert_eq!(parse_sync("none"), Ok(wal::SyncPolicy::None));
+        assert_eq!(
+            parse_sync("interval:5"),
+            Ok(wal::SyncPolicy::Interval { interval_ms: 5 })
+        );
+        assert!(parse_sync("interval:0").is_err());
+        assert!(parse_sync("sometimes").is_err());
+    }
+
+    #[test]
+    fn no_arguments_means_serve_with_defaults() {
+        let cli = Cli::try_parse_from(["oms"]).unwrap();
+        assert!(cli.command.is_none());
+        let args = cli.serve_args();
+        assert_eq!(args.sync, wal::SyncPolicy::Always);
+        let cli = Cli::try_parse_from(["oms", "serve", "--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(cli.serve_args().listen, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
