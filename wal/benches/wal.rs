@@ -65,6 +65,10 @@ fn report(label: &str, before: WalStats, after: WalStats, elapsed: Duration) {
     let bytes = after.bytes_written - before.bytes_written;
     let batches = after.batches - before.batches;
     let fsyncs = after.fsyncs - before.fsyncs;
+    if records == 0 {
+        // Filtered out on the command line: nothing ran.
+        return;
+    }
     eprintln!(
         "wal-stats {label}: {:.0} records/s, {:.1} MB/s, mean batch {:.1} records, {:.0} fsyncs/s ({records} records in {secs:.2} s)",
         records as f64 / secs,

@@ -214,3 +214,14 @@ fn sync_request_queued_behind_appends_waits_for_them() {
     let (_, report) = open_sim(&survivor, WalConfig::default()).expect("reopen");
     assert_eq!(report.next_lsn, 21, "the sync request covered all 20 records");
 }
+
+#[test]
+fn handles_and_tickets_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Wal>();
+    assert_send_sync::<SimStorage>();
+    assert_send_sync::<wal::FsStorage>();
+    assert_send::<AppendTicket>();
+    assert_send::<wal::WalReader>();
+}
