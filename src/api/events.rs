@@ -118,9 +118,12 @@ fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
 fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Option<Resume>) -> Response {
     let (tx, rx) = mpsc::channel::<Event>(CONNECTION_BUFFER_EVENTS);
     let shutdown = state.shutdown_signal();
+    let connections = state.metrics().sse_connections.clone();
+    // Subscribed before the response is returned: everything durable after this point reaches
+    // the client, even if the producer task has not started yet.
+    let (live, upto) = engine.subscribe();
+    connections.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
-        let metrics = state.metrics();
-        metrics.sse_connections.fetch_add(1, Ordering::Relaxed);
         let mut producer = Producer {
             engine,
             order,
@@ -129,10 +132,13 @@ fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Optio
             currencies: HashMap::new(),
         };
         tokio::select! {
-            _ = producer.run() => {}
+            _ = producer.run(live, upto) => {}
             _ = wait_shutdown(shutdown) => {}
         }
-        metrics.sse_connections.fetch_sub(1, Ordering::Relaxed);
+        // The engine handle goes before the count drops, so a count of zero means no stream
+        // holds the engine any more.
+        drop(producer);
+        connections.fetch_sub(1, Ordering::Relaxed);
     });
     let body = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
     Sse::new(body)
@@ -160,8 +166,7 @@ enum Stop {
 }
 
 impl Producer {
-    async fn run(&mut self) {
-        let (mut live, upto) = self.engine.subscribe();
+    async fn run(&mut self, mut live: broadcast::Receiver<Committed>, upto: u64) {
         if self.history(upto).await.is_err() {
             return;
         }

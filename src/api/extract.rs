@@ -106,8 +106,10 @@ fn json_error(path: &str, e: serde_json::Error) -> ApiError {
             };
             let named = between_backticks(&message, "unknown field `")
                 .or_else(|| between_backticks(&message, "missing field `"));
+            // The path of an unknown field already ends with its name; a missing one's does not.
             let field = match (base, named) {
                 ("", Some(n)) => n.to_string(),
+                (b, Some(n)) if b == n || b.ends_with(&format!(".{n}")) => b.to_string(),
                 (b, Some(n)) => format!("{b}.{n}"),
                 ("", None) => "body".to_string(),
                 (b, None) => b.to_string(),

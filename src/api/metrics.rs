@@ -8,6 +8,7 @@ use crate::engine::EngineStats;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the request latency buckets, in seconds.
@@ -29,8 +30,8 @@ pub struct Metrics {
     /// Series by (method, route, status). A plain lock: held for a map update per request,
     /// never across an await, and the key space is bounded by the route table.
     http: Mutex<BTreeMap<(String, String, u16), Series>>,
-    /// Open event-stream connections.
-    pub sse_connections: AtomicU64,
+    /// Open event-stream connections (shared with each stream's task).
+    pub sse_connections: Arc<AtomicU64>,
 }
 
 impl Metrics {

@@ -56,13 +56,14 @@ enum Answer {
 
 /// The response to a lifecycle request: the order, the created return or refund, or a 402 if
 /// the payment was declined (the order is then cancelled and this response is what an
-/// idempotent retry replays).
+/// idempotent retry replays). The 402 names the order's new status `order_status`, because a
+/// problem's `status` is the HTTP status.
 fn render_outcome(out: &OrderOutcome, answer: Answer) -> (StatusCode, Vec<u8>) {
     let o = &out.order;
     if let Some(reason) = &out.declined {
         let mut extras = Map::new();
         extras.insert("order_id".into(), json!(o.id.to_string()));
-        extras.insert("status".into(), json!(o.status.as_str()));
+        extras.insert("order_status".into(), json!(o.status.as_str()));
         let body = problem(
             StatusCode::PAYMENT_REQUIRED,
             "payment_declined",

@@ -565,7 +565,7 @@ fn schemas() -> Value {
                 "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
                 "lines": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": "string"}, "requested": {"type": "integer"}, "available": {"type": "integer"}}}},
                 "from": {"type": "string"}, "action": {"type": "string"},
-                "order_id": {"type": "string"}, "status_after": {"type": "string"}, "limit_bytes": {"type": "integer"},
+                "order_id": {"type": "string"}, "order_status": {"type": "string"}, "limit_bytes": {"type": "integer"},
             },
         }));
     m.insert("Address".into(), json!(address));

@@ -1,0 +1,256 @@
+//! Server-sent events through the app: ids, types, resume after `Last-Event-ID`, the per-order
+//! stream and its filtering.
+
+use crate::support::TestApp;
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// Longest wait for an expected event.
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+struct Sse {
+    id: String,
+    event: String,
+    data: Value,
+}
+
+/// An open event stream, parsed frame by frame.
+struct Stream {
+    body: Body,
+    buf: String,
+    comments: Vec<String>,
+}
+
+impl Stream {
+    async fn open(t: &TestApp, uri: &str, last_event_id: Option<&str>) -> Stream {
+        let mut b = Request::get(uri);
+        if let Some(id) = last_event_id {
+            b = b.header("last-event-id", id);
+        }
+        let resp = t.app.clone().oneshot(b.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Stream {
+            body: resp.into_body(),
+            buf: String::new(),
+            comments: Vec::new(),
+        }
+    }
+
+    /// The next event (comments are collected on the side), waiting at most [`EVENT_WAIT`].
+    async fn next(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(c) = line.strip_prefix(':') {
+                        self.comments.push(c.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                return Sse {
+                    id,
+                    event,
+                    data: serde_json::from_str(&data).unwrap(),
+                };
+            }
+            let frame = tokio::time::timeout(EVENT_WAIT, self.body.frame())
+                .await
+                .expect("no event in time")
+                .expect("stream ended")
+                .unwrap();
+            if let Ok(bytes) = frame.into_data() {
+                self.buf.push_str(std::str::from_utf8(&bytes).unwrap());
+            }
+        }
+    }
+
+    /// Events until (and including) the first of type `kind`.
+    async fn until(&mut self, kind: &str) -> Vec<Sse> {
+        let mut out = Vec::new();
+        loop {
+            let e = self.next().await;
+            let done = e.event == kind;
+            out.push(e);
+            if done {
+                return out;
+            }
+        }
+    }
+}
+
+async fn lifecycle(t: &TestApp) -> String {
+    t.warehouse("east", 40.0, -75.0, 0).await;
+    t.warehouse("west", 34.0, -118.0, 1).await;
+    t.stock("sku-1", "east", 1).await;
+    t.stock("sku-1", "west", 1).await;
+    let o = t.order("u1", &[("sku-1", 2)]).await.ok(201);
+    let id = o["id"].as_str().unwrap().to_string();
+    let base = format!("/v1/orders/{id}");
+    t.post(&format!("{base}/payments"), json!({"token": "tok_1234"}))
+        .await
+        .ok(200);
+    let o = t.post(&format!("{base}/fulfillments"), json!({})).await.ok(200);
+    for s in o["shipments"].as_array().unwrap() {
+        let sid = s["id"].as_str().unwrap();
+        t.post(&format!("{base}/shipments/{sid}/ship"), json!({})).await.ok(200);
+        t.post(&format!("{base}/shipments/{sid}/deliver"), json!({}))
+            .await
+            .ok(200);
+    }
+    let r = t
+        .post(
+            &format!("{base}/returns"),
+            json!({"items": [{"sku": "sku-1", "quantity": 1}], "reason": "x"}),
+        )
+        .await
+        .ok(201);
+    let ret = r["id"].as_str().unwrap();
+    t.post(&format!("{base}/returns/{ret}/approve"), json!({}))
+        .await
+        .ok(200);
+    t.post(
+        &format!("{base}/refunds"),
+        json!({"amount": "5", "return_id": ret, "reason": "r"}),
+    )
+    .await
+    .ok(201);
+    id
+}
+
+#[tokio::test]
+async fn history_replays_every_event_type_with_dense_ids() {
+    let t = TestApp::new().await;
+    let id = lifecycle(&t).await;
+    let mut s = Stream::open(&t, "/v1/events", Some("0")).await;
+    let events = s.until("refund.created").await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    for k in [
+        "warehouse.updated",
+        "inventory.changed",
+        "order.created",
+        "payment.attempted",
+        "payment.captured",
+        "order.state_changed",
+        "shipment.created",
+        "shipment.shipped",
+        "shipment.delivered",
+        "return.requested",
+        "refund.requested",
+        "refund.created",
+    ] {
+        assert!(kinds.contains(&k), "no {k} in {kinds:?}");
+    }
+    assert_eq!(events[0].id, "1.0");
+    // Ids increase strictly, as (lsn, idx).
+    let pos = |e: &Sse| {
+        let (l, i) = e.id.split_once('.').unwrap();
+        (l.parse::<u64>().unwrap(), i.parse::<u64>().unwrap())
+    };
+    for w in events.windows(2) {
+        assert!(pos(&w[0]) < pos(&w[1]), "{} then {}", w[0].id, w[1].id);
+    }
+    let created = events.iter().find(|e| e.event == "order.created").unwrap();
+    assert_eq!(created.data["order_id"], id.as_str());
+    assert_eq!(created.data["total_amount"], "20.00");
+    let reserved: Vec<&Sse> = events
+        .iter()
+        .filter(|e| e.event == "inventory.changed" && e.data.get("reserved_delta").is_some())
+        .collect();
+    assert_eq!(reserved.len(), 2, "one per allocation");
+    let shipments: Vec<&Sse> = events.iter().filter(|e| e.event == "shipment.created").collect();
+    assert_eq!(shipments.len(), 2, "split shipment");
+    let ret = events.iter().find(|e| e.event == "return.requested").unwrap();
+    assert_eq!(ret.data["return_id"], format!("RET-{}-1", &id[4..]));
+    let refund = events.iter().find(|e| e.event == "refund.created").unwrap();
+    assert_eq!(refund.data["amount"], "5.00");
+    assert_eq!(refund.data["refund_id"], format!("REF-{}-1", &id[4..]));
+    let change = events
+        .iter()
+        .find(|e| e.event == "order.state_changed" && e.data["to"] == "confirmed")
+        .unwrap();
+    assert_eq!(change.data["from"], "payment_pending");
+    assert!(change.data["at"].is_string());
+}
+
+#[tokio::test]
+async fn last_event_id_resumes_exactly_after_that_event() {
+    let t = TestApp::new().await;
+    lifecycle(&t).await;
+    let mut all = Stream::open(&t, "/v1/events", Some("0")).await;
+    let events = all.until("refund.created").await;
+    // Resume in the middle of a multi-event record, after a whole record, and after the end.
+    let placed = events.iter().position(|e| e.event == "order.created").unwrap();
+    let mid = &events[placed + 1];
+    assert!(mid.id.ends_with(".1"), "{}", mid.id);
+    let mut s = Stream::open(&t, "/v1/events", Some(&mid.id)).await;
+    assert_eq!(s.next().await.id, events[placed + 2].id);
+    let lsn = mid.id.split_once('.').unwrap().0;
+    let mut s = Stream::open(&t, "/v1/events", Some(lsn)).await;
+    let next = s.next().await;
+    assert!(
+        next.id.starts_with(&format!("{}.", lsn.parse::<u64>().unwrap() + 1)),
+        "{}",
+        next.id
+    );
+    // Query parameter works like the header.
+    let mut q = Stream::open(&t, &format!("/v1/events?last_event_id={}", mid.id), None).await;
+    assert_eq!(q.next().await.id, events[placed + 2].id);
+
+    // From the end: only live events, which arrive as they happen.
+    let last = events.last().unwrap().id.clone();
+    let mut live = Stream::open(&t, "/v1/events", Some(&last)).await;
+    t.stock("sku-9", "east", 4).await;
+    // The rest of the refund's record comes first, then the adjustment.
+    let e = live.until("inventory.changed").await.pop().unwrap();
+    assert_eq!(
+        e.data,
+        json!({"sku": "sku-9", "warehouse_id": "east", "delta": 4, "reason": "receiving", "at": e.data["at"]})
+    );
+
+    // A fresh connection without Last-Event-ID starts live.
+    let mut fresh = Stream::open(&t, "/v1/events", None).await;
+    t.warehouse("north", 50.0, -100.0, 3).await;
+    assert_eq!(fresh.next().await.event, "warehouse.updated");
+
+    let r = t.get("/v1/events?last_event_id=x.1").await;
+    r.problem(422, "validation_failed");
+
+    // Across a restart, the same ids resume the same way.
+    let t = t.restart().await;
+    let mut s = Stream::open(&t, "/v1/events", Some(&mid.id)).await;
+    assert_eq!(s.next().await.id, events[placed + 2].id);
+    assert!(s.comments.is_empty(), "{:?}", s.comments);
+}
+
+#[tokio::test]
+async fn order_stream_carries_only_that_order() {
+    let t = TestApp::new().await;
+    let id = lifecycle(&t).await;
+    let other = t.order("u2", &[("sku-1", 1)]).await;
+    assert!(other.status == 201 || other.status == 409);
+    let mut s = Stream::open(&t, &format!("/v1/orders/{id}/events"), Some("0")).await;
+    let events = s.until("refund.created").await;
+    assert!(events.iter().all(|e| e.data["order_id"] == id.as_str()), "{events:?}");
+    assert!(events.iter().any(|e| e.event == "inventory.changed"));
+    assert!(!events.iter().any(|e| e.event == "warehouse.updated"));
+    // Live: a cancel of another order does not show up, this order's change does.
+    t.get("/v1/orders/ORD-0000000999/events")
+        .await
+        .problem(404, "not_found");
+    t.get("/v1/orders/nonsense/events").await.problem(404, "not_found");
+}

@@ -1,0 +1,12 @@
+//! HTTP tests: one test binary, one module per concern.
+//!
+//! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
+//! - `events`: server-sent events and `Last-Event-ID` resume through the app.
+//! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
+//!   restart, SIGTERM, a locked data directory, protected mode.
+
+mod support;
+
+mod api;
+mod events;
+mod process;
