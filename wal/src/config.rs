@@ -36,6 +36,10 @@ pub struct WalConfig {
     /// Bound on the bytes of one group-commit write (a single larger append is written alone).
     /// Default 8 MiB.
     pub batch_bytes_max: usize,
+    /// Bound on the record bytes (frames) waiting for the writer; beyond it appends are
+    /// refused with `WalError::QueueFull` instead of growing memory without bound (a single
+    /// append is always accepted into an empty queue). Default [`crate::QUEUE_BYTES_MAX`], 1 GiB.
+    pub queue_bytes_max: u64,
 }
 
 impl Default for WalConfig {
@@ -46,6 +50,7 @@ impl Default for WalConfig {
             record_size_bytes_max: 16 * 1024 * 1024,
             snapshots_kept: 2,
             batch_bytes_max: 8 * 1024 * 1024,
+            queue_bytes_max: crate::QUEUE_BYTES_MAX,
         }
     }
 }

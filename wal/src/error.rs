@@ -57,7 +57,7 @@ pub enum WalError {
     QueueFull {
         /// Bytes currently queued and not yet written.
         queued_bytes: u64,
-        /// The limit, [`crate::QUEUE_BYTES_MAX`].
+        /// The limit, `WalConfig::queue_bytes_max`.
         max_bytes: u64,
     },
     /// `read_from` asked for records that were deleted after a snapshot (or never existed).

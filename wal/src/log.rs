@@ -17,8 +17,8 @@ use crate::ticket::{AppendTicket, TicketSlot};
 use crate::writer::{Queue, QueuedTicket, Shared, StatsCounters, Writer};
 use crate::{Lsn, WalConfig, WalError};
 
-/// Most bytes (record frames) that may wait in the queue for the writer; beyond it appends are
-/// refused with [`WalError::QueueFull`] rather than growing memory without bound.
+/// Default of `WalConfig::queue_bytes_max`: most bytes (record frames) that may wait in the
+/// queue for the writer before appends are refused with [`WalError::QueueFull`].
 pub const QUEUE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 /// What opening the log found.
@@ -164,7 +164,7 @@ impl Wal {
         let frame_bytes = record_frame_bytes(record.len());
         let slot = Arc::new(TicketSlot::default());
         let mut queue = self.shared().queue.lock();
-        if let Err(err) = check_accepting(&queue, frame_bytes) {
+        if let Err(err) = check_accepting(&queue, frame_bytes, self.shared().config.queue_bytes_max) {
             return AppendTicket::refused(err);
         }
         let lsn = queue.next_lsn;
@@ -198,7 +198,7 @@ impl Wal {
         let n_records = records.len();
         let slot = Arc::new(TicketSlot::default());
         let mut queue = self.shared().queue.lock();
-        if let Err(err) = check_accepting(&queue, frame_bytes) {
+        if let Err(err) = check_accepting(&queue, frame_bytes, self.shared().config.queue_bytes_max) {
             return AppendTicket::refused(err);
         }
         let first_lsn = queue.next_lsn;
@@ -226,7 +226,7 @@ impl Wal {
     /// log is poisoned or closed.
     pub fn sync(&self) -> AppendTicket {
         let mut queue = self.shared().queue.lock();
-        if let Err(err) = check_accepting(&queue, 0) {
+        if let Err(err) = check_accepting(&queue, 0, u64::MAX) {
             return AppendTicket::refused(err);
         }
         let lsn = queue.next_lsn - 1;
@@ -381,7 +381,7 @@ impl Wal {
     }
 }
 
-fn check_accepting(queue: &Queue, frame_bytes: usize) -> Result<(), WalError> {
+fn check_accepting(queue: &Queue, frame_bytes: usize, queue_bytes_max: u64) -> Result<(), WalError> {
     if let Some(reason) = &queue.poisoned {
         return Err(WalError::Poisoned(reason.clone()));
     }
@@ -389,10 +389,10 @@ fn check_accepting(queue: &Queue, frame_bytes: usize) -> Result<(), WalError> {
         return Err(WalError::Closed);
     }
     let queued_bytes = (queue.queued_bytes + frame_bytes) as u64;
-    if queued_bytes > QUEUE_BYTES_MAX && !queue.tickets.is_empty() {
+    if queued_bytes > queue_bytes_max && !queue.tickets.is_empty() {
         return Err(WalError::QueueFull {
             queued_bytes: queue.queued_bytes as u64,
-            max_bytes: QUEUE_BYTES_MAX,
+            max_bytes: queue_bytes_max,
         });
     }
     Ok(())

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::storage::Storage;
 
@@ -103,6 +103,17 @@ pub struct SimStorage {
     /// One lock over the whole simulated disk: operations are linearisable, which makes a
     /// crash a clean cut between "happened before" and "never happened".
     state: Mutex<SimState>,
+    /// Lets a test hold `sync_data` calls (a slow disk) to make queueing deterministic.
+    /// Separate from `state` so that a held sync does not block other operations.
+    gate: Mutex<SyncGate>,
+    /// Signals changes of `gate`.
+    gate_changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncGate {
+    paused: bool,
+    n_held: usize,
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -211,6 +222,13 @@ impl SimStorage {
         SimStorage::default()
     }
 
+    fn from_state(state: SimState) -> SimStorage {
+        SimStorage {
+            state: Mutex::new(state),
+            ..SimStorage::default()
+        }
+    }
+
     /// Makes the `nth` next operation of kind `op` (1 = the very next) fail with `fault`.
     /// A failed write appends nothing.
     pub fn fail_nth(&self, op: SimOp, nth: u64, fault: SimFault) {
@@ -232,27 +250,53 @@ impl SimStorage {
         state.crash_at_mutation = Some((at, mode));
     }
 
+    /// Makes every later `sync_data` block until `resume_syncs` (a stalled disk).
+    pub fn pause_syncs(&self) {
+        self.gate.lock().paused = true;
+    }
+
+    /// Lets held and later syncs proceed.
+    pub fn resume_syncs(&self) {
+        self.gate.lock().paused = false;
+        self.gate_changed.notify_all();
+    }
+
+    /// Blocks until at least one `sync_data` is being held by `pause_syncs`.
+    pub fn wait_for_held_sync(&self) {
+        let mut gate = self.gate.lock();
+        while gate.n_held == 0 {
+            self.gate_changed.wait(&mut gate);
+        }
+    }
+
+    fn pass_sync_gate(&self) {
+        let mut gate = self.gate.lock();
+        if !gate.paused {
+            return;
+        }
+        gate.n_held += 1;
+        self.gate_changed.notify_all();
+        while gate.paused {
+            self.gate_changed.wait(&mut gate);
+        }
+        gate.n_held -= 1;
+    }
+
     /// The disk as it was after an automatic crash, if one happened.
     pub fn take_crash_image(&self) -> Option<SimStorage> {
         let image = self.state.lock().crash_image.take()?;
-        Some(SimStorage {
-            state: Mutex::new(*image),
-        })
+        Some(SimStorage::from_state(*image))
     }
 
     /// Crashes now: returns what survives, and makes this instance fail every later operation.
     pub fn crash(&self, mode: CrashMode) -> SimStorage {
         let mut state = self.state.lock();
         if let Some(image) = state.crash_image.take() {
-            return SimStorage {
-                state: Mutex::new(*image),
-            };
+            return SimStorage::from_state(*image);
         }
         let image = state.image(mode);
         state.dead = true;
-        SimStorage {
-            state: Mutex::new(image),
-        }
+        SimStorage::from_state(image)
     }
 
     /// Whether this instance has crashed.
@@ -332,6 +376,7 @@ impl Storage for SimStorage {
     }
 
     fn sync_data(&self, name: &str) -> io::Result<()> {
+        self.pass_sync_gate();
         let mut state = self.state.lock();
         state.file(name)?;
         state.check(Some(SimOp::Sync))?;

@@ -160,3 +160,54 @@ fn dropping_the_last_handle_flushes_pending_appends() {
     let (_, report) = open_sim(&disk, always()).expect("reopen");
     assert_eq!(report.next_lsn, 21);
 }
+
+#[test]
+fn full_queue_refuses_appends_without_poisoning() {
+    let disk = Arc::new(SimStorage::new());
+    // 84-byte payloads make 100-byte frames.
+    let config = wal::WalConfig {
+        queue_bytes_max: 250,
+        ..always()
+    };
+    let (wal, _) = open_sim(&disk, config).expect("open");
+    disk.pause_syncs();
+    let first = wal.append(payload(0, 84));
+    disk.wait_for_held_sync();
+    // The writer is stuck in the first batch's fsync; later appends wait in the queue.
+    let queued: Vec<_> = (1..3).map(|i| wal.append(payload(i, 84))).collect();
+    let refused = wal.append(payload(3, 84));
+    assert_eq!(refused.first_lsn(), 0);
+    assert_eq!(
+        refused.wait(),
+        Err(WalError::QueueFull {
+            queued_bytes: 200,
+            max_bytes: 250
+        })
+    );
+    disk.resume_syncs();
+    assert_eq!(first.wait(), Ok(1));
+    for (idx, ticket) in queued.into_iter().enumerate() {
+        assert_eq!(ticket.wait(), Ok(idx as u64 + 2));
+    }
+    assert_eq!(wal.poisoned(), None);
+    assert_eq!(wal.append(payload(4, 84)).wait(), Ok(4), "accepted again once drained");
+}
+
+#[test]
+fn fsync_failure_fails_appends_queued_behind_the_failing_batch() {
+    let disk = Arc::new(SimStorage::new());
+    let (wal, _) = open_sim(&disk, always()).expect("open");
+    disk.fail_nth(SimOp::Sync, 1, SimFault::Eio);
+    disk.pause_syncs();
+    let failing = wal.append(payload(0, 10));
+    disk.wait_for_held_sync();
+    let queued = append_many(&wal, 1, 5);
+    disk.resume_syncs();
+    assert!(matches!(failing.wait(), Err(WalError::Poisoned(_))));
+    for ticket in queued {
+        assert!(
+            matches!(ticket.wait(), Err(WalError::Poisoned(_))),
+            "pending appends fail too"
+        );
+    }
+}
