@@ -236,3 +236,31 @@ fn bad_segment_header_is_a_hard_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn reader_reports_damage_that_appears_after_open() {
+    let disk = Arc::new(SimStorage::new());
+    let (wal, _) = open_sim(&disk, small_segments(1 << 20)).expect("open");
+    for i in 0..5 {
+        wal.append(payload(i, 100)).wait().expect("append");
+    }
+    let name = disk
+        .file_names()
+        .into_iter()
+        .find(|n| n.ends_with(".log"))
+        .expect("segment");
+    let mut bytes = disk.file_bytes(&name).expect("bytes");
+    bytes[record_offset(2) + RECORD_HEADER_BYTES + 1] ^= 0x04;
+    disk.set_file_bytes(&name, bytes);
+
+    let results: Vec<_> = wal.read_from(1).expect("reader").collect();
+    assert_eq!(results.len(), 3, "two records, then the error, then the iterator ends");
+    assert_eq!(results[1].as_ref().map(|(lsn, _)| *lsn), Ok(2));
+    match &results[2] {
+        Err(WalError::Corrupt { segment, offset, .. }) => {
+            assert!(segment.ends_with(&name));
+            assert_eq!(*offset, record_offset(2) as u64);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
