@@ -331,13 +331,25 @@ impl Core {
             return p;
         }
         let mut reg = self.pairs.write();
-        let key = (sku.clone(), wh.clone());
-        if let Some(p) = reg.by_key.get(&key) {
+        if let Some(p) = reg.by_key.get(&(sku.clone(), wh.clone())) {
             return p.clone();
         }
+        // Share one allocation per name: the SKU's with its other pairs, the warehouse's with
+        // the warehouse registry (a million pairs should not mean two million strings).
+        let sku = reg
+            .by_sku
+            .get_key_value(sku)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| sku.clone());
+        let wh = self
+            .warehouses
+            .read()
+            .get_key_value(wh)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| wh.clone());
         let p = Arc::new(Pair::new(sku.clone(), wh.clone(), Default::default()));
-        reg.by_key.insert(key, p.clone());
-        reg.by_sku.entry(sku.clone()).or_default().push(p.clone());
+        reg.by_key.insert((sku.clone(), wh), p.clone());
+        reg.by_sku.entry(sku).or_default().push(p.clone());
         p
     }
 
