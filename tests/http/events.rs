@@ -254,3 +254,41 @@ async fn order_stream_carries_only_that_order() {
         .problem(404, "not_found");
     t.get("/v1/orders/nonsense/events").await.problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_disconnected() {
+    const FEED_RECORDS: usize = 16;
+    const RECORDS: usize = 400;
+    let t = TestApp::with_config(Vec::new(), |c| c.feed_capacity = FEED_RECORDS).await;
+    t.warehouse("east", 40.0, -75.0, 0).await;
+    // Opened and never read while the records are written: its buffer fills, the feed laps it.
+    let mut s = Stream::open(&t, "/v1/events", None).await;
+    for _ in 0..RECORDS {
+        t.stock("sku-1", "east", 1).await;
+    }
+    let mut received = 0;
+    loop {
+        let frame = tokio::time::timeout(EVENT_WAIT, s.body.frame())
+            .await
+            .expect("the stream ends instead of hanging");
+        match frame {
+            None => break,
+            Some(f) => {
+                if let Ok(bytes) = f.unwrap().into_data() {
+                    received += std::str::from_utf8(&bytes).unwrap().matches("event: ").count();
+                }
+            }
+        }
+    }
+    assert!(
+        received < RECORDS,
+        "a lagging stream was not cut off ({received} events)"
+    );
+    // Reconnecting with Last-Event-ID catches up from the log: all 401 events are there.
+    let mut again = Stream::open(&t, "/v1/events", Some("0")).await;
+    let mut n = 0;
+    while n < RECORDS + 1 {
+        again.next().await;
+        n += 1;
+    }
+}

@@ -89,14 +89,27 @@ impl TestApp {
     }
 
     pub async fn with_keys(keys: Vec<String>) -> TestApp {
+        TestApp::with_config(keys, |_| {}).await
+    }
+
+    /// An app whose engine configuration `tweak` adjusts.
+    pub async fn with_config(keys: Vec<String>, tweak: fn(&mut EngineConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
         let gateway = SimulatedGateway::default();
-        TestApp::open(dir, clock, gateway, keys).await
+        let mut cfg = config(dir.path());
+        tweak(&mut cfg);
+        TestApp::open(dir, clock, gateway, keys, cfg).await
     }
 
-    async fn open(dir: tempfile::TempDir, clock: ManualClock, gateway: SimulatedGateway, keys: Vec<String>) -> TestApp {
-        let engine = Engine::open(config(dir.path()), Arc::new(clock.clone()), Arc::new(gateway.clone()))
+    async fn open(
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        gateway: SimulatedGateway,
+        keys: Vec<String>,
+        cfg: EngineConfig,
+    ) -> TestApp {
+        let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone()))
             .await
             .unwrap();
         let state = AppState::with_engine(ApiConfig { api_keys: keys.clone() }, engine.clone());
@@ -137,7 +150,8 @@ impl TestApp {
             tokio::task::yield_now().await;
         }
         drop((app, state, engine));
-        TestApp::open(dir, clock, gateway, keys).await
+        let cfg = config(dir.path());
+        TestApp::open(dir, clock, gateway, keys, cfg).await
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {
