@@ -90,7 +90,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key)
         .map(|k| <[u8; 32]>::from(Sha256::digest(k.trim().as_bytes())));
     let Some(presented) = presented else {
         return ApiError::Unauthorized.into_response();

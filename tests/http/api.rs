@@ -805,6 +805,7 @@ async fn api_keys_protect_everything_but_probes() {
     }
     assert_eq!(t.send(req("/v1/orders", Some("Bearer alpha-key"))).await.status, 200);
     assert_eq!(t.send(req("/v1/orders", Some("Bearer beta-key"))).await.status, 200);
+    assert_eq!(t.send(req("/v1/orders", Some("bearer beta-key"))).await.status, 200);
     let body = Request::post("/v1/orders")
         .header("content-type", "application/json")
         .body(Body::from("{}"))
