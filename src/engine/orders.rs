@@ -131,7 +131,7 @@ impl OrderActor {
         let cmd = match request {
             Internal::Expire => OrderCommand::Expire,
             Internal::Resolve => {
-                return match self.resolve_pending(None).await? {
+                return match self.resolve_pending(&mut None).await? {
                     Some(done) => Ok(done),
                     None => Ok(self.outcome(None, None)),
                 };
@@ -311,7 +311,7 @@ impl OrderActor {
     ) -> Result<OrderOutcome, EngineError> {
         // An attempt left open by a crash or timeout is settled first; if it went through (or
         // was declined), that is the answer to this request too.
-        if let Some(done) = self.resolve_pending(idem.take()).await? {
+        if let Some(done) = self.resolve_pending(&mut idem).await? {
             return Ok(done);
         }
         let events = self.order.decide(
@@ -437,11 +437,12 @@ impl OrderActor {
     }
 
     /// Settles a payment attempt or refund whose outcome never reached the log. Returns the
-    /// outcome if a payment attempt ended captured or declined (`idem` is recorded with it);
+    /// outcome if a payment attempt ended captured or declined (`idem` is taken and recorded with
+    /// it; otherwise it is left for the caller);
     /// `None` if nothing was open or the attempt failed (the order stays payable).
     async fn resolve_pending(
         &mut self,
-        idem: Option<IdemSpec<OrderOutcome>>,
+        idem: &mut Option<IdemSpec<OrderOutcome>>,
     ) -> Result<Option<OrderOutcome>, EngineError> {
         if let Some(idx) = self
             .order
@@ -475,7 +476,7 @@ impl OrderActor {
             };
             let events = self.order.decide(&cmd, self.core.clock.now())?;
             if final_outcome {
-                return self.commit(events, idem, None, declined).await.map(Some);
+                return self.commit(events, idem.take(), None, declined).await.map(Some);
             }
             self.commit(events, None, None, None).await?;
         }
