@@ -15,10 +15,10 @@ use std::time::Duration;
 
 const IN_FLIGHT: usize = 256;
 
-/// Counts live heap bytes, so the figures can be given both as RSS (what the OS sees, including
+/// The binary's allocator (mimalloc), wrapped to count live heap bytes, so the figures can be given both as RSS (what the OS sees, including
 /// freed memory the allocator keeps) and as live heap (what the engine actually holds).
 #[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+static HEAP: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -1,6 +1,13 @@
 //! The `oms` binary: parses the command line and runs the server (see `oms::server`).
 
 use clap::Parser;
+
+/// mimalloc instead of the system allocator: the engine allocates and frees many small objects
+/// from many threads (records, orders, messages), where glibc malloc's free-list consolidation
+/// showed up as the top cost in profiles (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use oms::server::{Cli, init_logging, serve};
 
 #[tokio::main]
