@@ -8,7 +8,6 @@
 
 use super::ids::OrderId;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Largest on-hand count of one pair.
 pub const ON_HAND_MAX: u64 = 1_000_000_000_000;
@@ -19,7 +18,7 @@ pub struct Inventory {
     reserved: u64,
     /// Live reservations by order. Expiry is decided per order (the order carries its
     /// `reservation_expires_at`), so a reservation is just a quantity.
-    reservations: HashMap<OrderId, u64>,
+    reservations: super::FastMap<OrderId, u64>,
 }
 
 /// A change to one pair, as recorded in the log.

@@ -7,10 +7,10 @@
 //!
 //! Architecture invariant: records are applied in dense LSN order; the first record is LSN 1.
 
-use super::Millis;
 use super::ids::{OrderId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
 use super::order::{Order, OrderEvent, OrderStatus, inventory_effects, placement_effects};
+use super::{FastMap, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -89,8 +89,8 @@ pub struct EngineState {
     /// LSN the next record must have.
     pub next_lsn: u64,
     pub warehouses: BTreeMap<WarehouseId, Warehouse>,
-    pub inventory: HashMap<(Sku, WarehouseId), Inventory>,
-    pub orders: HashMap<OrderId, Order>,
+    pub inventory: FastMap<(Sku, WarehouseId), Inventory>,
+    pub orders: FastMap<OrderId, Order>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
     /// Highest order number ever placed (0 if none).
     pub last_order_seq: u64,
@@ -110,13 +110,18 @@ impl EngineState {
     }
 
     /// Applies record `lsn`. Panics if LSNs are not dense or a domain invariant breaks.
-    pub fn apply(&mut self, lsn: u64, record: &Record) {
+    /// Takes the record by value: replay owns what it decoded, and moving the order into the
+    /// map instead of cloning it is most of the difference in replay speed.
+    pub fn apply(&mut self, lsn: u64, record: Record) {
         assert_eq!(lsn, self.next_lsn, "records must be applied in dense LSN order");
         self.next_lsn = lsn + 1;
-        match &record.entry {
+        if let Some(idem) = record.idempotency {
+            self.idempotency.insert(idem.key.clone(), idem);
+        }
+        match record.entry {
             Entry::WarehouseUpserted { warehouse } => {
                 self.last_at = self.last_at.max(warehouse.updated_at);
-                self.warehouses.insert(warehouse.id.clone(), warehouse.clone());
+                self.warehouses.insert(warehouse.id.clone(), warehouse);
             }
             Entry::InventoryAdjusted {
                 sku,
@@ -125,38 +130,36 @@ impl EngineState {
                 at,
                 ..
             } => {
-                self.last_at = self.last_at.max(*at);
-                self.pair(sku, warehouse_id)
-                    .apply(&InventoryEffect::Adjusted { delta: *delta });
+                self.last_at = self.last_at.max(at);
+                self.pair(&sku, &warehouse_id)
+                    .apply(&InventoryEffect::Adjusted { delta });
             }
             Entry::OrderPlaced { order } => {
                 self.last_at = self.last_at.max(order.created_at);
                 assert!(!self.orders.contains_key(&order.id), "order {} placed twice", order.id);
-                for (sku, wh, eff) in placement_effects(order) {
+                for (sku, wh, eff) in placement_effects(&order) {
                     self.pair(&sku, &wh).apply(&eff);
                 }
                 self.last_order_seq = self.last_order_seq.max(order.id.0);
-                self.orders.insert(order.id, (**order).clone());
+                self.orders.insert(order.id, *order);
             }
             Entry::OrderUpdated {
                 order_id,
                 events,
                 changes,
             } => {
-                let order = self.orders.get_mut(order_id).expect("update of an unknown order");
-                let (effects, derived) = apply_order_events(order, events);
-                debug_assert_eq!(&derived, changes, "recorded status changes must match the fold");
+                let order = self.orders.get_mut(&order_id).expect("update of an unknown order");
+                let (effects, derived) = apply_order_events(order, &events);
+                debug_assert_eq!(derived, changes, "recorded status changes must match the fold");
                 self.last_at = self.last_at.max(order.updated_at);
                 for (sku, wh, eff) in effects {
                     self.pair(&sku, &wh).apply(&eff);
                 }
             }
         }
-        if let Some(idem) = &record.idempotency {
-            self.idempotency.insert(idem.key.clone(), idem.clone());
-        }
     }
 
+    /// The pair's inventory, created empty on first use.
     fn pair(&mut self, sku: &Sku, wh: &WarehouseId) -> &mut Inventory {
         self.inventory.entry((sku.clone(), wh.clone())).or_default()
     }

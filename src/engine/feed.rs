@@ -6,9 +6,9 @@
 //! durable record is published exactly once by `Core::append`; a gap would stall the feed, so
 //! there is no other path to the log.
 
-use crate::domain::{Entry, OrderId, OrderStatus, Record, UserId};
+use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -23,9 +23,9 @@ pub struct Committed {
 #[derive(Default)]
 pub(crate) struct Indexes {
     all: BTreeSet<u64>,
-    by_user: HashMap<UserId, BTreeSet<u64>>,
-    by_status: HashMap<OrderStatus, BTreeSet<u64>>,
-    status_of: HashMap<u64, OrderStatus>,
+    by_user: FastMap<UserId, BTreeSet<u64>>,
+    by_status: FastMap<OrderStatus, BTreeSet<u64>>,
+    status_of: FastMap<u64, OrderStatus>,
 }
 
 impl Indexes {

@@ -23,8 +23,8 @@ use crate::codec;
 use crate::domain::order::{Allocation, LineQty, NewOrder};
 use crate::domain::placement::{Site, allocate};
 use crate::domain::{
-    EngineState, Entry, IdempotencyRecord, Key, Millis, Order, OrderId, OrderStatus, Record, Rejection, ShortLine, Sku,
-    UserId, Warehouse, WarehouseId,
+    EngineState, Entry, FastMap, IdempotencyRecord, Key, Millis, Order, OrderId, OrderStatus, Record, Rejection,
+    ShortLine, Sku, UserId, Warehouse, WarehouseId,
 };
 use feed::Feed;
 use orders::{OrderCell, OrderMsg};
@@ -244,7 +244,7 @@ pub(crate) struct Core {
     /// lookups and inserts, never across an await.
     pub(crate) pairs: RwLock<PairRegistry>,
     /// Order cells, sharded by number to spread lock traffic.
-    pub(crate) orders: Vec<RwLock<HashMap<OrderId, Arc<OrderCell>>>>,
+    pub(crate) orders: Vec<RwLock<FastMap<OrderId, Arc<OrderCell>>>>,
     pub(crate) warehouses: RwLock<BTreeMap<WarehouseId, Warehouse>>,
     /// Serializes warehouse upserts (rare) so created_at/updated_at are decided on fresh state.
     pub(crate) warehouse_write: tokio::sync::Mutex<()>,
@@ -271,8 +271,8 @@ pub(crate) struct Counters {
 
 #[derive(Default)]
 pub(crate) struct PairRegistry {
-    pub(crate) by_key: HashMap<(Sku, WarehouseId), Arc<Pair>>,
-    pub(crate) by_sku: HashMap<Sku, Vec<Arc<Pair>>>,
+    pub(crate) by_key: FastMap<(Sku, WarehouseId), Arc<Pair>>,
+    pub(crate) by_sku: FastMap<Sku, Vec<Arc<Pair>>>,
 }
 
 const ORDER_SHARDS: usize = 64;
@@ -313,7 +313,7 @@ impl Core {
         }
     }
 
-    fn order_shard(&self, id: OrderId) -> &RwLock<HashMap<OrderId, Arc<OrderCell>>> {
+    fn order_shard(&self, id: OrderId) -> &RwLock<FastMap<OrderId, Arc<OrderCell>>> {
         &self.orders[(id.0 as usize) % ORDER_SHARDS]
     }
 

@@ -106,7 +106,7 @@ pub(crate) fn fold_log(wal: &wal::Wal) -> Result<(EngineState, u64), EngineError
     {
         let (lsn, bytes) = item.map_err(|e| EngineError::Open(e.to_string()))?;
         let record = codec::decode_record(&bytes).map_err(|e| EngineError::Open(format!("record {lsn}: {e}")))?;
-        state.apply(lsn, &record);
+        state.apply(lsn, record);
         n += 1;
         if last_report.elapsed() >= Duration::from_secs(2) {
             let rate = n as f64 / started.elapsed().as_secs_f64();
@@ -125,7 +125,7 @@ fn build_core(
     state: EngineState,
 ) -> Core {
     let mut indexes = Indexes::default();
-    let mut orders: Vec<HashMap<_, _>> = (0..ORDER_SHARDS).map(|_| HashMap::new()).collect();
+    let mut orders: Vec<crate::domain::FastMap<_, _>> = (0..ORDER_SHARDS).map(|_| Default::default()).collect();
     let mut expiry = std::collections::BinaryHeap::new();
     let mut ids: Vec<_> = state.orders.keys().copied().collect();
     ids.sort();
