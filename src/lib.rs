@@ -6,6 +6,9 @@
 //! - [`codec`]: the versioned binary encoding of log records and snapshots.
 //! - [`engine`]: the actor runtime: SKU-warehouse and order actors, placement, the log shell,
 //!   expiry, snapshots, recovery; [`engine::Engine`] is its async handle.
+//! - [`api`]: the HTTP front door (axum): routes, wire types, problem errors, idempotency,
+//!   Server-Sent Events, metrics, protected mode. The only module that knows HTTP and JSON.
+//! - [`server`]: the `oms` command line: flags, startup order, signals, graceful shutdown.
 
 pub mod api;
 pub mod codec;
