@@ -99,6 +99,11 @@ impl SimulatedGateway {
         g
     }
 
+    /// Changes the latency added to every call from now on.
+    pub fn set_latency_ms(&self, latency_ms: u64) {
+        self.inner.config.lock().latency_ms = latency_ms;
+    }
+
     /// Number of captures performed (each key counted once).
     pub fn captures(&self) -> u64 {
         self.inner.captures.load(Ordering::SeqCst)

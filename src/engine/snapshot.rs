@@ -41,6 +41,7 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
         None => return,
     };
     let mut last_at = Instant::now();
+    let mut last_prune = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,6 +49,10 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
         let Some(c) = core.upgrade() else { return };
         if c.closed.load(Ordering::Acquire) || c.wal.poisoned().is_some() {
             return;
+        }
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            prune_idempotency(&c);
+            last_prune = Instant::now();
         }
         let durable = c.wal.durable_lsn();
         let due_records = durable.saturating_sub(last_lsn) >= c.config.snapshot_every_records;
@@ -62,5 +67,26 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
             Err(e) => tracing::error!(error = %e, "snapshot task panicked"),
         }
         last_at = Instant::now();
+    }
+}
+
+/// Forgets idempotent responses older than the 24-hour retention. The log keeps them until the
+/// next snapshot prunes them by the log's own time; this keeps the live table bounded too.
+pub(crate) fn prune_idempotency(core: &Core) {
+    let horizon = core
+        .clock
+        .now()
+        .0
+        .saturating_sub(crate::domain::state::IDEMPOTENCY_TTL_MS);
+    let mut table = core.idempotency.lock();
+    let before = table.len();
+    table.retain(|_, r| r.at.0 >= horizon);
+    let dropped = before - table.len();
+    if dropped > 0 {
+        tracing::info!(
+            dropped,
+            kept = table.len(),
+            "pruned idempotency records older than 24 h"
+        );
     }
 }

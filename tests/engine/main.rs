@@ -8,3 +8,4 @@ mod flash_sale;
 mod lifecycle;
 mod model;
 mod payments;
+mod snapshots;

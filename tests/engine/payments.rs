@@ -103,6 +103,7 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
         clock: clock.clone(),
         gateway: gateway.clone(),
         dir,
+        tweak: |_| {},
     };
     h.warehouse("w", 0.0, 0.0, 1).await;
     h.stock("a", "w", 1).await;
@@ -137,5 +138,59 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
     wait_for_status(&engine, o.id, OrderStatus::Confirmed).await;
     assert_eq!(gateway.captures(), 1, "settled with the same key: no second charge");
     let h = Harness { engine, ..h };
+    h.assert_replay_equals_live().await;
+}
+
+/// A gateway slower than the timeout: the client gets 503 and the attempt stays open; the
+/// retry finds the gateway never recorded it, closes it as failed, and pays with a new attempt.
+#[tokio::test]
+async fn a_gateway_timeout_leaves_the_attempt_open_and_the_retry_settles_it() {
+    let h = Harness::with_config(|c| c.gateway_timeout_ms = 50).await;
+    h.warehouse("w", 0.0, 0.0, 1).await;
+    h.stock("a", "w", 1).await;
+    let o = h
+        .engine
+        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
+        .await
+        .unwrap();
+    h.gateway.set_latency_ms(60_000);
+    let err = h
+        .engine
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_visa".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Unavailable(m) if m.contains("timed out")),
+        "{err}"
+    );
+    assert_eq!(
+        h.engine.order(o.id).await.unwrap().payment.attempts[0].status,
+        AttemptStatus::Pending
+    );
+    h.gateway.set_latency_ms(0);
+    let paid = h
+        .engine
+        .order_request(
+            o.id,
+            OrderRequest::Pay {
+                token: "tok_visa".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.order.status, OrderStatus::Confirmed);
+    assert!(matches!(
+        paid.order.payment.attempts[0].status,
+        AttemptStatus::Failed { .. }
+    ));
+    assert_eq!(paid.order.payment.attempts.len(), 2);
+    assert_eq!(h.gateway.captures(), 1);
     h.assert_replay_equals_live().await;
 }

@@ -16,6 +16,7 @@ pub struct Harness {
     pub clock: ManualClock,
     pub gateway: SimulatedGateway,
     pub dir: tempfile::TempDir,
+    pub tweak: fn(&mut EngineConfig),
 }
 
 pub fn config(dir: &std::path::Path, storage: Option<Arc<dyn wal::Storage>>) -> EngineConfig {
@@ -32,48 +33,42 @@ pub fn config(dir: &std::path::Path, storage: Option<Arc<dyn wal::Storage>>) -> 
 
 impl Harness {
     pub async fn new() -> Harness {
+        Harness::with_config(|_| {}).await
+    }
+
+    /// A harness whose engine config is adjusted by `tweak` (kept for restarts).
+    pub async fn with_config(tweak: fn(&mut EngineConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
         let gateway = SimulatedGateway::default();
-        let engine = Engine::open(
-            config(dir.path(), None),
-            Arc::new(clock.clone()),
-            Arc::new(gateway.clone()),
-        )
-        .await
-        .unwrap();
+        let mut cfg = config(dir.path(), None);
+        tweak(&mut cfg);
+        let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone()))
+            .await
+            .unwrap();
         Harness {
             engine,
             clock,
             gateway,
             dir,
+            tweak,
         }
     }
 
     /// Shuts the engine down and opens the same directory again, as a restart would.
     pub async fn restart(self) -> Harness {
         self.engine.shutdown().await.unwrap();
-        drop(self.engine);
-        let engine = Engine::open(
-            config(self.dir.path(), None),
-            Arc::new(self.clock.clone()),
-            Arc::new(self.gateway.clone()),
-        )
-        .await
-        .unwrap();
-        Harness { engine, ..self }
+        self.restart_after_shutdown().await
     }
 
     /// Opens the directory again after `engine.shutdown()` was already called.
     pub async fn restart_after_shutdown(self) -> Harness {
         drop(self.engine);
-        let engine = Engine::open(
-            config(self.dir.path(), None),
-            Arc::new(self.clock.clone()),
-            Arc::new(self.gateway.clone()),
-        )
-        .await
-        .unwrap();
+        let mut cfg = config(self.dir.path(), None);
+        (self.tweak)(&mut cfg);
+        let engine = Engine::open(cfg, Arc::new(self.clock.clone()), Arc::new(self.gateway.clone()))
+            .await
+            .unwrap();
         Harness { engine, ..self }
     }
 
