@@ -3,9 +3,11 @@
 //! live state must equal a replay of the log, and again after a restart.
 
 use crate::support::*;
+use oms::domain::order::LineQty;
 use oms::domain::{OrderId, OrderStatus, Rejection};
 use oms::engine::{EngineError, OrderRequest};
 use proptest::prelude::*;
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 const SKUS: [&str; 3] = ["s0", "s1", "s2"];
@@ -13,27 +15,77 @@ const WHS: [&str; 2] = ["w0", "w1"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { sku: usize, wh: usize, on_hand: u64 },
-    Adjust { sku: usize, wh: usize, delta: i64 },
-    Place { lines: Vec<(usize, u64)> },
-    Pay { order: usize, decline: bool },
-    Cancel { order: usize },
-    Fulfill { order: usize },
-    Ship { order: usize },
-    Deliver { order: usize },
+    Set {
+        sku: usize,
+        wh: usize,
+        on_hand: u64,
+    },
+    Adjust {
+        sku: usize,
+        wh: usize,
+        delta: i64,
+    },
+    Place {
+        lines: Vec<(usize, u64)>,
+    },
+    Pay {
+        order: usize,
+        decline: bool,
+    },
+    Cancel {
+        order: usize,
+    },
+    Fulfill {
+        order: usize,
+    },
+    Ship {
+        order: usize,
+    },
+    Deliver {
+        order: usize,
+    },
+    RequestReturn {
+        order: usize,
+        quantity: u64,
+    },
+    ApproveReturn {
+        order: usize,
+    },
+    RejectReturn {
+        order: usize,
+    },
+    ReceiveReturn {
+        order: usize,
+        restock: bool,
+    },
+    Refund {
+        order: usize,
+        cents: u64,
+    },
+    /// One step along the happy path: pay, fulfill, ship the next shipment, deliver the next.
+    Advance {
+        order: usize,
+    },
 }
 
+/// Random commands, weighted so that orders often get far along their lifecycle (an `Advance`
+/// is the next happy-path step) while every command, valid or not, still turns up.
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..3usize, 0..2usize, 0..12u64).prop_map(|(sku, wh, on_hand)| Op::Set { sku, wh, on_hand }),
-        (0..3usize, 0..2usize, -6..8i64).prop_map(|(sku, wh, delta)| Op::Adjust { sku, wh, delta }),
-        prop::collection::vec((0..3usize, 1..5u64), 1..4).prop_map(|lines| Op::Place { lines }),
-        prop::collection::vec((0..3usize, 1..5u64), 1..4).prop_map(|lines| Op::Place { lines }),
-        (0..8usize, prop::bool::weighted(0.2)).prop_map(|(order, decline)| Op::Pay { order, decline }),
-        (0..8usize).prop_map(|order| Op::Cancel { order }),
-        (0..8usize).prop_map(|order| Op::Fulfill { order }),
-        (0..8usize).prop_map(|order| Op::Ship { order }),
-        (0..8usize).prop_map(|order| Op::Deliver { order }),
+        1 => (0..3usize, 0..2usize, 0..12u64).prop_map(|(sku, wh, on_hand)| Op::Set { sku, wh, on_hand }),
+        1 => (0..3usize, 0..2usize, -6..8i64).prop_map(|(sku, wh, delta)| Op::Adjust { sku, wh, delta }),
+        3 => prop::collection::vec((0..3usize, 1..5u64), 1..4).prop_map(|lines| Op::Place { lines }),
+        1 => (0..4usize, prop::bool::weighted(0.2)).prop_map(|(order, decline)| Op::Pay { order, decline }),
+        1 => (0..4usize).prop_map(|order| Op::Cancel { order }),
+        1 => (0..4usize).prop_map(|order| Op::Fulfill { order }),
+        1 => (0..4usize).prop_map(|order| Op::Ship { order }),
+        1 => (0..4usize).prop_map(|order| Op::Deliver { order }),
+        1 => (0..4usize, 1..4u64).prop_map(|(order, quantity)| Op::RequestReturn { order, quantity }),
+        1 => (0..4usize).prop_map(|order| Op::ApproveReturn { order }),
+        1 => (0..4usize).prop_map(|order| Op::RejectReturn { order }),
+        1 => (0..4usize, prop::bool::ANY).prop_map(|(order, restock)| Op::ReceiveReturn { order, restock }),
+        2 => (0..4usize, 1..4000u64).prop_map(|(order, cents)| Op::Refund { order, cents }),
+        16 => (0..4usize).prop_map(|order| Op::Advance { order }),
     ]
 }
 
@@ -54,6 +106,30 @@ struct ModelOrder {
     alloc: Vec<(usize, usize, u64)>,
     /// Shipments: warehouse, units (sku, qty), 0 pending / 1 shipped / 2 delivered.
     shipments: Vec<ModelShipment>,
+    /// Returns: sku, quantity, 0 requested / 1 approved / 2 rejected / 3 received.
+    returns: Vec<(usize, u64, u8)>,
+    total: Decimal,
+    captured: Decimal,
+    refunded: Decimal,
+}
+
+impl ModelOrder {
+    fn delivered(&self, sku: usize) -> u64 {
+        self.shipments
+            .iter()
+            .filter(|s| s.2 == 2)
+            .flat_map(|s| s.1.iter())
+            .filter(|l| l.0 == sku)
+            .map(|l| l.1)
+            .sum()
+    }
+    fn returned(&self, sku: usize) -> u64 {
+        self.returns
+            .iter()
+            .filter(|r| r.0 == sku && r.2 != 2)
+            .map(|r| r.1)
+            .sum()
+    }
 }
 
 #[derive(Default)]
@@ -85,7 +161,37 @@ async fn run(ops: Vec<Op>) {
         h.warehouse(w, i as f64 * 10.0, 0.0, i as i64).await;
     }
     let mut m = Model::default();
+    for (sku, _) in SKUS.iter().enumerate() {
+        for (wh, _) in WHS.iter().enumerate() {
+            h.stock(SKUS[sku], WHS[wh], 20).await;
+            m.pairs.insert(
+                (sku, wh),
+                Counts {
+                    on_hand: 20,
+                    reserved: 0,
+                },
+            );
+        }
+    }
     for (step, op) in ops.into_iter().enumerate() {
+        let op = match op {
+            Op::Advance { order } if order < m.orders.len() => {
+                let o = &m.orders[order];
+                match o.status {
+                    OrderStatus::PaymentPending => Op::Pay { order, decline: false },
+                    OrderStatus::Confirmed => Op::Fulfill { order },
+                    OrderStatus::Processing | OrderStatus::PartiallyShipped => Op::Ship { order },
+                    OrderStatus::Shipped => Op::Deliver { order },
+                    OrderStatus::Delivered | OrderStatus::ReturnRejected => Op::RequestReturn { order, quantity: 1 },
+                    OrderStatus::ReturnRequested => Op::ApproveReturn { order },
+                    OrderStatus::ReturnApproved if o.returns.iter().any(|r| r.2 == 1) => {
+                        Op::ReceiveReturn { order, restock: true }
+                    }
+                    _ => Op::Refund { order, cents: 250 },
+                }
+            }
+            other => other,
+        };
         let ctx = format!("step {step}: {op:?}");
         match op {
             Op::Set { sku, wh, on_hand } => {
@@ -137,11 +243,18 @@ async fn run(ops: Vec<Op>) {
                                 alloc.push((s, w, a.quantity));
                             }
                         }
+                        let units: u64 = lines.iter().map(|l| l.1).sum();
+                        let total = Decimal::from(units) * money("2.50") + money("1.50") + money("4.99");
+                        assert_eq!(order.total_amount, total, "{ctx}: server-computed total");
                         m.orders.push(ModelOrder {
                             id: order.id,
                             status: OrderStatus::PaymentPending,
                             alloc,
                             shipments: vec![],
+                            returns: vec![],
+                            total,
+                            captured: Decimal::ZERO,
+                            refunded: Decimal::ZERO,
                         });
                     }
                     Err(EngineError::Rejected(Rejection::InsufficientStock(_))) => {
@@ -164,6 +277,7 @@ async fn run(ops: Vec<Op>) {
                         m.release(order);
                     } else {
                         o.status = OrderStatus::Confirmed;
+                        o.captured = o.total;
                     }
                 }
             }
@@ -179,7 +293,9 @@ async fn run(ops: Vec<Op>) {
                 ) && o.shipments.iter().all(|s| s.2 == 0);
                 assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
                 if ok {
-                    m.orders[order].status = OrderStatus::Cancelled;
+                    let o = &mut m.orders[order];
+                    o.status = OrderStatus::Cancelled;
+                    o.refunded = o.captured;
                     m.release(order);
                 }
             }
@@ -232,8 +348,14 @@ async fn run(ops: Vec<Op>) {
                         let c = m.pairs.get_mut(&(s, w)).unwrap();
                         c.on_hand -= q;
                         c.reserved -= q;
-                        let a = m.orders[order].alloc.iter_mut().find(|a| a.0 == s && a.1 == w).unwrap();
-                        a.2 -= q;
+                        // A SKU on two lines has two allocations at one warehouse: take from either.
+                        let mut left = q;
+                        for a in m.orders[order].alloc.iter_mut().filter(|a| a.0 == s && a.1 == w) {
+                            let take = a.2.min(left);
+                            a.2 -= take;
+                            left -= take;
+                        }
+                        assert_eq!(left, 0, "{ctx}: shipped more than allocated");
                     }
                     let o = &mut m.orders[order];
                     o.shipments[k].2 = 1;
@@ -262,6 +384,120 @@ async fn run(ops: Vec<Op>) {
                     }
                 }
             }
+            Op::RequestReturn { order, quantity } if order < m.orders.len() => {
+                let o = &m.orders[order];
+                let Some(sku) = (0..3).find(|s| o.delivered(*s) > 0) else {
+                    continue;
+                };
+                let items = vec![LineQty {
+                    sku: key(SKUS[sku]),
+                    quantity,
+                }];
+                let r = h
+                    .engine
+                    .order_request(
+                        o.id,
+                        OrderRequest::RequestReturn {
+                            items,
+                            reason: "r".into(),
+                        },
+                        None,
+                    )
+                    .await;
+                let ok = matches!(
+                    o.status,
+                    OrderStatus::Delivered
+                        | OrderStatus::ReturnApproved
+                        | OrderStatus::ReturnRejected
+                        | OrderStatus::PartiallyRefunded
+                ) && o.returns.iter().all(|r| r.2 != 0)
+                    && quantity <= o.delivered(sku) - o.returned(sku);
+                assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
+                if let Ok(out) = r {
+                    assert_eq!(out.created, Some(format!("RET-{:010}-{}", o.id.0, o.returns.len() + 1)));
+                    let o = &mut m.orders[order];
+                    o.returns.push((sku, quantity, 0));
+                    o.status = OrderStatus::ReturnRequested;
+                }
+            }
+            Op::ApproveReturn { order } | Op::RejectReturn { order } if order < m.orders.len() => {
+                let approve = matches!(op, Op::ApproveReturn { .. });
+                let o = &m.orders[order];
+                let Some(k) = o.returns.iter().position(|r| r.2 == 0) else {
+                    continue;
+                };
+                let return_id = format!("RET-{:010}-{}", o.id.0, k + 1);
+                let req = if approve {
+                    OrderRequest::ApproveReturn { return_id }
+                } else {
+                    OrderRequest::RejectReturn {
+                        return_id,
+                        reason: "no".into(),
+                    }
+                };
+                let r = h.engine.order_request(o.id, req, None).await;
+                let ok = !o.status.is_terminal();
+                assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
+                if ok {
+                    let o = &mut m.orders[order];
+                    o.returns[k].2 = if approve { 1 } else { 2 };
+                    o.status = if approve {
+                        OrderStatus::ReturnApproved
+                    } else {
+                        OrderStatus::ReturnRejected
+                    };
+                }
+            }
+            Op::ReceiveReturn { order, restock } if order < m.orders.len() => {
+                let o = &m.orders[order];
+                let Some(k) = o.returns.iter().position(|r| r.2 == 1) else {
+                    continue;
+                };
+                let return_id = format!("RET-{:010}-{}", o.id.0, k + 1);
+                let req = OrderRequest::ReceiveReturn {
+                    return_id,
+                    warehouse_id: key(WHS[0]),
+                    restock,
+                };
+                let r = h.engine.order_request(o.id, req, None).await;
+                let ok = o.status != OrderStatus::Cancelled;
+                assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
+                if ok {
+                    let (sku, q, _) = o.returns[k];
+                    m.orders[order].returns[k].2 = 3;
+                    if restock {
+                        m.pairs.entry((sku, 0)).or_default().on_hand += q;
+                    }
+                }
+            }
+            Op::Refund { order, cents } if order < m.orders.len() => {
+                let o = &m.orders[order];
+                let amount = Decimal::new(cents as i64, 2);
+                let req = OrderRequest::Refund {
+                    amount,
+                    return_id: None,
+                    reason: "goodwill".into(),
+                };
+                let r = h.engine.order_request(o.id, req, None).await;
+                let ok = matches!(
+                    o.status,
+                    OrderStatus::Delivered
+                        | OrderStatus::ReturnRequested
+                        | OrderStatus::ReturnApproved
+                        | OrderStatus::ReturnRejected
+                        | OrderStatus::PartiallyRefunded
+                ) && amount <= o.captured - o.refunded;
+                assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
+                if ok {
+                    let o = &mut m.orders[order];
+                    o.refunded += amount;
+                    o.status = if o.refunded == o.captured {
+                        OrderStatus::Refunded
+                    } else {
+                        OrderStatus::PartiallyRefunded
+                    };
+                }
+            }
             _ => continue,
         }
         // Compare every pair and every order after every step.
@@ -270,11 +506,18 @@ async fn run(ops: Vec<Op>) {
             assert_eq!((v.on_hand, v.reserved), (c.on_hand, c.reserved), "{ctx}: pair {s}/{w}");
         }
         for o in &m.orders {
+            let got = h.engine.order(o.id).await.unwrap();
+            assert_eq!(got.status, o.status, "{ctx}: order {}", o.id);
+            let p = &got.payment;
             assert_eq!(
-                h.engine.order(o.id).await.unwrap().status,
-                o.status,
-                "{ctx}: order {}",
+                (p.captured, p.refunded),
+                (o.captured, o.refunded),
+                "{ctx}: money of {}",
                 o.id
+            );
+            assert!(
+                p.refunded <= p.captured && p.captured <= p.authorized,
+                "{ctx}: money order"
             );
         }
     }
@@ -289,9 +532,9 @@ async fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
     #[test]
-    fn engine_matches_the_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+    fn engine_matches_the_reference_model(ops in prop::collection::vec(op(), 1..80)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(ops));
     }
