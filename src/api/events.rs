@@ -290,7 +290,7 @@ impl Producer {
             },
             _ => None,
         };
-        record_events(&c.record, currency, current.as_ref())
+        record_events(&c.record, currency, current.as_deref())
     }
 
     fn remember(&mut self, id: OrderId, c: Currency) {

@@ -14,6 +14,7 @@ use crate::engine::{OrderOutcome, OrderRequest};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
+use std::sync::Arc;
 
 /// Reason recorded for a cancellation that gives none.
 pub const CANCEL_REASON_DEFAULT: &str = "cancelled by the client";
@@ -115,7 +116,8 @@ pub async fn place(call: Call) -> Result<Response, ApiError> {
     let body: PlaceOrderBody = call.json()?;
     let new = body.into_new_order()?;
     let engine = call.engine.clone();
-    idempotency::run(&call.engine, call.mutation(), render_placed, |idem| async move {
+    let render = |o: &Arc<Order>| render_placed(o);
+    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
         engine.place_order(new, idem).await
     })
     .await
@@ -166,7 +168,7 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
     f.finish()?;
     let (orders, next) = read.engine.list_orders(user.as_ref(), status, cursor, limit).await?;
     let body = Page {
-        data: orders.iter().map(output::order).collect(),
+        data: orders.iter().map(|o| output::order(o)).collect(),
         next_cursor: next.map(|id| id.to_string()),
     };
     Ok(axum::Json(body).into_response())

@@ -45,7 +45,7 @@ pub enum Entry {
     },
     /// A whole placement: the order and, implied by its allocations, every reservation.
     OrderPlaced {
-        order: Box<Order>,
+        order: std::sync::Arc<Order>,
     },
     /// Events of one command on one order, with the status changes they caused (derived, kept
     /// so the event stream can say `order.state_changed` without re-folding the order).
@@ -141,7 +141,7 @@ impl EngineState {
                     self.pair(&sku, &wh).apply(&eff);
                 }
                 self.last_order_seq = self.last_order_seq.max(order.id.0);
-                self.orders.insert(order.id, *order);
+                self.orders.insert(order.id, std::sync::Arc::unwrap_or_clone(order));
             }
             Entry::OrderUpdated {
                 order_id,

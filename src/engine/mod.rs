@@ -211,7 +211,7 @@ pub enum OrderRequest {
 /// The order after a lifecycle request.
 #[derive(Clone, Debug)]
 pub struct OrderOutcome {
-    pub order: Order,
+    pub order: Arc<Order>,
     /// Id of what the request created (`RET-…`, `REF-…`), if anything.
     pub created: Option<String>,
     /// Set when a payment was declined: the order is now cancelled and the client gets a 402.
@@ -593,7 +593,11 @@ impl Engine {
 
     /// Places an order: allocates, holds stock at every pair, commits the placement in one log
     /// record, then turns the holds into reservations. All lines or none.
-    pub async fn place_order(&self, new: NewOrder, idem: Option<IdemSpec<Order>>) -> Result<Order, EngineError> {
+    pub async fn place_order(
+        &self,
+        new: NewOrder,
+        idem: Option<IdemSpec<Arc<Order>>>,
+    ) -> Result<Arc<Order>, EngineError> {
         let core = self.core();
         core.check_open()?;
         new.validate()?;
@@ -633,12 +637,11 @@ impl Engine {
             }
         };
         let now = core.clock.now();
-        let order = new.into_order(id, allocations, now);
+        let order = Arc::new(new.into_order(id, allocations, now));
         let idempotency = idem.map(|i| i.record(&order, now));
         let record = Record {
-            entry: Entry::OrderPlaced {
-                order: Box::new(order.clone()),
-            },
+            // One allocation shared by the log record, the order's cell and the reply.
+            entry: Entry::OrderPlaced { order: order.clone() },
             idempotency,
         };
         if let Err(e) = core.append(record).await {
@@ -657,7 +660,7 @@ impl Engine {
                     e
                 })?;
         }
-        let cell = Arc::new(OrderCell::new(Box::new(order.clone())));
+        let cell = Arc::new(OrderCell::new(order.clone()));
         core.order_shard(id).write().insert(id, cell);
         core.schedule_expiry(id, order.reservation_expires_at);
         Ok(order)
@@ -734,7 +737,7 @@ impl Engine {
         }
     }
 
-    pub async fn order(&self, id: OrderId) -> Result<Order, EngineError> {
+    pub async fn order(&self, id: OrderId) -> Result<Arc<Order>, EngineError> {
         let cell = self
             .core
             .order_cell(id)
@@ -750,7 +753,7 @@ impl Engine {
         status: Option<OrderStatus>,
         cursor: Option<OrderId>,
         limit: usize,
-    ) -> Result<(Vec<Order>, Option<OrderId>), EngineError> {
+    ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
         let ids = self.core.feed.indexes.read().list(user, status, cursor, limit + 1);
         let more = ids.len() > limit;
         let mut out = Vec::with_capacity(limit);
@@ -866,7 +869,7 @@ impl Engine {
         for c in cells {
             let o = orders::read(core, &c).await?;
             state.last_order_seq = state.last_order_seq.max(o.id.0);
-            state.orders.insert(o.id, o);
+            state.orders.insert(o.id, (*o).clone());
         }
         state.idempotency = core.idempotency.lock().clone();
         Ok(state)

@@ -20,11 +20,13 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) struct OrderCell {
     pub(crate) id: OrderId,
-    cell: Cell<Box<Order>, OrderMsg>,
+    /// The order is shared (`Arc`) with replies, reads and the log record that placed it;
+    /// the actor copies it on write (`commit` builds the next version from a clone anyway).
+    cell: Cell<Arc<Order>, OrderMsg>,
 }
 
 impl OrderCell {
-    pub(crate) fn new(order: Box<Order>) -> OrderCell {
+    pub(crate) fn new(order: Arc<Order>) -> OrderCell {
         OrderCell {
             id: order.id,
             cell: Cell::idle(order),
@@ -48,7 +50,7 @@ pub(crate) enum Internal {
 
 pub(crate) enum OrderMsg {
     Read {
-        reply: oneshot::Sender<Order>,
+        reply: oneshot::Sender<Arc<Order>>,
     },
     Request {
         request: Internal,
@@ -69,8 +71,8 @@ pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> mpsc::Sender<Or
     })
 }
 
-pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Order, EngineError> {
-    if let Some(o) = cell.cell.read_idle(|o| (**o).clone()) {
+pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Arc<Order>, EngineError> {
+    if let Some(o) = cell.cell.read_idle(|o| o.clone()) {
         return Ok(o);
     }
     let (reply, rx) = oneshot::channel();
@@ -82,7 +84,7 @@ pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Orde
 struct OrderActor {
     core: Arc<Core>,
     cell: Arc<OrderCell>,
-    order: Box<Order>,
+    order: Arc<Order>,
 }
 
 fn unknown(what: &str, id: &str) -> EngineError {
@@ -108,7 +110,7 @@ impl OrderActor {
                     for msg in buf.drain(..) {
                         match msg {
                             OrderMsg::Read { reply } => {
-                                let _ = reply.send((*self.order).clone());
+                                let _ = reply.send(self.order.clone());
                             }
                             OrderMsg::Request { request, idem, reply } => {
                                 let out = self.handle(request, idem).await;
@@ -243,7 +245,7 @@ impl OrderActor {
 
     fn outcome(&self, created: Option<String>, declined: Option<String>) -> OrderOutcome {
         OrderOutcome {
-            order: (*self.order).clone(),
+            order: self.order.clone(),
             created,
             declined,
         }
@@ -260,7 +262,7 @@ impl OrderActor {
         let mut next = (*self.order).clone();
         let (effects, changes) = apply_order_events(&mut next, &events);
         let outcome = OrderOutcome {
-            order: next,
+            order: Arc::new(next),
             created,
             declined,
         };
@@ -274,7 +276,7 @@ impl OrderActor {
             idempotency,
         };
         self.core.append(record).await?;
-        *self.order = outcome.order.clone();
+        self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
             let pair = self.core.pair_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is.

@@ -136,7 +136,7 @@ fn build_core(
         if order.status == OrderStatus::PaymentPending {
             expiry.push(std::cmp::Reverse((order.reservation_expires_at, order.id)));
         }
-        orders[(id.0 as usize) % ORDER_SHARDS].insert(id, Arc::new(OrderCell::new(Box::new(order))));
+        orders[(id.0 as usize) % ORDER_SHARDS].insert(id, Arc::new(OrderCell::new(Arc::new(order))));
     }
     let mut pairs = PairRegistry::default();
     for ((sku, wh), inv) in state.inventory {

@@ -11,7 +11,7 @@ use wal::{CrashMode, SimStorage};
 
 struct Acked {
     stocked: bool,
-    orders: Vec<Order>,
+    orders: Vec<std::sync::Arc<Order>>,
 }
 
 async fn workload(engine: &Engine) -> Acked {
