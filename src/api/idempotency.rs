@@ -6,8 +6,8 @@
 //! and logs the rendered response in the same record as the change, so the two are durable
 //! together and a replay after a restart returns the same bytes.
 //!
-//! Architecture invariant: the live response and the stored one come from the same `render`
-//! call on the same value, so they are byte-identical. Business rejections (4xx) are not stored:
+//! Architecture invariant: the live response *is* the stored one (the bytes rendered once,
+//! before the append), so they are byte-identical. Business rejections (4xx) are not stored:
 //! nothing changed, so a retry re-evaluates. A payment decline is stored, because it did change
 //! something (the order was cancelled).
 
@@ -16,8 +16,10 @@ use super::extract::idempotency_key;
 use crate::engine::{Engine, EngineError, IdemSpec};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::sync::Arc;
 
 /// Header set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -58,6 +60,7 @@ pub async fn run<T, R, F, Fut>(engine: &Engine, m: Mutation<'_>, render: R, call
 where
     T: 'static,
     R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + 'static,
+    T: Send,
     F: FnOnce(Option<IdemSpec<T>>) -> Fut,
     Fut: Future<Output = Result<T, EngineError>>,
 {
@@ -79,16 +82,24 @@ where
             .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
         return Ok(resp);
     }
-    let store = render.clone();
+    // The engine renders the response once, before the append, to store it with the change;
+    // the same bytes are the live answer, so live and replayed bodies are identical by
+    // construction and the order is not rendered twice.
+    let rendered: Arc<Mutex<Option<(StatusCode, Vec<u8>)>>> = Arc::default();
+    let slot = rendered.clone();
+    let live = render.clone();
     let spec = IdemSpec {
         key,
         fingerprint,
         render: Box::new(move |v: &T| {
-            let (status, body) = store(v);
+            let (status, body) = render(v);
+            *slot.lock() = Some((status, body.clone()));
             (status.as_u16(), body)
         }),
     };
     let value = call(Some(spec)).await?;
-    let (status, body) = render(&value);
+    // A success that recorded nothing (no change was logged) is rendered now.
+    let stored = rendered.lock().take();
+    let (status, body) = stored.unwrap_or_else(|| live(&value));
     Ok(respond(status, body))
 }
