@@ -55,6 +55,9 @@ pub fn respond(status: StatusCode, body: Vec<u8>) -> Response {
     resp
 }
 
+/// A rendered response: status and body bytes.
+type Rendered = (StatusCode, Vec<u8>);
+
 /// Runs `call` as an idempotent mutation and answers with `render` of its value.
 pub async fn run<T, R, F, Fut>(engine: &Engine, m: Mutation<'_>, render: R, call: F) -> Result<Response, ApiError>
 where
@@ -85,7 +88,7 @@ where
     // The engine renders the response once, before the append, to store it with the change;
     // the same bytes are the live answer, so live and replayed bodies are identical by
     // construction and the order is not rendered twice.
-    let rendered: Arc<Mutex<Option<(StatusCode, Vec<u8>)>>> = Arc::default();
+    let rendered: Arc<Mutex<Option<Rendered>>> = Arc::default();
     let slot = rendered.clone();
     let live = render.clone();
     let spec = IdemSpec {
