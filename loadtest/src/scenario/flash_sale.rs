@@ -148,7 +148,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
     setup::put_stock(&ctx.api, &sku, WAREHOUSE.id, args.stock).await?;
     let setup_secs = setup_start.elapsed().as_secs_f64();
 
-    let rec = Ctx::recorder();
+    let rec = ctx.measuring_recorder().await;
     let sale = Arc::new(FlashSale {
         api: ctx.api.clone(),
         rec: rec.clone(),

@@ -36,7 +36,7 @@ impl Workload for Health {
 }
 
 pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<(Arc<Recorder>, ReportInput)> {
-    let rec = Ctx::recorder();
+    let rec = ctx.measuring_recorder().await;
     let workload = Arc::new(Health {
         api: ctx.api.clone(),
         rec: rec.clone(),

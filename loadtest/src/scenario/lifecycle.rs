@@ -347,7 +347,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &LifecycleArgs) -> Result<(Arc<Recorder
     .await?;
     let setup_secs = setup_start.elapsed().as_secs_f64();
 
-    let rec = Ctx::recorder();
+    let rec = ctx.measuring_recorder().await;
     let mix = LifecycleMix {
         split_pct: args.split_pct,
         decline_pct: args.decline_pct,

@@ -276,7 +276,7 @@ pub(crate) fn parameters(args: &MixedArgs) -> serde_json::Value {
 
 pub(crate) async fn run(ctx: &Ctx, args: &MixedArgs) -> Result<(Arc<Recorder>, ReportInput)> {
     let (pool, setup_secs) = set_up(ctx, args).await?;
-    let rec = Ctx::recorder();
+    let rec = ctx.measuring_recorder().await;
     let workload = Arc::new(Mixed {
         api: ctx.api.clone(),
         rec: rec.clone(),

@@ -61,7 +61,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SoakArgs) -> Result<(Arc<Recorder>, Re
         anyhow::ensure!(read_rss_kib(pid).is_some(), "cannot read VmRSS of process {pid}");
     }
     let (pool, setup_secs) = mixed::set_up(ctx, &args.mixed).await?;
-    let rec = Ctx::recorder();
+    let rec = ctx.measuring_recorder().await;
     let workload = Arc::new(Mixed {
         api: ctx.api.clone(),
         rec: rec.clone(),
