@@ -84,6 +84,7 @@ fn main() {
                 ..Default::default()
             },
             passivate_after_ms: 200,
+            order_passivate_after_ms: 200,
             snapshot_every_records: u64::MAX,
             snapshot_every_ms: u64::MAX,
             ..Default::default()

@@ -70,6 +70,24 @@ mod tests {
         }
     }
 
+    /// The response body of an idempotency record is encoded as bytes; postcard writes bytes and
+    /// a sequence of `u8` alike, so this is the version-1 layout of a record that carries one.
+    #[test]
+    fn idempotency_bodies_keep_the_version_1_layout() {
+        let mut r = fixture();
+        r.idempotency = Some(crate::domain::IdempotencyRecord {
+            key: "k".into(),
+            fingerprint: [7; 32],
+            status: 201,
+            body: b"{}".to_vec(),
+            at: Millis(5),
+        });
+        let bytes = encode_record(&r);
+        let tail: Vec<u8> = [&[1u8, 1, b'k'][..], &[7; 32], &[201, 1, 2, b'{', b'}', 5]].concat();
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        assert_eq!(decode_record(&bytes).unwrap(), r);
+    }
+
     #[test]
     fn records_round_trip() {
         let r = fixture();

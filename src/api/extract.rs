@@ -78,6 +78,11 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// unknown fields. An empty body is read as `{}`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    // The fast path parses once; only a body that fails is parsed again with path tracking,
+    // to name the failing field.
+    if let Ok(v) = serde_json::from_slice::<T>(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,

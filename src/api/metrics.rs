@@ -29,15 +29,17 @@ struct Series {
 pub struct Metrics {
     /// Series by (method, route, status). A plain lock: held for a map update per request,
     /// never across an await, and the key space is bounded by the route table.
-    http: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// Keys are static strings (route templates from the route table, standard methods), so
+    /// recording a request allocates nothing.
+    http: Mutex<BTreeMap<(&'static str, &'static str, u16), Series>>,
     /// Open event-stream connections (shared with each stream's task).
     pub sse_connections: Arc<AtomicU64>,
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
         let mut http = self.http.lock();
-        let s = http.entry((method.to_string(), route.to_string(), status)).or_default();
+        let s = http.entry((method, route, status)).or_default();
         s.count += 1;
         s.sum_seconds += seconds;
         let idx = LATENCY_BUCKETS_SECONDS

@@ -24,6 +24,21 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
+/// The method as a static string (metrics labels); anything non-standard is `OTHER`.
+fn static_method(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 fn request_id(req: &Request) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let given = req
@@ -52,12 +67,12 @@ fn request_id(req: &Request) -> String {
 /// logs its outcome and records its metrics by route template.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(&req);
-    let method = req.method().clone();
+    let method = static_method(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .map(|m| super::routes::template(m.as_str()))
+        .unwrap_or("unmatched");
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
@@ -65,7 +80,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let status = resp.status();
     state
         .metrics()
-        .observe(method.as_str(), &route, status.as_u16(), elapsed.as_secs_f64());
+        .observe(method, route, status.as_u16(), elapsed.as_secs_f64());
     span.in_scope(|| {
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         if status.is_server_error() {

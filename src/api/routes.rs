@@ -401,6 +401,13 @@ pub fn table() -> Vec<(Route, MethodRouter<AppState>)> {
     ]
 }
 
+/// The route table's own (static) copy of a matched path template, for metrics labels.
+pub fn template(matched: &str) -> &'static str {
+    static PATHS: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| table().iter().map(|(r, _)| r.path).collect());
+    paths.get(matched).copied().unwrap_or("unmatched")
+}
+
 /// Every (method, path) the table serves.
 pub fn served() -> Vec<(&'static str, &'static str)> {
     table().iter().map(|(r, _)| (r.method, r.path)).collect()

@@ -72,6 +72,9 @@ pub struct IdempotencyRecord {
     /// SHA-256 of method, path and body.
     pub fingerprint: [u8; 32],
     pub status: u16,
+    /// As bytes, not a sequence of numbers: the same postcard encoding (length, then the
+    /// bytes), written and read in one copy.
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
     pub at: Millis,
 }

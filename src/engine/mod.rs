@@ -51,8 +51,11 @@ pub struct EngineConfig {
     pub batch_max: usize,
     /// How long a sender waits for room in a full mailbox before answering `Busy`.
     pub mailbox_wait_ms: u64,
-    /// An actor with nothing to do for this long stores its state and ends its task.
+    /// A SKU-warehouse actor with nothing to do for this long stores its state and ends its task.
     pub passivate_after_ms: u64,
+    /// The same for order actors: shorter, because an order hears from its client at human
+    /// pace (minutes apart) and a million orders should not keep a million tasks alive.
+    pub order_passivate_after_ms: u64,
     /// How many times a placement re-allocates after losing a race for stock.
     pub placement_attempts_max: u32,
     /// A snapshot is taken after this many records...
@@ -77,6 +80,7 @@ impl Default for EngineConfig {
             batch_max: 512,
             mailbox_wait_ms: 2000,
             passivate_after_ms: 30_000,
+            order_passivate_after_ms: 2_000,
             placement_attempts_max: 4,
             snapshot_every_records: 500_000,
             snapshot_every_ms: 300_000,
@@ -560,12 +564,12 @@ impl Engine {
         let (reply, rx) = oneshot::channel();
         core.to_pair(
             &pair,
-            PairMsg::Change {
+            PairMsg::Change(Box::new(pairs::ChangeRequest {
                 change,
                 reason,
                 idem,
                 reply,
-            },
+            })),
         )
         .await?;
         rx.await

@@ -94,8 +94,9 @@ fn unknown(what: &str, id: &str) -> EngineError {
 impl OrderActor {
     async fn run(mut self, mut rx: mpsc::Receiver<OrderMsg>) {
         let batch_max = self.core.config.batch_max.min(64);
-        let idle = Duration::from_millis(self.core.config.passivate_after_ms);
-        let mut buf = Vec::with_capacity(batch_max);
+        let idle = Duration::from_millis(self.core.config.order_passivate_after_ms);
+        // Grows only as needed: an order rarely has more than one request waiting.
+        let mut buf = Vec::new();
         loop {
             match tokio::time::timeout(idle, rx.recv_many(&mut buf, batch_max)).await {
                 Err(_) => match self.cell.cell.passivate(self.order, &rx) {

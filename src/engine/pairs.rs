@@ -24,6 +24,13 @@ pub(crate) enum Change {
     Set(u64),
 }
 
+pub(crate) struct ChangeRequest {
+    pub(crate) change: Change,
+    pub(crate) reason: String,
+    pub(crate) idem: Option<IdemSpec<PairView>>,
+    pub(crate) reply: oneshot::Sender<Result<PairView, EngineError>>,
+}
+
 pub(crate) enum PairMsg {
     /// Tentatively hold `quantity` for a placement in flight; replies whether it was held.
     Hold {
@@ -43,12 +50,9 @@ pub(crate) enum PairMsg {
     Apply {
         effect: InventoryEffect,
     },
-    Change {
-        change: Change,
-        reason: String,
-        idem: Option<IdemSpec<PairView>>,
-        reply: oneshot::Sender<Result<PairView, EngineError>>,
-    },
+    /// An adjustment or count. Boxed: it is the largest message and the rarest on a hot pair,
+    /// and every mailbox slot is as large as the largest message.
+    Change(Box<ChangeRequest>),
     Read {
         reply: oneshot::Sender<Inventory>,
     },
@@ -149,7 +153,10 @@ impl PairActor {
     async fn run(mut self, mut rx: mpsc::Receiver<PairMsg>) {
         let batch_max = self.core.config.batch_max;
         let idle = Duration::from_millis(self.core.config.passivate_after_ms);
-        let mut buf = Vec::with_capacity(batch_max);
+        // Grows only as large as the batches this pair actually gets: most pairs see one or two
+        // messages at a time, and a buffer sized for `batch_max` would cost kilobytes per
+        // active pair.
+        let mut buf = Vec::new();
         let mut landing: FuturesOrdered<futures::future::BoxFuture<'static, Landing>> = FuturesOrdered::new();
         loop {
             if landing.is_empty() {
@@ -217,12 +224,13 @@ impl PairActor {
             PairMsg::Read { reply } => {
                 let _ = reply.send(self.inv.clone());
             }
-            PairMsg::Change {
-                change,
-                reason,
-                idem,
-                reply,
-            } => {
+            PairMsg::Change(request) => {
+                let ChangeRequest {
+                    change,
+                    reason,
+                    idem,
+                    reply,
+                } = *request;
                 let pending = self.pending();
                 let decided = match change {
                     Change::Delta(d) => self.inv.decide_adjust(d, pending),
