@@ -105,5 +105,57 @@ mod tests {
         assert_eq!(hex, PINNED_V1);
     }
 
+    /// A whole placement: an order with decimals, an address, allocations and history. Pinned
+    /// like the record above, so a change to any domain type an order contains shows here.
+    fn placement_fixture() -> Record {
+        use crate::domain::money::Currency;
+        use crate::domain::order::{Address, Allocation, NewLine, NewOrder};
+        use rust_decimal::Decimal;
+        let new = NewOrder {
+            user_id: Key::parse("u-1").unwrap(),
+            currency: Currency::parse("USD").unwrap(),
+            lines: vec![NewLine {
+                sku: Key::parse("sku-1").unwrap(),
+                quantity: 2,
+                unit_price: Decimal::new(1999, 2),
+                discount: Decimal::new(100, 2),
+            }],
+            tax_amount: Decimal::new(150, 2),
+            shipping_amount: Decimal::ZERO,
+            discount_amount: Decimal::ZERO,
+            shipping_address: Address {
+                line1: "1 Main St".into(),
+                city: "Springfield".into(),
+                country: "US".into(),
+                lat: Some(40.5),
+                lon: Some(-74.25),
+                ..Default::default()
+            },
+            billing_address: None,
+            reservation_ttl_ms: 900_000,
+        };
+        let alloc = vec![vec![Allocation {
+            warehouse_id: Key::parse("wh-1").unwrap(),
+            quantity: 2,
+        }]];
+        let order = new.into_order(crate::domain::OrderId(7), alloc, Millis(1_700_000_000_000));
+        Record {
+            entry: Entry::OrderPlaced {
+                order: std::sync::Arc::new(order),
+            },
+            idempotency: None,
+        }
+    }
+
+    #[test]
+    fn version_1_placement_bytes_are_pinned() {
+        let bytes = encode_record(&placement_fixture());
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, PINNED_PLACEMENT_V1);
+        assert_eq!(decode_record(&bytes).unwrap(), placement_fixture());
+    }
+
+    const PINNED_PLACEMENT_V1: &str = "01020703752d315553440105736b752d31020531392e393904312e3030010477682d31020533382e393804312e3530013001300534302e3438000931204d61696e205374000b537072696e676669656c640000025553000100000000004044400100000000009052c0000180d095ffbc3180d095ffbc31a0c7ccffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc3100";
+
     const PINNED_V1: &str = "010105736b752d310477682d310505636f756e7480d095ffbc3100";
 }
