@@ -249,7 +249,7 @@ pub fn order(o: &Order) -> OrderJson<'_> {
         discount_amount: money(c, o.discount_amount),
         total_amount: money(c, o.total_amount),
         shipping_address: address(&o.shipping_address),
-        billing_address: o.billing_address.as_ref().map(address),
+        billing_address: o.billing_address.as_deref().map(address),
         reservation_expires_at: time(o.reservation_expires_at),
         created_at: time(o.created_at),
         updated_at: time(o.updated_at),

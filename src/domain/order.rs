@@ -279,7 +279,8 @@ pub struct Order {
     pub discount_amount: Amount,
     pub total_amount: Amount,
     pub shipping_address: Address,
-    pub billing_address: Option<Address>,
+    /// Boxed: most orders have none, and an inline `Address` is ~270 bytes of every order.
+    pub billing_address: Option<Box<Address>>,
     pub status: OrderStatus,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -447,7 +448,7 @@ impl NewOrder {
             discount_amount: self.discount_amount,
             total_amount: total,
             shipping_address: self.shipping_address,
-            billing_address: self.billing_address,
+            billing_address: self.billing_address.map(Box::new),
             status: OrderStatus::PaymentPending,
             created_at: now,
             updated_at: now,
