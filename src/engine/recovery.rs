@@ -235,10 +235,21 @@ async fn expiry_loop(core: Weak<Core>) {
                 match rx.await {
                     Ok(Ok(_)) => tracing::info!(order = %id, "reservation expired; order cancelled"),
                     Ok(Err(EngineError::Rejected(crate::domain::Rejection::InvalidTransition { detail, .. })))
-                        if detail.contains("in progress") =>
+                        if detail == crate::domain::order::EXPIRE_WAITS_FOR_PAYMENT =>
                     {
-                        // A payment is being settled: look again in a second.
-                        core.schedule_expiry(id, crate::domain::Millis(core.clock.now().0 + 1000));
+                        // A payment attempt is open (its answer was lost to a timeout or a crash):
+                        // settle it with the gateway, then look again. If the gateway is still
+                        // unreachable, try again in a few seconds rather than hold the stock
+                        // forever on an attempt nobody retries.
+                        let (reply, rx) = tokio::sync::oneshot::channel();
+                        let msg = OrderMsg::Request {
+                            request: Internal::Resolve,
+                            idem: None,
+                            reply,
+                        };
+                        let settled = core.to_order(&cell, msg).await.is_ok() && matches!(rx.await, Ok(Ok(_)));
+                        let delay_ms = if settled { 0 } else { 5_000 };
+                        core.schedule_expiry(id, crate::domain::Millis(core.clock.now().0 + delay_ms));
                     }
                     _ => {}
                 }

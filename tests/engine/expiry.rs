@@ -94,3 +94,33 @@ async fn a_reservation_that_expired_while_down_is_released_after_restart() {
     );
     h.assert_replay_equals_live().await;
 }
+
+/// An attempt whose answer was lost (gateway timeout) and that the client never retries must
+/// not hold the stock forever: at expiry the engine settles it with the gateway, then expires.
+#[tokio::test]
+async fn expiry_settles_an_abandoned_payment_attempt_then_releases_stock() {
+    let h = Harness::with_config(|c| c.gateway_timeout_ms = 50).await;
+    h.warehouse("w", 0.0, 0.0, 1).await;
+    h.stock("a", "w", 3).await;
+    let mut req = new_order("u", &[("a", 3, "1.00")]);
+    req.reservation_ttl_ms = 60_000;
+    let o = h.engine.place_order(req, None).await.unwrap();
+    h.gateway.set_latency_ms(60_000);
+    let err = h
+        .engine
+        .order_request(o.id, OrderRequest::Pay { token: "tok".into() }, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
+    h.gateway.set_latency_ms(0);
+    h.clock.advance_ms(60_000);
+    wait_for_status(&h.engine, o.id, OrderStatus::Cancelled).await;
+    let order = h.engine.order(o.id).await.unwrap();
+    assert!(matches!(
+        order.payment.attempts[0].status,
+        oms::domain::order::AttemptStatus::Failed { .. }
+    ));
+    assert_eq!(h.pair("a", "w").await.available, 3);
+    assert_eq!(h.gateway.captures(), 0);
+    h.assert_replay_equals_live().await;
+}
