@@ -92,12 +92,19 @@ impl Inventory {
     }
 
     /// Decides setting the count to `on_hand`: recorded as the delta from the current count, so
-    /// it commutes with shipments that were durable but not yet applied here.
-    pub fn decide_set(&self, on_hand: u64, pending: u64) -> Result<InventoryEffect, InventoryRejection> {
+    /// it commutes with shipments that were durable but not yet applied here. `in_flight` is
+    /// the sum of this pair's own adjustments appended but not yet durable: the count is set
+    /// relative to what on_hand will be once they land, not to what it is now.
+    pub fn decide_set(
+        &self,
+        on_hand: u64,
+        pending: u64,
+        in_flight: i64,
+    ) -> Result<InventoryEffect, InventoryRejection> {
         if on_hand > ON_HAND_MAX {
             return Err(InventoryRejection::OutOfRange);
         }
-        let delta = on_hand as i128 - self.on_hand as i128;
+        let delta = on_hand as i128 - (self.on_hand as i128 + in_flight as i128);
         let delta = i64::try_from(delta).map_err(|_| InventoryRejection::OutOfRange)?;
         self.decide_adjust(delta, pending)
     }
@@ -209,7 +216,10 @@ mod tests {
             quantity: 3,
         });
         assert_eq!((inv.on_hand(), inv.reserved(), inv.reservation(OrderId(2))), (6, 0, 0));
-        assert_eq!(inv.decide_set(0, 0), Ok(InventoryEffect::Adjusted { delta: -6 }));
+        assert_eq!(inv.decide_set(0, 0, 0), Ok(InventoryEffect::Adjusted { delta: -6 }));
+        // With +4 still on its way to the log, setting 10 adds 0 more... relative to 6 + 4.
+        assert_eq!(inv.decide_set(10, 0, 4), Ok(InventoryEffect::Adjusted { delta: 0 }));
+        assert_eq!(inv.decide_set(12, 0, 4), Ok(InventoryEffect::Adjusted { delta: 2 }));
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Pair {
                 holds: HashMap::new(),
                 held_total: 0,
                 pending_dec: 0,
+                in_flight_delta: 0,
             };
             tokio::spawn(actor.run(rx));
         })
@@ -137,6 +138,9 @@ struct PairActor {
     held_total: u64,
     /// Decrements of adjustments appended but not yet durable.
     pending_dec: u64,
+    /// Sum of the deltas of adjustments appended but not yet durable (a count is set relative
+    /// to on_hand as it will be once they land).
+    in_flight_delta: i64,
 }
 
 impl PairActor {
@@ -234,7 +238,7 @@ impl PairActor {
                 let pending = self.pending();
                 let decided = match change {
                     Change::Delta(d) => self.inv.decide_adjust(d, pending),
-                    Change::Set(n) => self.inv.decide_set(n, pending),
+                    Change::Set(n) => self.inv.decide_set(n, pending, self.in_flight_delta),
                 };
                 let effect = match decided {
                     Ok(e) => e,
@@ -263,6 +267,7 @@ impl PairActor {
                     idempotency,
                 };
                 self.pending_dec += effect.decrement();
+                self.in_flight_delta += delta;
                 let core = self.core.clone();
                 landing.push_back(Box::pin(async move { (core.append(record).await, effect, reply) }));
             }
@@ -271,6 +276,9 @@ impl PairActor {
 
     fn land(&mut self, (result, effect, reply): Landing) {
         self.pending_dec -= effect.decrement();
+        if let InventoryEffect::Adjusted { delta } = effect {
+            self.in_flight_delta -= delta;
+        }
         let answer = result.map(|_| {
             self.inv.apply(&effect);
             self.pair.view_of(&self.inv)

@@ -295,3 +295,22 @@ async fn adjustments_never_take_on_hand_below_reserved() {
     assert!(matches!(unknown, EngineError::Rejected(Rejection::Validation(_))));
     h.assert_replay_equals_live().await;
 }
+
+/// A count set while an adjustment of the same pair is still on its way to the log is set
+/// relative to on_hand as it will be, not as it was: adjust +5 then set 20 ends at 20.
+#[tokio::test]
+async fn a_count_set_behind_an_adjustment_in_flight_lands_on_the_count() {
+    let h = Harness::new().await;
+    h.warehouse("w", 0.0, 0.0, 1).await;
+    h.stock("a", "w", 10).await;
+    // join! polls the adjustment first, so it reaches the pair's mailbox first.
+    let (adjusted, set) = tokio::join!(
+        h.engine
+            .adjust_inventory(key("a"), key("w"), 5, "delivery".into(), None),
+        h.engine.set_inventory(key("a"), key("w"), 20, None),
+    );
+    assert_eq!(adjusted.unwrap().on_hand, 15);
+    assert_eq!(set.unwrap().on_hand, 20);
+    assert_eq!(h.pair("a", "w").await.on_hand, 20);
+    h.assert_replay_equals_live().await;
+}
