@@ -762,7 +762,13 @@ impl Engine {
         let more = ids.len() > limit;
         let mut out = Vec::with_capacity(limit);
         for id in ids.into_iter().take(limit) {
-            out.push(self.order(id).await?);
+            match self.order(id).await {
+                Ok(o) => out.push(o),
+                // Indexed when its record was published, registered a moment later: a
+                // placement still finishing is not listed yet.
+                Err(EngineError::Rejected(Rejection::NotFound(_))) => continue,
+                Err(e) => return Err(e),
+            }
         }
         let next = if more { out.last().map(|o| o.id) } else { None };
         Ok((out, next))
