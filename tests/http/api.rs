@@ -985,3 +985,32 @@ async fn openapi_documents_exactly_the_served_routes() {
         );
     }
 }
+
+/// A failed fsync (disk full) fails the write with 503 and acknowledges nothing; from then on
+/// the log is poisoned: every mutation answers 503, `/readyz` says not ready, reads still work.
+#[tokio::test]
+async fn a_failed_fsync_answers_503_and_poisons_the_log() {
+    static DISK: std::sync::OnceLock<std::sync::Arc<wal::SimStorage>> = std::sync::OnceLock::new();
+    let t = TestApp::with_config(Vec::new(), |c| {
+        c.storage = Some(DISK.get_or_init(|| std::sync::Arc::new(wal::SimStorage::new())).clone());
+        c.wal.sync = wal::SyncPolicy::Always;
+    })
+    .await;
+    t.warehouse("east", 40.7, -74.0, 1).await;
+    t.stock("sku-1", "east", 5).await;
+    DISK.get().unwrap().fail_nth(wal::SimOp::Sync, 1, wal::SimFault::Enospc);
+    t.order("u1", &[("sku-1", 1)]).await.problem(503, "unavailable");
+    assert_eq!(
+        t.pair("sku-1", "east").await["reserved"],
+        0,
+        "nothing was acknowledged or kept"
+    );
+    t.post(
+        "/v1/inventory/adjustments",
+        json!({"sku": "sku-1", "warehouse_id": "east", "delta": 1, "reason": "receiving"}),
+    )
+    .await
+    .problem(503, "unavailable");
+    assert_eq!(t.get("/readyz").await.status, 503);
+    assert_eq!(t.get("/v1/orders").await.status, 200);
+}
