@@ -146,6 +146,20 @@ fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
     let probe = dir.join(format!(".oms-write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(unusable)?;
     std::fs::remove_file(&probe).map_err(unusable)?;
+    // Refuse a directory another oms holds before binding the port, so the second process never
+    // answers a probe. The engine takes the lock for real when it opens (a process that wins
+    // the directory in between is still refused there, with the same message).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(unusable)?;
+    if let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock() {
+        return Err(ServerError::Config(
+            EngineError::Locked(dir.display().to_string()).to_string(),
+        ));
+    }
     Ok(())
 }
 
