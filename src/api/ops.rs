@@ -44,7 +44,13 @@ pub async fn no_route() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
-/// Answer for a known path with a method it does not take.
-pub async fn no_method() -> ApiError {
-    ApiError::MethodNotAllowed
+/// Answer for a known path with a method it does not take, with the `Allow` header listing
+/// the methods it does take (from the route table).
+pub async fn no_method(uri: axum::http::Uri) -> Response {
+    let allowed = routes::methods_for(uri.path());
+    let mut resp = ApiError::MethodNotAllowed.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        resp.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    resp
 }

@@ -408,6 +408,23 @@ pub fn template(matched: &str) -> &'static str {
     paths.get(matched).copied().unwrap_or("unmatched")
 }
 
+/// Methods the table serves for a concrete path (upper case, sorted), matching `{param}`
+/// segments as wildcards.
+pub fn methods_for(path: &str) -> Vec<String> {
+    let segs: Vec<&str> = path.split('/').collect();
+    let mut out: Vec<String> = table()
+        .iter()
+        .filter(|(r, _)| {
+            let t: Vec<&str> = r.path.split('/').collect();
+            t.len() == segs.len() && t.iter().zip(&segs).all(|(a, b)| a.starts_with('{') || a == b)
+        })
+        .map(|(r, _)| r.method.to_ascii_uppercase())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Every (method, path) the table serves.
 pub fn served() -> Vec<(&'static str, &'static str)> {
     table().iter().map(|(r, _)| (r.method, r.path)).collect()

@@ -860,7 +860,13 @@ async fn unknown_routes_and_methods_are_problems() {
     let e = t.get("/v1/nothing-here").await.problem(404, "not_found");
     assert_eq!(e["detail"], "no such route");
     let del = Request::delete("/v1/orders").body(Body::empty()).unwrap();
-    t.send(del).await.problem(405, "method_not_allowed");
+    let r = t.send(del).await;
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    r.problem(405, "method_not_allowed");
+    let put = Request::put("/v1/orders/ORD-0000000001/cancel")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(t.send(put).await.header("allow"), Some("POST"));
 }
 
 #[tokio::test]
