@@ -292,3 +292,33 @@ async fn a_subscriber_that_falls_behind_is_disconnected() {
         n += 1;
     }
 }
+
+/// Resuming from a position that snapshots have compacted out of the log: the stream says so in
+/// a comment and continues from the oldest retained record, in order.
+#[tokio::test]
+async fn resuming_before_the_retained_log_says_so_and_continues() {
+    let t = TestApp::with_config(Vec::new(), |c| c.wal.segment_size_bytes_max = 1024).await;
+    t.warehouse("east", 40.7, -74.0, 1).await;
+    for round in 0..2 {
+        for i in 0..40 {
+            t.stock(&format!("sku-{round}-{i}"), "east", 5).await;
+        }
+        let e = t.engine.clone();
+        tokio::task::spawn_blocking(move || e.snapshot_now())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let (first_retained, _) = t.engine.read_log(1, u64::MAX, 1).unwrap();
+    assert!(first_retained > 2, "the snapshots must have deleted early segments");
+    let mut s = Stream::open(&t, "/v1/events", Some("1.0")).await;
+    let first = s.next().await;
+    assert!(
+        s.comments.iter().any(|c| c.contains("compacted")),
+        "comments: {:?}",
+        s.comments
+    );
+    let lsn: u64 = first.id.split('.').next().unwrap().parse().unwrap();
+    assert_eq!(lsn, first_retained, "continues from the oldest retained record");
+    assert_eq!(first.event, "inventory.changed");
+}
