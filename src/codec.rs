@@ -138,7 +138,7 @@ mod tests {
             warehouse_id: Key::parse("wh-1").unwrap(),
             quantity: 2,
         }]];
-        let order = new.to_order(crate::domain::OrderId(7), alloc, Millis(1_700_000_000_000));
+        let order = new.into_order(crate::domain::OrderId(7), alloc, Millis(1_700_000_000_000));
         Record {
             entry: Entry::OrderPlaced {
                 order: std::sync::Arc::new(order),

@@ -62,7 +62,7 @@ type Rendered = (StatusCode, Vec<u8>);
 pub async fn run<T, R, F, Fut>(engine: &Engine, m: Mutation<'_>, render: R, call: F) -> Result<Response, ApiError>
 where
     T: 'static,
-    R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + Sync + 'static,
+    R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + 'static,
     T: Send,
     F: FnOnce(Option<IdemSpec<T>>) -> Fut,
     Fut: Future<Output = Result<T, EngineError>>,

@@ -399,13 +399,13 @@ impl NewOrder {
 
     /// Builds the order as placed: reserved, `payment_pending`, with both transitions of the
     /// seed's state machine (created as `pending`, then reserved) in its history.
-    pub fn to_order(&self, id: OrderId, allocations: Vec<Vec<Allocation>>, now: Millis) -> Order {
+    pub fn into_order(self, id: OrderId, allocations: Vec<Vec<Allocation>>, now: Millis) -> Order {
         assert_eq!(allocations.len(), self.lines.len());
         let subtotal = self.subtotal();
         let total = self.total();
         let items: Vec<OrderItem> = self
             .lines
-            .iter()
+            .into_iter()
             .zip(allocations)
             .map(|(l, a)| {
                 assert_eq!(
@@ -414,7 +414,7 @@ impl NewOrder {
                     "allocation must cover the line"
                 );
                 OrderItem {
-                    sku: l.sku.clone(),
+                    sku: l.sku,
                     quantity: l.quantity,
                     unit_price: l.unit_price,
                     discount: l.discount,
@@ -442,7 +442,7 @@ impl NewOrder {
         ];
         Order {
             id,
-            user_id: self.user_id.clone(),
+            user_id: self.user_id,
             currency: self.currency,
             items,
             subtotal_amount: subtotal,
@@ -450,8 +450,8 @@ impl NewOrder {
             shipping_amount: self.shipping_amount,
             discount_amount: self.discount_amount,
             total_amount: total,
-            shipping_address: self.shipping_address.clone(),
-            billing_address: self.billing_address.clone().map(Box::new),
+            shipping_address: self.shipping_address,
+            billing_address: self.billing_address.map(Box::new),
             status: OrderStatus::PaymentPending,
             created_at: now,
             updated_at: now,

@@ -118,8 +118,7 @@ impl From<Rejection> for EngineError {
 }
 
 /// Renders an idempotent response: (HTTP status, body bytes).
-/// `Fn`, not `FnOnce`: a placement that loses a race for stock renders again for its retry.
-pub type Render<T> = Box<dyn Fn(&T) -> (u16, Vec<u8>) + Send + Sync>;
+pub type Render<T> = Box<dyn FnOnce(&T) -> (u16, Vec<u8>) + Send>;
 
 /// How to record the response of an idempotent request in the same log record as its change.
 pub struct IdemSpec<T> {
@@ -130,10 +129,10 @@ pub struct IdemSpec<T> {
 }
 
 impl<T> IdemSpec<T> {
-    fn record(&self, value: &T, at: Millis) -> IdempotencyRecord {
+    fn record(self, value: &T, at: Millis) -> IdempotencyRecord {
         let (status, body) = (self.render)(value);
         IdempotencyRecord {
-            key: self.key.clone(),
+            key: self.key,
             fingerprint: self.fingerprint,
             status,
             body,
@@ -287,19 +286,10 @@ impl Core {
     /// response. The only way anything reaches the log.
     pub(crate) async fn append(&self, record: Record) -> Result<(u64, Arc<Record>), EngineError> {
         let ticket = self.wal.append(codec::encode_record(&record));
-        self.finish_append(ticket, Arc::new(record)).await
-    }
-
-    /// The second half of [`Core::append`], for callers that must take their LSN at a precise
-    /// moment (an actor appends while deciding, then awaits durability later).
-    pub(crate) async fn finish_append(
-        &self,
-        ticket: wal::AppendTicket,
-        record: Arc<Record>,
-    ) -> Result<(u64, Arc<Record>), EngineError> {
         let lsn = ticket
             .await
             .map_err(|e| EngineError::Unavailable(format!("the log cannot be written: {e}")))?;
+        let record = Arc::new(record);
         if let Some(idem) = &record.idempotency {
             self.idempotency.lock().insert(idem.key.clone(), idem.clone());
         }
@@ -637,19 +627,8 @@ impl Engine {
                 Ok(plan) => plan,
                 Err(short) => return Err(Rejection::InsufficientStock(short).into()),
             };
-            let per_pair = per_pair(&plan, &lines);
-            let result = if per_pair.len() == 1 {
-                // One pair (a flash sale's one line): that pair's actor decides and appends in
-                // one step, no hold round trip.
-                match self.place_at_one_pair(id, &new, plan, per_pair, idem.as_ref()).await {
-                    Ok(order) => return Ok(order),
-                    Err(f) => Err(f),
-                }
-            } else {
-                self.hold(id, per_pair).await.map(|held| (plan, held))
-            };
-            match result {
-                Ok(done) => break done,
+            match self.hold(id, &plan, &lines).await {
+                Ok(held) => break (plan, held),
                 Err(HoldFailure::Engine(e)) => return Err(e),
                 Err(HoldFailure::Lost) if attempt < core.config.placement_attempts_max => {
                     core.counters.placements_retried_total.fetch_add(1, Ordering::Relaxed);
@@ -662,8 +641,8 @@ impl Engine {
             }
         };
         let now = core.clock.now();
-        let order = Arc::new(new.to_order(id, allocations, now));
-        let idempotency = idem.as_ref().map(|i| i.record(&order, now));
+        let order = Arc::new(new.into_order(id, allocations, now));
+        let idempotency = idem.map(|i| i.record(&order, now));
         let record = Record {
             // One allocation shared by the log record, the order's cell and the reply.
             entry: Entry::OrderPlaced { order: order.clone() },
@@ -685,59 +664,10 @@ impl Engine {
                     e
                 })?;
         }
-        self.register(&order);
-        Ok(order)
-    }
-
-    /// Makes a durable, reserved order visible: its cell, and its expiry.
-    fn register(&self, order: &Arc<Order>) {
         let cell = Arc::new(OrderCell::new(order.clone()));
-        self.core.order_shard(order.id).write().insert(order.id, cell);
-        self.core.schedule_expiry(order.id, order.reservation_expires_at);
-    }
-
-    /// The one-pair placement: build and encode the record here (off the pair's task), then
-    /// let the pair actor decide the hold and append the record in the same step. It applies
-    /// the reservation when the record is durable and answers; a refusal is a lost race.
-    async fn place_at_one_pair(
-        &self,
-        id: OrderId,
-        new: &NewOrder,
-        plan: Vec<Vec<Allocation>>,
-        per_pair: BTreeMap<(Sku, WarehouseId), u64>,
-        idem: Option<&IdemSpec<Arc<Order>>>,
-    ) -> Result<Arc<Order>, HoldFailure> {
-        let core = self.core();
-        let ((sku, wh), quantity) = per_pair.into_iter().next().expect("one pair");
-        let now = core.clock.now();
-        let order = Arc::new(new.to_order(id, plan, now));
-        let idempotency = idem.map(|i| i.record(&order, now));
-        let record = Record {
-            entry: Entry::OrderPlaced { order: order.clone() },
-            idempotency,
-        };
-        let bytes = codec::encode_record(&record);
-        let pair = core.pair_or_create(&sku, &wh);
-        let (reply, rx) = oneshot::channel();
-        let msg = PairMsg::Place(Box::new(pairs::PlaceRequest {
-            order: id,
-            quantity,
-            record: Arc::new(record),
-            bytes,
-            reply,
-        }));
-        core.to_pair(&pair, msg).await.map_err(HoldFailure::Engine)?;
-        match rx.await {
-            Ok(Ok(true)) => {
-                self.register(&order);
-                Ok(order)
-            }
-            Ok(Ok(false)) => Err(HoldFailure::Lost),
-            Ok(Err(e)) => Err(HoldFailure::Engine(e)),
-            Err(_) => Err(HoldFailure::Engine(EngineError::Unavailable(
-                "inventory actor ended".into(),
-            ))),
-        }
+        core.order_shard(id).write().insert(id, cell);
+        core.schedule_expiry(id, order.reservation_expires_at);
+        Ok(order)
     }
 
     fn available_hints(&self, lines: &[(Sku, u64)]) -> HashMap<(Sku, WarehouseId), u64> {
@@ -755,9 +685,16 @@ impl Engine {
     async fn hold(
         &self,
         id: OrderId,
-        per_pair: BTreeMap<(Sku, WarehouseId), u64>,
+        plan: &[Vec<Allocation>],
+        lines: &[(Sku, u64)],
     ) -> Result<Vec<Arc<Pair>>, HoldFailure> {
         let core = self.core();
+        let mut per_pair: BTreeMap<(Sku, WarehouseId), u64> = BTreeMap::new();
+        for ((sku, _), allocs) in lines.iter().zip(plan) {
+            for a in allocs {
+                *per_pair.entry((sku.clone(), a.warehouse_id.clone())).or_insert(0) += a.quantity;
+            }
+        }
         let mut waiting = Vec::with_capacity(per_pair.len());
         let mut failure = None;
         for ((sku, wh), quantity) in per_pair {
@@ -969,17 +906,6 @@ impl Engine {
             .map_err(|e| EngineError::Unavailable(e.to_string()))?
             .map_err(|e| EngineError::Unavailable(e.to_string()))
     }
-}
-
-/// Units per pair a plan takes (a SKU on two lines at one warehouse is one pair).
-fn per_pair(plan: &[Vec<Allocation>], lines: &[(Sku, u64)]) -> BTreeMap<(Sku, WarehouseId), u64> {
-    let mut per_pair: BTreeMap<(Sku, WarehouseId), u64> = BTreeMap::new();
-    for ((sku, _), allocs) in lines.iter().zip(plan) {
-        for a in allocs {
-            *per_pair.entry((sku.clone(), a.warehouse_id.clone())).or_insert(0) += a.quantity;
-        }
-    }
-    per_pair
 }
 
 enum HoldFailure {

@@ -31,20 +31,7 @@ pub(crate) struct ChangeRequest {
     pub(crate) reply: oneshot::Sender<Result<PairView, EngineError>>,
 }
 
-/// A whole one-pair placement, record already encoded by the caller.
-pub(crate) struct PlaceRequest {
-    pub(crate) order: OrderId,
-    pub(crate) quantity: u64,
-    pub(crate) record: Arc<Record>,
-    pub(crate) bytes: Vec<u8>,
-    /// `Ok(true)` placed and durable, `Ok(false)` not enough stock now (a lost race), `Err`
-    /// the log failed.
-    pub(crate) reply: oneshot::Sender<Result<bool, EngineError>>,
-}
-
 pub(crate) enum PairMsg {
-    /// Decide the hold and append the placement in one step (boxed, like `Change`).
-    Place(Box<PlaceRequest>),
     /// Tentatively hold `quantity` for a placement in flight; replies whether it was held.
     Hold {
         order: OrderId,
@@ -137,20 +124,11 @@ impl Pair {
     }
 }
 
-/// A record this actor appended, landing (durable or failed).
-enum Landing {
-    Change {
-        result: Result<(u64, Arc<Record>), EngineError>,
-        effect: InventoryEffect,
-        reply: oneshot::Sender<Result<PairView, EngineError>>,
-    },
-    Place {
-        result: Result<(u64, Arc<Record>), EngineError>,
-        order: OrderId,
-        quantity: u64,
-        reply: oneshot::Sender<Result<bool, EngineError>>,
-    },
-}
+type Landing = (
+    Result<(u64, Arc<Record>), EngineError>,
+    InventoryEffect,
+    oneshot::Sender<Result<PairView, EngineError>>,
+);
 
 struct PairActor {
     core: Arc<Core>,
@@ -233,32 +211,6 @@ impl PairActor {
                 }
                 let _ = reply.send(ok);
             }
-            PairMsg::Place(request) => {
-                let PlaceRequest {
-                    order,
-                    quantity,
-                    record,
-                    bytes,
-                    reply,
-                } = *request;
-                if self.inv.decide_hold(quantity, self.pending()).is_err() {
-                    let _ = reply.send(Ok(false));
-                    return;
-                }
-                // Counted as held until durable, exactly like a two-step placement's hold.
-                self.held_total += quantity;
-                let ticket = self.core.wal.append(bytes);
-                let core = self.core.clone();
-                landing.push_back(Box::pin(async move {
-                    let result = core.finish_append(ticket, record).await;
-                    Landing::Place {
-                        result,
-                        order,
-                        quantity,
-                        reply,
-                    }
-                }));
-            }
             PairMsg::ReleaseHold { order } => {
                 if let Some(q) = self.holds.remove(&order) {
                     self.held_total -= q;
@@ -316,45 +268,23 @@ impl PairActor {
                 };
                 self.pending_dec += effect.decrement();
                 self.in_flight_delta += delta;
-                // The LSN is taken now, in decision order; durability is awaited off the loop.
-                let ticket = self.core.wal.append(crate::codec::encode_record(&record));
                 let core = self.core.clone();
-                landing.push_back(Box::pin(async move {
-                    let result = core.finish_append(ticket, Arc::new(record)).await;
-                    Landing::Change { result, effect, reply }
-                }));
+                landing.push_back(Box::pin(async move { (core.append(record).await, effect, reply) }));
             }
         }
     }
 
-    fn land(&mut self, landing: Landing) {
-        match landing {
-            Landing::Change { result, effect, reply } => {
-                self.pending_dec -= effect.decrement();
-                if let InventoryEffect::Adjusted { delta } = effect {
-                    self.in_flight_delta -= delta;
-                }
-                let answer = result.map(|_| {
-                    self.inv.apply(&effect);
-                    self.pair.view_of(&self.inv)
-                });
-                let _ = reply.send(answer);
-            }
-            Landing::Place {
-                result,
-                order,
-                quantity,
-                reply,
-            } => {
-                self.held_total -= quantity;
-                let answer = result.map(|_| {
-                    self.inv.apply(&InventoryEffect::Reserved { order, quantity });
-                    true
-                });
-                let _ = reply.send(answer);
-            }
+    fn land(&mut self, (result, effect, reply): Landing) {
+        self.pending_dec -= effect.decrement();
+        if let InventoryEffect::Adjusted { delta } = effect {
+            self.in_flight_delta -= delta;
         }
+        let answer = result.map(|_| {
+            self.inv.apply(&effect);
+            self.pair.view_of(&self.inv)
+        });
         self.publish_hint();
+        let _ = reply.send(answer);
     }
 
     fn rejection(&self, r: InventoryRejection) -> EngineError {
