@@ -16,8 +16,6 @@ use tokio::sync::mpsc;
 
 /// Longest wait for a process to log a line, become ready or exit.
 const PROCESS_WAIT: Duration = Duration::from_secs(30);
-/// Interval between `/readyz` polls.
-const READY_POLL: Duration = Duration::from_millis(20);
 
 fn command(dir: &Path, listen: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_oms"));
@@ -85,7 +83,7 @@ impl Server {
         })
         .await
         .expect("oms logs its listen address");
-        let server = Server {
+        let mut server = Server {
             child,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
@@ -96,16 +94,21 @@ impl Server {
         server
     }
 
-    async fn wait_ready(&self) {
-        let deadline = tokio::time::Instant::now() + PROCESS_WAIT;
-        loop {
-            let r = self.client.get(format!("{}/readyz", self.base)).send().await;
-            if r.is_ok_and(|r| r.status() == 200) {
-                return;
+    /// Waits for the server's `ready` log line (no polling), then checks `/readyz` agrees.
+    async fn wait_ready(&mut self) {
+        let log = self.log.clone();
+        tokio::time::timeout(PROCESS_WAIT, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains("oms::server: ready") {
+                    return;
+                }
             }
-            assert!(tokio::time::Instant::now() < deadline, "oms did not become ready");
-            tokio::time::sleep(READY_POLL).await;
-        }
+            panic!("oms exited before it was ready: {:?}", log.lock().unwrap());
+        })
+        .await
+        .expect("oms becomes ready");
+        let r = self.client.get(format!("{}/readyz", self.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "ready logged, so /readyz must answer 200");
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -489,7 +492,7 @@ async fn protected_mode_and_startup_errors() {
     })
     .await
     .unwrap();
-    let s = Server {
+    let mut s = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
