@@ -282,9 +282,11 @@ pub(crate) struct PairRegistry {
 const ORDER_SHARDS: usize = 64;
 
 impl Core {
-    /// Appends `record`, waits until it is durable, publishes it and records its idempotent
-    /// response. The only way anything reaches the log.
-    pub(crate) async fn append(&self, record: Record) -> Result<(u64, Arc<Record>), EngineError> {
+    /// Appends `record`, waits until it is durable and records its idempotent response. The
+    /// only way anything reaches the log. The record is published to the feed when the
+    /// returned [`Durable`] is dropped: callers apply the change first, so an event is never
+    /// seen before the state it describes can be read.
+    pub(crate) async fn append(self: &Arc<Self>, record: Record) -> Result<Durable, EngineError> {
         let ticket = self.wal.append(codec::encode_record(&record));
         let lsn = ticket
             .await
@@ -293,8 +295,11 @@ impl Core {
         if let Some(idem) = &record.idempotency {
             self.idempotency.lock().insert(idem.key.clone(), idem.clone());
         }
-        self.feed.publish(lsn, record.clone());
-        Ok((lsn, record))
+        Ok(Durable {
+            core: self.clone(),
+            lsn,
+            record: Some(record),
+        })
     }
 
     /// Sends `msg` to an actor mailbox, waiting up to `mailbox_wait_ms` for room.
@@ -406,6 +411,22 @@ impl Core {
     }
 }
 
+/// A durable record waiting to be published; dropping it publishes it, on every path (early
+/// returns included), because a durable record the feed never sees would stall the feed.
+pub(crate) struct Durable {
+    core: Arc<Core>,
+    lsn: u64,
+    record: Option<Arc<Record>>,
+}
+
+impl Drop for Durable {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            self.core.feed.publish(self.lsn, record);
+        }
+    }
+}
+
 pub(crate) enum SendFail<M> {
     Closed(M),
     Busy,
@@ -460,7 +481,19 @@ impl Engine {
         }
     }
 
+    /// Cancellation-safe like [`Engine::place_order`].
     pub async fn upsert_warehouse(
+        &self,
+        input: WarehouseInput,
+        idem: Option<IdemSpec<Warehouse>>,
+    ) -> Result<Warehouse, EngineError> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.upsert_warehouse_to_the_end(input, idem).await })
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("warehouse task failed: {e}")))?
+    }
+
+    async fn upsert_warehouse_to_the_end(
         &self,
         input: WarehouseInput,
         idem: Option<IdemSpec<Warehouse>>,
@@ -493,8 +526,9 @@ impl Engine {
             },
             idempotency,
         };
-        core.append(record).await?;
+        let durable = core.append(record).await?;
         core.warehouses.write().insert(warehouse.id.clone(), warehouse.clone());
+        drop(durable);
         Ok(warehouse)
     }
 
@@ -597,7 +631,22 @@ impl Engine {
 
     /// Places an order: allocates, holds stock at every pair, commits the placement in one log
     /// record, then turns the holds into reservations. All lines or none.
+    ///
+    /// Cancellation-safe: the work runs in its own task, so a caller that goes away (an HTTP
+    /// client disconnecting) cannot stop a placement between its append and its commit, which
+    /// would leave holds behind and a durable record the feed never publishes.
     pub async fn place_order(
+        &self,
+        new: NewOrder,
+        idem: Option<IdemSpec<Arc<Order>>>,
+    ) -> Result<Arc<Order>, EngineError> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.place_order_to_the_end(new, idem).await })
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("placement task failed: {e}")))?
+    }
+
+    async fn place_order_to_the_end(
         &self,
         new: NewOrder,
         idem: Option<IdemSpec<Arc<Order>>>,
@@ -648,25 +697,28 @@ impl Engine {
             entry: Entry::OrderPlaced { order: order.clone() },
             idempotency,
         };
-        if let Err(e) = core.append(record).await {
-            for pair in &held {
-                let _ = core.to_pair(pair, PairMsg::ReleaseHold { order: id }).await;
+        let durable = match core.append(record).await {
+            Ok(d) => d,
+            Err(e) => {
+                for pair in &held {
+                    let _ = core.to_pair(pair, PairMsg::ReleaseHold { order: id }).await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         // Durable: the holds become reservations. Sent before the order is registered, so any
-        // later message about this order reaches each pair after its CommitHold.
+        // later message about this order reaches each pair after its CommitHold; and a durable
+        // fact must reach the pair however long its mailbox is.
         for pair in &held {
-            core.to_pair(pair, PairMsg::CommitHold { order: id })
-                .await
-                .map_err(|e| {
-                    tracing::error!(order = %id, error = %e, "commit of a durable hold could not be delivered");
-                    e
-                })?;
+            while let Err(e) = core.to_pair(pair, PairMsg::CommitHold { order: id }).await {
+                tracing::warn!(order = %id, error = %e, "retrying the commit of a durable hold");
+            }
         }
         let cell = Arc::new(OrderCell::new(order.clone()));
         core.order_shard(id).write().insert(id, cell);
         core.schedule_expiry(id, order.reservation_expires_at);
+        // Published only now: a subscriber that hears `order.created` can read the order.
+        drop(durable);
         Ok(order)
     }
 

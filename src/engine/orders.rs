@@ -276,7 +276,8 @@ impl OrderActor {
             },
             idempotency,
         };
-        self.core.append(record).await?;
+        // Published when `durable` drops, after the order and the pairs have the change.
+        let durable = self.core.append(record).await?;
         self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
             let pair = self.core.pair_or_create(&sku, &wh);
@@ -293,6 +294,7 @@ impl OrderActor {
                 }
             }
         }
+        drop(durable);
         Ok(outcome)
     }
 

@@ -125,7 +125,7 @@ impl Pair {
 }
 
 type Landing = (
-    Result<(u64, Arc<Record>), EngineError>,
+    Result<super::Durable, EngineError>,
     InventoryEffect,
     oneshot::Sender<Result<PairView, EngineError>>,
 );
@@ -279,8 +279,10 @@ impl PairActor {
         if let InventoryEffect::Adjusted { delta } = effect {
             self.in_flight_delta -= delta;
         }
-        let answer = result.map(|_| {
+        let answer = result.map(|durable| {
             self.inv.apply(&effect);
+            // Published (by dropping `durable`) once the pair shows the change.
+            drop(durable);
             self.pair.view_of(&self.inv)
         });
         self.publish_hint();

@@ -66,3 +66,46 @@ async fn stock_spread_over_warehouses_is_never_oversold() {
     assert_eq!(h.engine.inventory(&key("hot")).await.unwrap().total_available, 1);
     h.assert_replay_equals_live().await;
 }
+
+/// A buyer who goes away mid-placement (an HTTP client disconnecting drops the request's
+/// future) must not strand a hold: the placement finishes on its own, and the unit is either
+/// reserved by that visible order or available again, never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_dropping_a_placement_does_not_strand_stock() {
+    let h = Harness::new().await;
+    h.warehouse("w", 0.0, 0.0, 1).await;
+    h.stock("hot", "w", 1).await;
+    let (mut feed, _) = h.engine.subscribe();
+    // Poll the placement once, then drop it.
+    let dropped = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        h.engine.place_order(new_order("gone", &[("hot", 1, "9.99")]), None),
+    )
+    .await;
+    if dropped.is_err() {
+        // It was dropped mid-way: wait for its record to be published (bounded).
+        let placed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let c = feed.recv().await.unwrap();
+                if matches!(c.record.entry, oms::domain::Entry::OrderPlaced { .. }) {
+                    return c.lsn;
+                }
+            }
+        })
+        .await;
+        assert!(placed.is_ok(), "the dropped placement never finished");
+    }
+    let (orders, _) = h.engine.list_orders(None, None, None, 10).await.unwrap();
+    assert_eq!(orders.len(), 1, "the placement completed and is visible");
+    let p = h.pair("hot", "w").await;
+    assert_eq!((p.reserved, p.available), (1, 0));
+    let late = h
+        .engine
+        .place_order(new_order("late", &[("hot", 1, "9.99")]), None)
+        .await;
+    assert!(matches!(
+        late,
+        Err(EngineError::Rejected(Rejection::InsufficientStock(_)))
+    ));
+    h.assert_replay_equals_live().await;
+}
