@@ -61,11 +61,10 @@ type Rendered = (StatusCode, Vec<u8>);
 /// Runs `call` as an idempotent mutation and answers with `render` of its value.
 pub async fn run<T, R, F, Fut>(engine: &Engine, m: Mutation<'_>, render: R, call: F) -> Result<Response, ApiError>
 where
-    T: 'static,
+    T: Send + 'static,
     R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + 'static,
-    T: Send,
-    F: FnOnce(Option<IdemSpec<T>>) -> Fut,
-    Fut: Future<Output = Result<T, EngineError>>,
+    F: FnOnce(Option<IdemSpec<T>>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, EngineError>> + Send + 'static,
 {
     let Some(key) = idempotency_key(m.headers)? else {
         let value = call(None).await?;
@@ -73,6 +72,28 @@ where
         return Ok(respond(status, body));
     };
     let fingerprint = fingerprint(m.method, m.path, m.body);
+    // The guarded section runs in its own task: a client that disconnects must not release
+    // the key while its request is still being carried out, or a retry would run it twice.
+    let engine = engine.clone();
+    tokio::spawn(async move { guarded(engine, key, fingerprint, render, call).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("idempotent request task failed: {e}")))?
+}
+
+/// Under the key's guard: replay, refuse a conflict, or carry the request out.
+async fn guarded<T, R, F, Fut>(
+    engine: Engine,
+    key: String,
+    fingerprint: [u8; 32],
+    render: R,
+    call: F,
+) -> Result<Response, ApiError>
+where
+    T: Send + 'static,
+    R: Fn(&T) -> (StatusCode, Vec<u8>) + Clone + Send + 'static,
+    F: FnOnce(Option<IdemSpec<T>>) -> Fut,
+    Fut: Future<Output = Result<T, EngineError>>,
+{
     let _guard = engine.idempotency_guard(&key).await;
     if let Some(stored) = engine.idempotent_response(&key) {
         if stored.fingerprint != fingerprint {

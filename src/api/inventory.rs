@@ -33,7 +33,7 @@ pub async fn adjust(call: Call) -> Result<Response, ApiError> {
         return Err(ApiError::Internal("validated keys missing".into()));
     };
     let engine = call.engine.clone();
-    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+    idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
         engine.adjust_inventory(sku, wh, body.delta, reason, idem).await
     })
     .await
@@ -50,7 +50,7 @@ pub async fn set(call: Call) -> Result<Response, ApiError> {
         return Err(ApiError::Internal("validated keys missing".into()));
     };
     let engine = call.engine.clone();
-    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+    idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
         engine.set_inventory(sku, wh, body.on_hand, idem).await
     })
     .await

@@ -105,7 +105,7 @@ async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<
     let id = order_id(call.param(0))?;
     let engine = call.engine.clone();
     let render = move |o: &OrderOutcome| render_outcome(o, answer);
-    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+    idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
         engine.order_request(id, request, idem).await
     })
     .await
@@ -117,7 +117,7 @@ pub async fn place(call: Call) -> Result<Response, ApiError> {
     let new = body.into_new_order()?;
     let engine = call.engine.clone();
     let render = |o: &Arc<Order>| render_placed(o);
-    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+    idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
         engine.place_order(new, idem).await
     })
     .await

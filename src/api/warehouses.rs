@@ -25,7 +25,7 @@ pub async fn put(call: Call) -> Result<Response, ApiError> {
         (status, to_bytes(&output::warehouse(w)))
     };
     let engine = call.engine.clone();
-    idempotency::run(&call.engine, call.mutation(), render, |idem| async move {
+    idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
         engine.upsert_warehouse(input, idem).await
     })
     .await

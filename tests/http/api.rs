@@ -1020,3 +1020,26 @@ async fn a_failed_fsync_answers_503_and_poisons_the_log() {
     assert_eq!(t.get("/readyz").await.status, 503);
     assert_eq!(t.get("/v1/orders").await.status, 200);
 }
+
+/// A client that gives up on an idempotent request (its connection drops mid-flight) and
+/// retries with the same key gets the one order, never two: the key stays held until the
+/// first request is carried out, and the retry replays its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_dropped_request_replays_instead_of_placing_twice() {
+    let t = stocked().await;
+    let body = order_body("u1", &[("sku-2", 1)]).to_string();
+    let key = [("idempotency-key", "dropped-1")];
+    let dropped = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        t.raw(Method::POST, "/v1/orders", &body, &key),
+    )
+    .await;
+    let retry = t.raw(Method::POST, "/v1/orders", &body, &key).await;
+    assert_eq!(retry.status, 201);
+    if dropped.is_err() {
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    }
+    assert_eq!(t.pair("sku-2", "east").await["reserved"], 1, "one order, not two");
+    let listed = t.get("/v1/orders?user_id=u1").await.ok(200);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
