@@ -640,6 +640,26 @@ impl Engine {
         new: NewOrder,
         idem: Option<IdemSpec<Arc<Order>>>,
     ) -> Result<Arc<Order>, EngineError> {
+        // What can be refused without touching an actor is refused here, without a task: a
+        // sold-out flash sale is mostly such refusals.
+        self.core.check_open()?;
+        new.validate()?;
+        let lines: Vec<(Sku, u64)> = new.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+        let available = self.available_hints(&lines);
+        let mut want: HashMap<&Sku, u64> = HashMap::new();
+        for (sku, q) in &lines {
+            *want.entry(sku).or_insert(0) += q;
+        }
+        let short = want.iter().any(|(sku, q)| {
+            *q > available
+                .iter()
+                .filter(|((s, _), _)| s == *sku)
+                .map(|(_, a)| *a)
+                .sum::<u64>()
+        });
+        if short {
+            return Err(Rejection::InsufficientStock(short_lines(&lines, &available)).into());
+        }
         let engine = self.clone();
         tokio::spawn(async move { engine.place_order_to_the_end(new, idem).await })
             .await
