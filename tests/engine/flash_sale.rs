@@ -109,3 +109,97 @@ async fn a_caller_dropping_a_placement_does_not_strand_stock() {
     ));
     h.assert_replay_equals_live().await;
 }
+
+/// Many tasks at once mixing placements (one and several pairs), cancellations, payments,
+/// shipments, adjustments and counts over a few SKUs and warehouses: whatever the interleaving,
+/// no pair is oversold, every reservation belongs to a live order and back, and the log replays
+/// to exactly the live state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mixed_traffic_keeps_every_invariant() {
+    use oms::engine::OrderRequest;
+    let h = Harness::new().await;
+    let whs = ["w0", "w1", "w2"];
+    let skus = ["s0", "s1", "s2", "s3"];
+    for (i, w) in whs.iter().enumerate() {
+        h.warehouse(w, i as f64, i as f64, i as i64).await;
+        for s in skus {
+            h.stock(s, w, 12).await;
+        }
+    }
+    let mut tasks = Vec::new();
+    for i in 0..600u64 {
+        let engine = h.engine.clone();
+        tasks.push(tokio::spawn(async move {
+            // A small deterministic generator per task.
+            let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = move |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            match next(10) {
+                0 => {
+                    let (s, w) = (skus[next(4) as usize], whs[next(3) as usize]);
+                    let _ = engine
+                        .adjust_inventory(key(s), key(w), next(9) as i64 - 4, "count".into(), None)
+                        .await;
+                }
+                1 => {
+                    let (s, w) = (skus[next(4) as usize], whs[next(3) as usize]);
+                    let _ = engine.set_inventory(key(s), key(w), next(15), None).await;
+                }
+                _ => {
+                    let n_lines = 1 + next(3) as usize;
+                    let lines: Vec<(&str, u64, &str)> = (0..n_lines)
+                        .map(|_| (skus[next(4) as usize], 1 + next(4), "1.00"))
+                        .collect();
+                    let Ok(o) = engine.place_order(new_order(&format!("u{i}"), &lines), None).await else {
+                        return;
+                    };
+                    match next(4) {
+                        0 => {
+                            let _ = engine
+                                .order_request(o.id, OrderRequest::Cancel { reason: "r".into() }, None)
+                                .await;
+                        }
+                        1 => {
+                            let token = if next(2) == 0 { "tok_ok" } else { "tok_chargeDeclined" };
+                            let _ = engine
+                                .order_request(o.id, OrderRequest::Pay { token: token.into() }, None)
+                                .await;
+                        }
+                        2 => {
+                            let paid = engine
+                                .order_request(o.id, OrderRequest::Pay { token: "t".into() }, None)
+                                .await;
+                            let Ok(f) = engine.order_request(o.id, OrderRequest::Fulfill, None).await else {
+                                return;
+                            };
+                            assert!(paid.is_ok());
+                            for k in 0..f.order.shipments.len() {
+                                let shipment_id = f.order.shipment_id(k);
+                                let req = OrderRequest::Ship {
+                                    shipment_id,
+                                    carrier: None,
+                                    tracking_number: None,
+                                };
+                                engine.order_request(o.id, req, None).await.unwrap();
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    h.assert_replay_equals_live().await;
+    let state = h.engine.export_state().await.unwrap();
+    for ((sku, wh), inv) in &state.inventory {
+        assert!(inv.on_hand() >= inv.reserved(), "{sku}@{wh} oversold");
+    }
+    assert!(state.orders.len() > 50, "the traffic placed orders");
+}
