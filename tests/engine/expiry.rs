@@ -25,16 +25,11 @@ pub async fn wait_for_status(engine: &Engine, order: OrderId, status: OrderStatu
 #[tokio::test]
 async fn an_unpaid_order_expires_and_releases_its_stock() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 5).await;
+    h.one_warehouse(&[("a", 5)]).await;
     let mut req = new_order("u", &[("a", 2, "1.00")]);
     req.reservation_ttl_ms = 60_000;
-    let o = h.engine.place_order(req, None).await.unwrap();
-    let paid_in_time = h
-        .engine
-        .place_order(new_order("v", &[("a", 1, "1.00")]), None)
-        .await
-        .unwrap();
+    let o = h.place(req).await;
+    let paid_in_time = h.place(new_order("v", &[("a", 1, "1.00")])).await;
     h.engine
         .order_request(paid_in_time.id, OrderRequest::Pay { token: "tok".into() }, None)
         .await
@@ -74,13 +69,8 @@ async fn an_unpaid_order_expires_and_releases_its_stock() {
 #[tokio::test]
 async fn a_reservation_that_expired_while_down_is_released_after_restart() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 5).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 5, "1.00")]), None)
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 5)]).await;
+    let o = h.place(new_order("u", &[("a", 5, "1.00")])).await;
     h.engine.shutdown().await.unwrap();
     h.clock.advance_ms(16 * 60 * 1000);
     let h = h.restart_after_shutdown().await;
@@ -100,11 +90,10 @@ async fn a_reservation_that_expired_while_down_is_released_after_restart() {
 #[tokio::test]
 async fn expiry_settles_an_abandoned_payment_attempt_then_releases_stock() {
     let h = Harness::with_config(|c| c.gateway_timeout_ms = 50).await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 3).await;
+    h.one_warehouse(&[("a", 3)]).await;
     let mut req = new_order("u", &[("a", 3, "1.00")]);
     req.reservation_ttl_ms = 60_000;
-    let o = h.engine.place_order(req, None).await.unwrap();
+    let o = h.place(req).await;
     h.gateway.set_latency_ms(60_000);
     let err = h
         .engine

@@ -16,10 +16,8 @@ async fn split_shipment_lifecycle_with_return_and_partial_refund() {
     h.stock("mug", "west", 1).await;
 
     let order = h
-        .engine
-        .place_order(new_order("u1", &[("tee", 4, "10.00"), ("mug", 1, "5.25")]), None)
-        .await
-        .unwrap();
+        .place(new_order("u1", &[("tee", 4, "10.00"), ("mug", 1, "5.25")]))
+        .await;
     assert_eq!(order.status, OrderStatus::PaymentPending);
     assert_eq!(order.total_amount, money("51.74"));
     // Fewest shipments: west alone can serve everything.
@@ -27,11 +25,7 @@ async fn split_shipment_lifecycle_with_return_and_partial_refund() {
     assert_eq!(h.pair("tee", "west").await.reserved, 4);
 
     // Now force a split: 3 more tees, only 1 left at west and 2 at east.
-    let split = h
-        .engine
-        .place_order(new_order("u2", &[("tee", 3, "10.00")]), None)
-        .await
-        .unwrap();
+    let split = h.place(new_order("u2", &[("tee", 3, "10.00")])).await;
     assert_eq!(qty_at(&split, "tee", "west") + qty_at(&split, "tee", "east"), 3);
     assert_eq!(qty_at(&split, "tee", "east"), 2);
     let short = h
@@ -42,17 +36,7 @@ async fn split_shipment_lifecycle_with_return_and_partial_refund() {
     assert!(matches!(short, EngineError::Rejected(Rejection::InsufficientStock(ref l)) if l[0].available == 0));
 
     let id = split.id;
-    let paid = h
-        .engine
-        .order_request(
-            id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let paid = h.pay(id, "tok_visa").await.unwrap();
     assert_eq!(paid.order.status, OrderStatus::Confirmed);
     assert_eq!(paid.order.payment.captured, split.total_amount);
     let f = h.engine.order_request(id, OrderRequest::Fulfill, None).await.unwrap();
@@ -221,13 +205,8 @@ async fn split_shipment_lifecycle_with_return_and_partial_refund() {
 #[tokio::test]
 async fn cancel_releases_stock_and_refunds_captured_money() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 3).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 2, "3.00")]), None)
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 3)]).await;
+    let o = h.place(new_order("u", &[("a", 2, "3.00")])).await;
     h.engine
         .order_request(o.id, OrderRequest::Pay { token: "tok_ok".into() }, None)
         .await
@@ -267,8 +246,7 @@ async fn cancel_releases_stock_and_refunds_captured_money() {
 #[tokio::test]
 async fn adjustments_never_take_on_hand_below_reserved() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 5).await;
+    h.one_warehouse(&[("a", 5)]).await;
     h.engine
         .place_order(new_order("u", &[("a", 3, "1.00")]), None)
         .await
@@ -301,8 +279,7 @@ async fn adjustments_never_take_on_hand_below_reserved() {
 #[tokio::test]
 async fn a_count_set_behind_an_adjustment_in_flight_lands_on_the_count() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 10).await;
+    h.one_warehouse(&[("a", 10)]).await;
     // join! polls the adjustment first, so it reaches the pair's mailbox first.
     let (adjusted, set) = tokio::join!(
         h.engine

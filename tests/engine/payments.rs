@@ -5,31 +5,16 @@ use crate::expiry::wait_for_status;
 use crate::support::*;
 use oms::domain::OrderStatus;
 use oms::domain::order::AttemptStatus;
-use oms::engine::{Engine, EngineError, ManualClock, OrderRequest, SimulatedGateway};
+use oms::engine::{Engine, EngineError, ManualClock, SimulatedGateway};
 use std::sync::Arc;
 use wal::{CrashMode, SimFault, SimOp, SimStorage};
 
 #[tokio::test]
 async fn a_declined_payment_cancels_the_order_and_releases_stock() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 2).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 2, "5.00")]), None)
-        .await
-        .unwrap();
-    let out = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_chargeDeclined_insufficient".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 2)]).await;
+    let o = h.place(new_order("u", &[("a", 2, "5.00")])).await;
+    let out = h.pay(o.id, "tok_chargeDeclined_insufficient").await.unwrap();
     assert_eq!(out.declined.as_deref(), Some("card_declined"));
     assert_eq!(out.order.status, OrderStatus::Cancelled);
     assert_eq!(h.pair("a", "w").await.available, 2);
@@ -40,41 +25,16 @@ async fn a_declined_payment_cancels_the_order_and_releases_stock() {
 #[tokio::test]
 async fn a_lost_gateway_answer_is_settled_by_the_retry_without_a_second_charge() {
     let h = Harness::new().await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 1).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 1)]).await;
+    let o = h.place(new_order("u", &[("a", 1, "5.00")])).await;
     // The gateway authorizes but its answer never arrives.
     h.gateway.lose_next_answers(1);
-    let err = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap_err();
+    let err = h.pay(o.id, "tok_visa").await.unwrap_err();
     assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
     let open = h.engine.order(o.id).await.unwrap();
     assert_eq!(open.payment.attempts[0].status, AttemptStatus::Pending);
     // Expiry waits for a payment in progress rather than cancelling under it.
-    let paid = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let paid = h.pay(o.id, "tok_visa").await.unwrap();
     assert_eq!(paid.order.status, OrderStatus::Confirmed);
     assert_eq!(
         paid.order.payment.attempts.len(),
@@ -105,26 +65,11 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
         dir,
         tweak: |_| {},
     };
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 1).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 1)]).await;
+    let o = h.place(new_order("u", &[("a", 1, "5.00")])).await;
     // Sync 1: the PaymentAttempted record. Sync 2: the outcome record, which fails.
     storage.fail_nth(SimOp::Sync, 2, SimFault::Eio);
-    let err = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap_err();
+    let err = h.pay(o.id, "tok_visa").await.unwrap_err();
     assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
     assert_eq!(gateway.captures(), 1, "the gateway did charge");
     assert!(!h.engine.writable(), "a failed sync poisons the log");
@@ -146,25 +91,10 @@ async fn a_crash_between_charge_and_log_is_settled_on_recovery() {
 #[tokio::test]
 async fn a_gateway_timeout_leaves_the_attempt_open_and_the_retry_settles_it() {
     let h = Harness::with_config(|c| c.gateway_timeout_ms = 50).await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 1).await;
-    let o = h
-        .engine
-        .place_order(new_order("u", &[("a", 1, "5.00")]), None)
-        .await
-        .unwrap();
+    h.one_warehouse(&[("a", 1)]).await;
+    let o = h.place(new_order("u", &[("a", 1, "5.00")])).await;
     h.gateway.set_latency_ms(60_000);
-    let err = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap_err();
+    let err = h.pay(o.id, "tok_visa").await.unwrap_err();
     assert!(
         matches!(&err, EngineError::Unavailable(m) if m.contains("timed out")),
         "{err}"
@@ -174,17 +104,7 @@ async fn a_gateway_timeout_leaves_the_attempt_open_and_the_retry_settles_it() {
         AttemptStatus::Pending
     );
     h.gateway.set_latency_ms(0);
-    let paid = h
-        .engine
-        .order_request(
-            o.id,
-            OrderRequest::Pay {
-                token: "tok_visa".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let paid = h.pay(o.id, "tok_visa").await.unwrap();
     assert_eq!(paid.order.status, OrderStatus::Confirmed);
     assert!(matches!(
         paid.order.payment.attempts[0].status,

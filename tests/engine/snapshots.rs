@@ -8,10 +8,8 @@ use oms::engine::OrderRequest;
 async fn traffic(h: &Harness, from: usize, n: usize) {
     for i in from..from + n {
         let o = h
-            .engine
-            .place_order(new_order(&format!("u{i}"), &[("a", 1, "2.00"), ("b", 2, "3.00")]), None)
-            .await
-            .unwrap();
+            .place(new_order(&format!("u{i}"), &[("a", 1, "2.00"), ("b", 2, "3.00")]))
+            .await;
         if i % 3 == 0 {
             h.engine
                 .order_request(o.id, OrderRequest::Pay { token: "tok".into() }, None)
@@ -30,8 +28,7 @@ async fn traffic(h: &Harness, from: usize, n: usize) {
 async fn recovery_from_snapshot_plus_log_equals_the_state_before() {
     // Small segments so that snapshots can delete whole ones.
     let h = Harness::with_config(|c| c.wal.segment_size_bytes_max = 8 * 1024).await;
-    h.warehouse("w", 0.0, 0.0, 1).await;
-    h.stock("a", "w", 1000).await;
+    h.one_warehouse(&[("a", 1000)]).await;
     h.stock("b", "w", 1000).await;
     traffic(&h, 0, 30).await;
     let e = h.engine.clone();

@@ -4,7 +4,10 @@
 use oms::domain::money::Currency;
 use oms::domain::order::{Address, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT};
 use oms::domain::{Key, Millis, Order};
-use oms::engine::{Engine, EngineConfig, ManualClock, PairView, SimulatedGateway, WarehouseInput};
+use oms::engine::{
+    Engine, EngineConfig, EngineError, ManualClock, OrderOutcome, OrderRequest, PairView, SimulatedGateway,
+    WarehouseInput,
+};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -70,6 +73,26 @@ impl Harness {
             .await
             .unwrap();
         Harness { engine, ..self }
+    }
+
+    /// One warehouse `w` holding the given (sku, on_hand) stock: the setting most tests need.
+    pub async fn one_warehouse(&self, stock: &[(&str, u64)]) {
+        self.warehouse("w", 0.0, 0.0, 1).await;
+        for (sku, n) in stock {
+            self.stock(sku, "w", *n).await;
+        }
+    }
+
+    /// Places `new`, which must succeed.
+    pub async fn place(&self, new: NewOrder) -> Arc<Order> {
+        self.engine.place_order(new, None).await.unwrap()
+    }
+
+    /// Pays order `id` with `token`.
+    pub async fn pay(&self, id: oms::domain::OrderId, token: &str) -> Result<OrderOutcome, EngineError> {
+        self.engine
+            .order_request(id, OrderRequest::Pay { token: token.into() }, None)
+            .await
     }
 
     pub async fn warehouse(&self, id: &str, lat: f64, lon: f64, priority: i64) {
