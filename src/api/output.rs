@@ -103,6 +103,9 @@ pub struct ReturnJson<'a> {
     pub restock: Option<bool>,
     pub created_at: String,
     pub updated_at: String,
+    /// The whole order, in the answer to the request that created the return.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<Box<OrderJson<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -117,6 +120,9 @@ pub struct RefundJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<&'a str>,
     pub created_at: String,
+    /// The whole order, in the answer to the request that created the refund.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<Box<OrderJson<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -216,6 +222,7 @@ pub fn return_json<'a>(o: &'a Order, idx: usize, r: &'a Return, with_order: bool
         restock,
         created_at: time(r.created_at),
         updated_at: time(r.updated_at),
+        order: with_order.then(|| Box::new(order(o))),
     }
 }
 
@@ -232,6 +239,7 @@ pub fn refund_json<'a>(o: &'a Order, idx: usize, r: &'a Refund, with_order: bool
             _ => None,
         },
         created_at: time(r.created_at),
+        order: with_order.then(|| Box::new(order(o))),
     }
 }
 

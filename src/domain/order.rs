@@ -959,6 +959,9 @@ impl Order {
                 }]
             }
             OrderCommand::RequestReturn { items, reason } => {
+                if st == S::ReturnRequested {
+                    return Err(invalid(st, "request_return", "another return is awaiting a decision"));
+                }
                 if !matches!(
                     st,
                     S::Delivered | S::ReturnApproved | S::ReturnRejected | S::PartiallyRefunded

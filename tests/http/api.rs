@@ -472,6 +472,8 @@ async fn full_lifecycle_with_split_shipment_return_and_partial_refund() {
     assert_eq!(r["order_id"], id.as_str());
     assert_eq!(r["status"], "requested");
     assert_eq!(r["items"], json!([{"sku": "sku-1", "quantity": 2}]));
+    assert_eq!(r["order"]["status"], "return_requested");
+    assert_eq!(r["order"]["returns"][0]["id"], r["id"]);
     let ret_id = r["id"].as_str().unwrap().to_string();
     assert!(ret_id.starts_with("RET-"));
     assert_eq!(t.get(&base).await.ok(200)["status"], "return_requested");
@@ -481,12 +483,24 @@ async fn full_lifecycle_with_split_shipment_return_and_partial_refund() {
             json!({"items": [{"sku": "sku-1", "quantity": 9}], "reason": "all"}),
         )
         .await;
-    assert!(e.status == 409 || e.status == 422, "{}", e.status);
+    // One return at a time awaits a decision.
+    let e = e.problem(409, "invalid_transition");
+    assert_eq!(e["from"], "return_requested");
+    assert_eq!(e["detail"], "another return is awaiting a decision");
     let o = t
         .post(&format!("{base}/returns/{ret_id}/approve"), json!({}))
         .await
         .ok(200);
     assert_eq!(o["status"], "return_approved");
+    // Delivered 5, 2 being returned: at most 3 more.
+    let e = t
+        .post(
+            &format!("{base}/returns"),
+            json!({"items": [{"sku": "sku-1", "quantity": 4}], "reason": "more"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "items[0].quantity", "{e}");
     let o = t
         .post(
             &format!("{base}/returns/{ret_id}/receive"),
@@ -512,6 +526,8 @@ async fn full_lifecycle_with_split_shipment_return_and_partial_refund() {
     assert_eq!(f["return_id"], ret_id.as_str());
     assert_eq!(f["status"], "succeeded");
     assert!(f["id"].as_str().unwrap().starts_with("REF-"));
+    assert_eq!(f["order"]["status"], "partially_refunded");
+    assert_eq!(f["order"]["refunds"][0]["id"], f["id"]);
     let o = t.get(&base).await.ok(200);
     assert_eq!(o["status"], "partially_refunded");
     assert_eq!(o["payment"]["refunded_amount"], "20.00");
