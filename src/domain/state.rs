@@ -93,7 +93,8 @@ pub struct EngineState {
     pub next_lsn: u64,
     pub warehouses: BTreeMap<WarehouseId, Warehouse>,
     pub inventory: FastMap<(Sku, WarehouseId), Inventory>,
-    pub orders: FastMap<OrderId, Order>,
+    /// Shared with the engine's order cells after recovery (no copy); updated copy-on-write.
+    pub orders: FastMap<OrderId, std::sync::Arc<Order>>,
     pub idempotency: HashMap<String, IdempotencyRecord>,
     /// Highest order number ever placed (0 if none).
     pub last_order_seq: u64,
@@ -144,14 +145,16 @@ impl EngineState {
                     self.pair(&sku, &wh).apply(&eff);
                 }
                 self.last_order_seq = self.last_order_seq.max(order.id.0);
-                self.orders.insert(order.id, std::sync::Arc::unwrap_or_clone(order));
+                self.orders.insert(order.id, order);
             }
             Entry::OrderUpdated {
                 order_id,
                 events,
                 changes,
             } => {
-                let order = self.orders.get_mut(&order_id).expect("update of an unknown order");
+                // The replay owns the only reference: `make_mut` does not copy.
+                let order =
+                    std::sync::Arc::make_mut(self.orders.get_mut(&order_id).expect("update of an unknown order"));
                 let (effects, derived) = apply_order_events(order, &events);
                 debug_assert_eq!(derived, changes, "recorded status changes must match the fold");
                 self.last_at = self.last_at.max(order.updated_at);

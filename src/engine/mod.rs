@@ -951,7 +951,7 @@ impl Engine {
         for c in cells {
             let o = orders::read(core, &c).await?;
             state.last_order_seq = state.last_order_seq.max(o.id.0);
-            state.orders.insert(o.id, (*o).clone());
+            state.orders.insert(o.id, o);
         }
         state.idempotency = core.idempotency.lock().clone();
         Ok(state)
