@@ -132,3 +132,46 @@ fn crash_at_any_point_of_write_snapshot_leaves_a_usable_snapshot_and_log() {
         assert!(survivor.file_names().iter().all(|n| !n.ends_with(".tmp")));
     }
 }
+
+/// Waits (yielding, never sleeping) until `cond` holds; fails after `secs` seconds.
+fn wait_until(secs: u64, what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn interval_policy_acknowledges_after_the_write_and_syncs_on_request() {
+    let disk = Arc::new(SimStorage::new());
+    let config = WalConfig {
+        sync: wal::SyncPolicy::Interval { interval_ms: 3_600_000 },
+        ..WalConfig::default()
+    };
+    let (wal, _) = open_sim(&disk, config).expect("open");
+    let (_, syncs_at_open) = disk.op_counts();
+    assert_eq!(wal.append(payload(1, 40)).wait(), Ok(1));
+    // Written and acknowledged, not yet synced: an hour has not passed.
+    assert_eq!(wal.durable_lsn(), 0);
+    assert_eq!(disk.op_counts().1, syncs_at_open);
+    assert_eq!(wal.sync().wait(), Ok(1));
+    assert_eq!(wal.durable_lsn(), 1);
+    assert_eq!(read_all(&wal, 1).len(), 1);
+}
+
+#[test]
+fn interval_policy_syncs_by_its_timer_without_further_appends() {
+    let disk = Arc::new(SimStorage::new());
+    let config = WalConfig {
+        sync: wal::SyncPolicy::Interval { interval_ms: 5 },
+        ..WalConfig::default()
+    };
+    let (wal, _) = open_sim(&disk, config).expect("open");
+    for i in 0..3 {
+        wal.append(payload(i, 40)).wait().expect("acknowledged");
+    }
+    // Nobody appends or asks for a sync again: only the writer's timer can make these durable.
+    wait_until(30, "the interval fsync", || wal.durable_lsn() == 3);
+    assert_eq!(read_all(&wal, 1).len(), 3);
+}
