@@ -4,9 +4,12 @@
 //!
 //! Run: `cargo bench --bench memory`. Results: docs/PERFORMANCE.md.
 
+mod common;
+
+use common::{env_u64, key, runtime};
+use oms::domain::Millis;
 use oms::domain::money::Currency;
 use oms::domain::order::{Address, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT};
-use oms::domain::{Key, Millis};
 use oms::engine::{Engine, EngineConfig, ManualClock, SimulatedGateway, WarehouseInput};
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -28,10 +31,6 @@ fn rss_bytes() -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or(0)
-}
-
-fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
 }
 
 async fn run_parallel(n: u64, f: Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, ()> + Send + Sync>) {
@@ -66,15 +65,8 @@ async fn settle(engine: &Engine) {
 }
 
 fn main() {
-    let n: u64 = std::env::var("OMS_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let n = env_u64("OMS_BENCH_N", 1_000_000);
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let config = EngineConfig {

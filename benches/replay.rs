@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{SKUS, key, open, order, place, setup};
+use common::{SKUS, env_u64, open, place, runtime, setup, three_line_order};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use oms::domain::order::NewOrder;
 use oms::engine::OrderRequest;
@@ -18,27 +18,13 @@ use std::time::Duration;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
-    let n: u64 = std::env::var("OMS_BENCH_REPLAY_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let n = env_u64("OMS_BENCH_REPLAY_N", 300_000);
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let engine = rt.block_on(async {
         let e = open(dir.path(), wal::SyncPolicy::None).await;
         setup(&e, SKUS).await;
-        let make: Arc<dyn Fn(u64) -> NewOrder + Send + Sync> = Arc::new(|i| {
-            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            order(
-                (0..3)
-                    .map(|k| (key(&format!("sku{}", (h >> (k * 16)) % SKUS)), 1 + k))
-                    .collect(),
-            )
-        });
+        let make: Arc<dyn Fn(u64) -> NewOrder + Send + Sync> = Arc::new(three_line_order);
         place(&e, n, make).await;
         // Every tenth order cancelled: an update record among the placements.
         for id in (1..=n).step_by(10) {

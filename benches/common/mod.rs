@@ -122,3 +122,27 @@ pub async fn place(engine: &Engine, n: u64, make: Arc<dyn Fn(u64) -> NewOrder + 
     }
     start.elapsed()
 }
+
+/// The runtime every bench drives the engine from: 2 workers, as on the target machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A count from the environment, or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Order `i` of the 3-line workload: three pseudo-random SKUs of `SKUS`, 1, 2 and 3 units.
+pub fn three_line_order(i: u64) -> NewOrder {
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    order(
+        (0..3)
+            .map(|k| (key(&format!("sku{}", (h >> (k * 16)) % SKUS)), 1 + k))
+            .collect(),
+    )
+}
