@@ -342,6 +342,24 @@ mod tests {
         assert_eq!(greedy_cover(&[0, 1, 2], &free, &[1; 6]).len(), 3);
     }
 
+    #[test]
+    fn beyond_the_search_budget_the_greedy_cover_still_covers_every_line() {
+        // 500 lines, each SKU at exactly one of 50 warehouses: every warehouse is needed, which
+        // the exact search cannot establish within its budget.
+        let sites: Vec<Site> = (0..50).map(|i| site(&format!("w{i}"), 0.0, 0.0, i)).collect();
+        let mut av = HashMap::new();
+        let lines: Vec<(Key, u64)> = (0..500).map(|i| (k(&format!("s{i}")), 2)).collect();
+        for i in 0..500 {
+            av.insert((k(&format!("s{i}")), k(&format!("w{}", i % 50))), 3);
+        }
+        let plan = allocate(&lines, &sites, &av, None).unwrap();
+        for (i, allocs) in plan.iter().enumerate() {
+            assert_eq!(allocs.len(), 1);
+            assert_eq!(allocs[0].warehouse_id, k(&format!("w{}", i % 50)));
+            assert_eq!(allocs[0].quantity, 2);
+        }
+    }
+
     proptest::proptest! {
         /// Against a brute-force oracle over every subset of warehouses: each line is covered
         /// exactly, no (sku, warehouse) gives more than it has, the number of warehouses used is
