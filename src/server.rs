@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// Take a snapshot after this many log records.
     #[arg(long, env = "OMS_SNAPSHOT_EVERY_RECORDS", default_value_t = EngineConfig::default().snapshot_every_records)]
     pub snapshot_every_records: u64,
+    /// Take a snapshot after this many seconds if anything was logged since the last one.
+    #[arg(long, env = "OMS_SNAPSHOT_EVERY_SECS", default_value_t = EngineConfig::default().snapshot_every_ms / 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every_secs: u64,
     /// Log format on stderr.
     #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -212,6 +216,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             ..Default::default()
         },
         snapshot_every_records: args.snapshot_every_records,
+        snapshot_every_ms: args.snapshot_every_secs.saturating_mul(1000),
         ..Default::default()
     };
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");

@@ -40,8 +40,9 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
         Some(c) => c.wal.durable_lsn(),
         None => return,
     };
-    let mut last_at = Instant::now();
-    let mut last_prune = Instant::now();
+    // Tokio's clock (the same as the OS clock, but tests can pause and advance it).
+    let mut last_at = tokio::time::Instant::now();
+    let mut last_prune = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -52,7 +53,7 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
         }
         if last_prune.elapsed() >= Duration::from_secs(60) {
             prune_idempotency(&c);
-            last_prune = Instant::now();
+            last_prune = tokio::time::Instant::now();
         }
         let durable = c.wal.durable_lsn();
         let due_records = durable.saturating_sub(last_lsn) >= c.config.snapshot_every_records;
@@ -66,7 +67,7 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
             Ok(Err(e)) => tracing::error!(error = %e, "snapshot failed"),
             Err(e) => tracing::error!(error = %e, "snapshot task panicked"),
         }
-        last_at = Instant::now();
+        last_at = tokio::time::Instant::now();
     }
 }
 

@@ -527,6 +527,7 @@ async fn help_is_available_for_every_command() {
             "--data-dir",
             "--sync",
             "--snapshot-every-records",
+            "--snapshot-every-secs",
             "--log-format",
         ] {
             assert!(text.contains(flag), "{args:?} lacks {flag}: {text}");
