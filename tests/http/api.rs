@@ -708,61 +708,44 @@ async fn idempotent_requests_replay_byte_for_byte() {
     let cancel = json!({"reason": "duplicate"}).to_string();
     let k3 = [("idempotency-key", "cancel-1")];
     let c1 = t
-        .raw(Method::POST, &format!("/v1/orders/{id}/cancel"), &cancel, &k3)
+        .twice(
+            Method::POST,
+            &format!("/v1/orders/{id}/cancel"),
+            &cancel,
+            "cancel-1",
+            200,
+        )
         .await;
-    assert_eq!(c1.status, 200);
-    let c2 = t
-        .raw(Method::POST, &format!("/v1/orders/{id}/cancel"), &cancel, &k3)
-        .await;
-    assert_eq!((c2.status, &c2.bytes), (c1.status, &c1.bytes));
-    assert_eq!(c2.header("idempotent-replayed"), Some("true"));
     // Payments replay too, approved and declined alike (the outcome is stored with its record).
     let paid_id = t.order("u2", &[("sku-2", 1)]).await.ok(201)["id"]
         .as_str()
         .unwrap()
         .to_string();
     let pay = json!({"token": "tok_visa"}).to_string();
-    let k5 = [("idempotency-key", "pay-1")];
-    let p1 = t
-        .raw(Method::POST, &format!("/v1/orders/{paid_id}/payments"), &pay, &k5)
-        .await;
-    assert_eq!(p1.status, 200);
-    let p2 = t
-        .raw(Method::POST, &format!("/v1/orders/{paid_id}/payments"), &pay, &k5)
-        .await;
-    assert_eq!((p2.status, &p2.bytes), (p1.status, &p1.bytes));
-    assert_eq!(p2.header("idempotent-replayed"), Some("true"));
+    t.twice(
+        Method::POST,
+        &format!("/v1/orders/{paid_id}/payments"),
+        &pay,
+        "pay-1",
+        200,
+    )
+    .await;
     let declined_id = t.order("u3", &[("sku-2", 1)]).await.ok(201)["id"]
         .as_str()
         .unwrap()
         .to_string();
     let decline = json!({"token": "tok_chargeDeclined"}).to_string();
-    let k6 = [("idempotency-key", "pay-2")];
-    let d1 = t
-        .raw(
-            Method::POST,
-            &format!("/v1/orders/{declined_id}/payments"),
-            &decline,
-            &k6,
-        )
-        .await;
-    assert_eq!(d1.status, 402);
-    let d2 = t
-        .raw(
-            Method::POST,
-            &format!("/v1/orders/{declined_id}/payments"),
-            &decline,
-            &k6,
-        )
-        .await;
-    assert_eq!((d2.status, &d2.bytes), (d1.status, &d1.bytes));
+    t.twice(
+        Method::POST,
+        &format!("/v1/orders/{declined_id}/payments"),
+        &decline,
+        "pay-2",
+        402,
+    )
+    .await;
     assert_eq!(t.gateway.captures(), 1, "replays do not reach the gateway");
     let wh = json!({"name": "North", "country": "CA"}).to_string();
-    let k4 = [("idempotency-key", "wh-north")];
-    let w1 = t.raw(Method::PUT, "/v1/warehouses/north", &wh, &k4).await;
-    assert_eq!(w1.status, 201);
-    let w2 = t.raw(Method::PUT, "/v1/warehouses/north", &wh, &k4).await;
-    assert_eq!((w2.status, &w2.bytes), (w1.status, &w1.bytes));
+    t.twice(Method::PUT, "/v1/warehouses/north", &wh, "wh-north", 201).await;
 
     // Across a restart.
     let t = t.restart().await;

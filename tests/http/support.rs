@@ -176,6 +176,18 @@ impl TestApp {
     }
 
     /// Sends `body` (raw text) as JSON.
+    /// Sends the same request twice with `Idempotency-Key: key`: the first answer must have
+    /// `status`, the second must be its replay (same status and bytes, marked replayed).
+    pub async fn twice(&self, method: Method, uri: &str, body: &str, key: &str, status: u16) -> Resp {
+        let headers = [("idempotency-key", key)];
+        let first = self.raw(method.clone(), uri, body, &headers).await;
+        assert_eq!(first.status, status, "body: {}", String::from_utf8_lossy(&first.bytes));
+        let again = self.raw(method, uri, body, &headers).await;
+        assert_eq!((again.status, &again.bytes), (first.status, &first.bytes));
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        first
+    }
+
     pub async fn raw(&self, method: Method, uri: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
         let mut b = self.builder(method, uri).header("content-type", "application/json");
         for (k, v) in headers {

@@ -168,8 +168,9 @@ fn damaged_last_record_followed_by_a_valid_one_is_not_truncated() {
     }
 }
 
-#[test]
-fn damage_in_a_non_last_segment_is_a_hard_error() {
+/// A closed log of 20 records of 100 bytes in 512-byte segments, with its segment file names
+/// in order.
+fn twenty_records_in_small_segments() -> (Arc<SimStorage>, wal::WalConfig, Vec<String>) {
     let disk = Arc::new(SimStorage::new());
     let config = small_segments(512);
     let (wal, _) = open_sim(&disk, config.clone()).expect("open");
@@ -179,6 +180,12 @@ fn damage_in_a_non_last_segment_is_a_hard_error() {
     wal.close().expect("close");
     drop(wal);
     let names: Vec<String> = disk.file_names().into_iter().filter(|n| n.ends_with(".log")).collect();
+    (disk, config, names)
+}
+
+#[test]
+fn damage_in_a_non_last_segment_is_a_hard_error() {
+    let (disk, config, names) = twenty_records_in_small_segments();
     assert!(names.len() >= 3);
     // Cut the tail of the first segment: a torn record there is not a torn tail of the log.
     let mut bytes = disk.file_bytes(&names[0]).expect("bytes");
@@ -196,15 +203,7 @@ fn damage_in_a_non_last_segment_is_a_hard_error() {
 
 #[test]
 fn missing_middle_segment_is_an_lsn_gap() {
-    let disk = Arc::new(SimStorage::new());
-    let config = small_segments(512);
-    let (wal, _) = open_sim(&disk, config.clone()).expect("open");
-    for i in 0..20 {
-        wal.append(payload(i, 100)).wait().expect("append");
-    }
-    wal.close().expect("close");
-    drop(wal);
-    let names: Vec<String> = disk.file_names().into_iter().filter(|n| n.ends_with(".log")).collect();
+    let (disk, config, names) = twenty_records_in_small_segments();
     use wal::Storage;
     disk.remove(&names[1]).expect("remove");
     let err = open_sim(&disk, config).expect_err("gap");
