@@ -178,8 +178,10 @@ async fn a_declined_refund_is_402_payment_declined_and_replays() {
 async fn a_retried_payment_replays_the_outcome_a_restart_settled() {
     let t = TestApp::new().await;
     stocked(&t).await;
+    // The gateway authorizes (or declines) but the answer is lost: the attempts stay pending.
     let captured = place(&t).await;
-    unknown_outcome(&pay(&t, &captured, "tok_captureAnswerLost", "pay-c").await);
+    t.gateway.lose_next_answers(1);
+    unknown_outcome(&pay(&t, &captured, "tok_visa", "pay-c").await);
     let declined = place(&t).await;
     t.gateway.lose_next_answers(1);
     unknown_outcome(&pay(&t, &declined, "tok_chargeDeclined", "pay-d").await);
@@ -187,10 +189,10 @@ async fn a_retried_payment_replays_the_outcome_a_restart_settled() {
     let t = t.restart().await;
     wait_for_status(&t, &captured, "confirmed").await;
     wait_for_status(&t, &declined, "cancelled").await;
-    let paid = pay(&t, &captured, "tok_captureAnswerLost", "pay-c").await.ok(200);
+    let paid = pay(&t, &captured, "tok_visa", "pay-c").await.ok(200);
     assert_eq!(paid["status"], "confirmed");
     assert_paid_once(&t, &paid);
-    let again = pay(&t, &captured, "tok_captureAnswerLost", "pay-c").await;
+    let again = pay(&t, &captured, "tok_visa", "pay-c").await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     let r = pay(&t, &declined, "tok_chargeDeclined", "pay-d").await;
     assert_eq!(r.problem(402, "payment_declined")["order_status"], "cancelled");
@@ -222,4 +224,25 @@ async fn a_retried_cancel_replays_the_outcome_the_settler_settled() {
         (1, amount(&paid["total_amount"]))
     );
     assert_eq!(t.pair("sku-1", "w").await["reserved"], 0);
+}
+
+/// Defect 11 for a cancellation settled by a restart.
+#[tokio::test]
+async fn a_retried_cancel_replays_the_outcome_a_restart_settled() {
+    let t = TestApp::new().await;
+    stocked(&t).await;
+    let id = place(&t).await;
+    let paid = pay(&t, &id, "tok_visa", "pay-1").await.ok(200);
+    let uri = format!("/v1/orders/{id}/cancel");
+    t.gateway.lose_next_answers(1); // the refund is made, its answer lost
+    unknown_outcome(&post_keyed(&t, &uri, json!({}), "cancel-1").await);
+    let t = t.restart().await;
+    wait_for_status(&t, &id, "cancelled").await;
+    let o = post_keyed(&t, &uri, json!({}), "cancel-1").await.ok(200);
+    assert_eq!(o["status"], "cancelled");
+    assert_eq!(o["payment"]["refunded_amount"], paid["total_amount"]);
+    assert_eq!(
+        (t.gateway.refunds(), t.gateway.refunded_amount()),
+        (1, amount(&paid["total_amount"]))
+    );
 }
