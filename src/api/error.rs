@@ -225,7 +225,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Rejected(r) => r.into(),
             EngineError::Busy(why) => ApiError::Unavailable(format!("busy: {why}")),
-            EngineError::Unavailable(why) => ApiError::Unavailable(why),
+            EngineError::Unavailable(why) | EngineError::OutcomeUnknown(why) => ApiError::Unavailable(why),
             e @ (EngineError::Locked(_) | EngineError::Open(_)) => ApiError::Internal(e.to_string()),
         }
     }

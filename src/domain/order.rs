@@ -706,14 +706,16 @@ impl Order {
         parse_child_id("RET", self.id, id).filter(|i| *i < self.returns.len())
     }
 
-    fn pending_attempt(&self) -> Option<usize> {
+    /// The payment attempt whose outcome is not logged yet, if any (at most one).
+    pub fn pending_attempt(&self) -> Option<usize> {
         self.payment
             .attempts
             .iter()
             .position(|a| a.status == AttemptStatus::Pending)
     }
 
-    fn pending_refund(&self) -> Option<usize> {
+    /// The refund whose outcome is not logged yet, if any (at most one).
+    pub fn pending_refund(&self) -> Option<usize> {
         self.refunds.iter().position(|r| r.status == RefundStatus::Pending)
     }
 

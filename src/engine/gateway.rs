@@ -2,11 +2,18 @@
 //!
 //! Every call carries an idempotency key; a gateway must answer a repeated key with the first
 //! answer and never move money twice. `lookup` asks what became of a key, which is how the
-//! engine resolves an attempt whose outcome a crash or a timeout kept out of the log.
+//! engine settles an attempt whose outcome a crash, a timeout or a lost answer kept out of the
+//! log (the payment-outcome protocol in ARCHITECTURE.md).
+//!
+//! The simulated gateway also injects faults, chosen by the card token like a payment
+//! provider's test cards (documented in docs/API.md), so any client can exercise the protocol:
+//! a lost capture answer, an authorization that answers too late, lost refund answers and
+//! declined refunds. Tests have finer knobs (`lose_next_answers`, `fail_next`, latency).
 
 use crate::domain::money::{Amount, Currency};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -14,13 +21,25 @@ use std::time::Duration;
 
 /// Token prefix the simulated gateway declines.
 pub const DECLINE_TOKEN_PREFIX: &str = "tok_chargeDeclined";
+/// Token prefix whose capture succeeds at the gateway but whose answer is lost (once per
+/// attempt: a repeated capture with the same key answers normally).
+pub const CAPTURE_ANSWER_LOST_TOKEN_PREFIX: &str = "tok_captureAnswerLost";
+/// Token prefix whose authorization succeeds at the gateway but whose answer never arrives
+/// (once per attempt), so the engine's gateway timeout expires.
+pub const AUTHORIZE_TIMEOUT_TOKEN_PREFIX: &str = "tok_authorizeTimeout";
+/// Token prefix whose refunds succeed at the gateway but whose answers are lost (once per
+/// refund key).
+pub const REFUND_ANSWER_LOST_TOKEN_PREFIX: &str = "tok_refundAnswerLost";
+/// Token prefix whose refunds the gateway declines.
+pub const REFUND_DECLINED_TOKEN_PREFIX: &str = "tok_refundDeclined";
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
-    /// The gateway refused: card declined, insufficient funds. Final.
+    /// The gateway refused: card declined, insufficient funds, refund refused. Final.
     #[error("declined: {0}")]
     Declined(String),
-    /// The gateway could not be reached or failed; the outcome is unknown until `lookup`.
+    /// The gateway could not be reached, failed or did not answer in time; the outcome is
+    /// unknown until `lookup` says what it recorded for the key.
     #[error("gateway unavailable: {0}")]
     Unavailable(String),
 }
@@ -28,9 +47,18 @@ pub enum GatewayError {
 /// The final answer recorded for a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GatewayRecord {
-    Charged { reference: String },
-    Declined { reason: String },
-    Refunded { reference: String },
+    /// The charge key was authorized (and possibly captured); capture is idempotent by key.
+    Charged {
+        reference: String,
+    },
+    Declined {
+        reason: String,
+    },
+    Refunded {
+        reference: String,
+    },
+    /// The authorization under this key was voided: nothing was, or will be, charged.
+    Voided,
 }
 
 pub trait PaymentGateway: Send + Sync + 'static {
@@ -69,9 +97,10 @@ pub struct SimulatedGatewayConfig {
     pub latency_ms: u64,
 }
 
-/// An in-process gateway: declines tokens starting with [`DECLINE_TOKEN_PREFIX`], approves the
-/// rest, remembers every key (so retries are idempotent) and counts money moved, so tests can
-/// prove nothing was charged or refunded twice.
+/// An in-process gateway: declines tokens starting with [`DECLINE_TOKEN_PREFIX`], injects the
+/// faults of the other `*_TOKEN_PREFIX` tokens, approves the rest, remembers every key (so
+/// retries are idempotent) and keeps a ledger of the money it moved, so tests can prove nothing
+/// was charged or refunded twice.
 #[derive(Clone, Default)]
 pub struct SimulatedGateway {
     inner: Arc<SimInner>,
@@ -80,16 +109,69 @@ pub struct SimulatedGateway {
 #[derive(Default)]
 struct SimInner {
     config: Mutex<SimulatedGatewayConfig>,
-    /// Final answers by key (charges are recorded under the authorization key).
-    records: Mutex<HashMap<String, GatewayRecord>>,
-    captures: AtomicU64,
-    refunds: AtomicU64,
+    /// Every key's record and every authorization, under one lock so a call is atomic.
+    books: Mutex<Books>,
+    lookups: AtomicU64,
     seq: AtomicU64,
     /// The next N calls fail with `Unavailable` after doing their work (the gateway moved the
     /// money but the answer was lost): how a crash or timeout after the call looks.
     lose_next_answers: AtomicU32,
     /// The next N calls fail with `Unavailable` before doing anything.
     fail_next: AtomicU32,
+}
+
+#[derive(Default)]
+struct Books {
+    /// Final answers by key (charges are recorded under the authorization key).
+    records: HashMap<String, GatewayRecord>,
+    /// Authorizations by id (the id is also the capture reference refunds name).
+    authorizations: HashMap<String, Authorization>,
+    captures: u64,
+    refunds: u64,
+    captured: Decimal,
+    refunded: Decimal,
+}
+
+struct Authorization {
+    amount: Amount,
+    fault: Fault,
+    captured: bool,
+    voided: bool,
+    refunded: Amount,
+}
+
+/// The fault a token asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    CaptureAnswerLost,
+    AuthorizeTimeout,
+    RefundAnswerLost,
+    RefundDeclined,
+}
+
+impl Fault {
+    fn of(token: &str) -> Fault {
+        let table = [
+            (CAPTURE_ANSWER_LOST_TOKEN_PREFIX, Fault::CaptureAnswerLost),
+            (AUTHORIZE_TIMEOUT_TOKEN_PREFIX, Fault::AuthorizeTimeout),
+            (REFUND_ANSWER_LOST_TOKEN_PREFIX, Fault::RefundAnswerLost),
+            (REFUND_DECLINED_TOKEN_PREFIX, Fault::RefundDeclined),
+        ];
+        table
+            .into_iter()
+            .find(|(prefix, _)| token.starts_with(prefix))
+            .map_or(Fault::None, |(_, f)| f)
+    }
+}
+
+/// How a call that did its work answers.
+enum Delivery {
+    Answer,
+    /// The answer is lost on the way back: the caller sees `Unavailable`.
+    Lose,
+    /// The answer never comes: the caller's timeout decides.
+    Withhold,
 }
 
 impl SimulatedGateway {
@@ -106,12 +188,27 @@ impl SimulatedGateway {
 
     /// Number of captures performed (each key counted once).
     pub fn captures(&self) -> u64 {
-        self.inner.captures.load(Ordering::SeqCst)
+        self.inner.books.lock().captures
     }
 
     /// Number of refunds performed (each key counted once).
     pub fn refunds(&self) -> u64 {
-        self.inner.refunds.load(Ordering::SeqCst)
+        self.inner.books.lock().refunds
+    }
+
+    /// Money captured, summed over every capture.
+    pub fn captured_amount(&self) -> Decimal {
+        self.inner.books.lock().captured
+    }
+
+    /// Money refunded, summed over every refund.
+    pub fn refunded_amount(&self) -> Decimal {
+        self.inner.books.lock().refunded
+    }
+
+    /// Number of `lookup` calls received, failed ones included.
+    pub fn lookups(&self) -> u64 {
+        self.inner.lookups.load(Ordering::SeqCst)
     }
 
     /// Makes the next `n` calls do their work but report `Unavailable`.
@@ -132,7 +229,7 @@ impl SimulatedGateway {
 
     fn call<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&SimInner) -> Result<T, GatewayError> + Send + 'static,
+        work: impl FnOnce(&SimInner) -> (Result<T, GatewayError>, Delivery) + Send + 'static,
     ) -> BoxFuture<'static, Result<T, GatewayError>> {
         let inner = self.inner.clone();
         Box::pin(async move {
@@ -143,11 +240,15 @@ impl SimulatedGateway {
             if Self::take(&inner.fail_next) {
                 return Err(GatewayError::Unavailable("injected failure".into()));
             }
-            let out = work(&inner);
+            let (out, delivery) = work(&inner);
             if Self::take(&inner.lose_next_answers) {
                 return Err(GatewayError::Unavailable("injected lost answer".into()));
             }
-            out
+            match delivery {
+                Delivery::Answer => out,
+                Delivery::Lose => Err(GatewayError::Unavailable("the answer was lost (test token)".into())),
+                Delivery::Withhold => std::future::pending().await,
+            }
         })
     }
 }
@@ -158,43 +259,62 @@ impl SimInner {
     }
 }
 
+fn declined<T>(reason: &str) -> (Result<T, GatewayError>, Delivery) {
+    (Err(GatewayError::Declined(reason.into())), Delivery::Answer)
+}
+
 impl PaymentGateway for SimulatedGateway {
     fn authorize(
         &self,
         key: String,
         token: String,
-        _amount: Amount,
+        amount: Amount,
         _currency: Currency,
     ) -> BoxFuture<'static, Result<String, GatewayError>> {
         self.call(move |g| {
-            let mut recs = g.records.lock();
-            if let Some(r) = recs.get(&key) {
-                return match r {
+            let mut books = g.books.lock();
+            if let Some(r) = books.records.get(&key) {
+                let out = match r {
                     GatewayRecord::Charged { reference } => Ok(reference.clone()),
                     GatewayRecord::Declined { reason } => Err(GatewayError::Declined(reason.clone())),
+                    GatewayRecord::Voided => Err(GatewayError::Declined("voided".into())),
                     GatewayRecord::Refunded { .. } => {
                         Err(GatewayError::Unavailable("key reused for another operation".into()))
                     }
                 };
+                return (out, Delivery::Answer);
             }
             if token.starts_with(DECLINE_TOKEN_PREFIX) {
-                recs.insert(
-                    key,
-                    GatewayRecord::Declined {
-                        reason: "card_declined".into(),
-                    },
-                );
-                return Err(GatewayError::Declined("card_declined".into()));
+                let reason = "card_declined".to_string();
+                books
+                    .records
+                    .insert(key, GatewayRecord::Declined { reason: reason.clone() });
+                return declined(&reason);
             }
             let auth = g.next_ref("auth");
+            let fault = Fault::of(&token);
+            books.authorizations.insert(
+                auth.clone(),
+                Authorization {
+                    amount,
+                    fault,
+                    captured: false,
+                    voided: false,
+                    refunded: Decimal::ZERO,
+                },
+            );
             // Authorization and capture are recorded under the same key: a charge.
-            recs.insert(
+            books.records.insert(
                 key,
                 GatewayRecord::Charged {
                     reference: auth.clone(),
                 },
             );
-            Ok(auth)
+            let delivery = match fault {
+                Fault::AuthorizeTimeout => Delivery::Withhold,
+                _ => Delivery::Answer,
+            };
+            (Ok(auth), delivery)
         })
     }
 
@@ -202,60 +322,171 @@ impl PaymentGateway for SimulatedGateway {
         &self,
         key: String,
         authorization_id: String,
-        _amount: Amount,
+        amount: Amount,
     ) -> BoxFuture<'static, Result<String, GatewayError>> {
         self.call(move |g| {
-            let mut recs = g.records.lock();
+            let mut books = g.books.lock();
+            let books = &mut *books;
             let ckey = format!("{key}:capture");
-            if let Some(GatewayRecord::Charged { reference }) = recs.get(&ckey) {
-                return Ok(reference.clone());
+            if let Some(GatewayRecord::Charged { reference }) = books.records.get(&ckey) {
+                return (Ok(reference.clone()), Delivery::Answer);
             }
-            g.captures.fetch_add(1, Ordering::SeqCst);
-            recs.insert(
+            let Some(auth) = books.authorizations.get_mut(&authorization_id) else {
+                return declined("unknown authorization");
+            };
+            if auth.voided {
+                return declined("the authorization was voided");
+            }
+            if amount > auth.amount {
+                return declined("the amount exceeds the authorization");
+            }
+            auth.captured = true;
+            books.captures += 1;
+            books.captured += amount;
+            books.records.insert(
                 ckey,
                 GatewayRecord::Charged {
                     reference: authorization_id.clone(),
                 },
             );
-            Ok(authorization_id)
+            let delivery = match auth.fault {
+                Fault::CaptureAnswerLost => Delivery::Lose,
+                _ => Delivery::Answer,
+            };
+            (Ok(authorization_id), delivery)
         })
     }
 
-    fn void(&self, key: String, _authorization_id: String) -> BoxFuture<'static, Result<(), GatewayError>> {
+    fn void(&self, key: String, authorization_id: String) -> BoxFuture<'static, Result<(), GatewayError>> {
         self.call(move |g| {
-            g.records.lock().insert(
-                key,
-                GatewayRecord::Declined {
-                    reason: "voided".into(),
-                },
-            );
-            Ok(())
+            let mut books = g.books.lock();
+            match books.authorizations.get_mut(&authorization_id) {
+                Some(a) if a.captured => return declined("the authorization was captured"),
+                Some(a) => a.voided = true,
+                None => {}
+            }
+            books.records.insert(key, GatewayRecord::Voided);
+            (Ok(()), Delivery::Answer)
         })
     }
 
     fn refund(
         &self,
         key: String,
-        _capture_reference: String,
-        _amount: Amount,
+        capture_reference: String,
+        amount: Amount,
     ) -> BoxFuture<'static, Result<String, GatewayError>> {
         self.call(move |g| {
-            let mut recs = g.records.lock();
-            if let Some(GatewayRecord::Refunded { reference }) = recs.get(&key) {
-                return Ok(reference.clone());
+            let mut books = g.books.lock();
+            let books = &mut *books;
+            match books.records.get(&key) {
+                Some(GatewayRecord::Refunded { reference }) => return (Ok(reference.clone()), Delivery::Answer),
+                Some(GatewayRecord::Declined { reason }) => return declined(reason),
+                Some(_) => {
+                    return (
+                        Err(GatewayError::Unavailable("key reused for another operation".into())),
+                        Delivery::Answer,
+                    );
+                }
+                None => {}
             }
-            g.refunds.fetch_add(1, Ordering::SeqCst);
+            let refusal = match books.authorizations.get(&capture_reference) {
+                None => Some("unknown capture"),
+                Some(a) if !a.captured => Some("nothing was captured"),
+                Some(a) if a.fault == Fault::RefundDeclined => Some("refund_declined"),
+                Some(a) if a.refunded + amount > a.amount => Some("the amount exceeds what is left of the capture"),
+                Some(_) => None,
+            };
+            if let Some(reason) = refusal {
+                books
+                    .records
+                    .insert(key, GatewayRecord::Declined { reason: reason.into() });
+                return declined(reason);
+            }
+            let auth = books.authorizations.get_mut(&capture_reference).expect("checked above");
+            auth.refunded += amount;
+            books.refunds += 1;
+            books.refunded += amount;
             let r = g.next_ref("re");
-            recs.insert(key, GatewayRecord::Refunded { reference: r.clone() });
-            Ok(r)
+            books
+                .records
+                .insert(key, GatewayRecord::Refunded { reference: r.clone() });
+            let delivery = match auth.fault {
+                Fault::RefundAnswerLost => Delivery::Lose,
+                _ => Delivery::Answer,
+            };
+            (Ok(r), delivery)
         })
     }
 
     fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<GatewayRecord>, GatewayError>> {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            // For a charge key this is the authorization; capture is idempotent on the same key.
-            Ok(inner.records.lock().get(&key).cloned())
-        })
+        self.inner.lookups.fetch_add(1, Ordering::SeqCst);
+        // For a charge key this is the authorization; capture is idempotent on the same key.
+        self.call(move |g| (Ok(g.books.lock().records.get(&key).cloned()), Delivery::Answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lost_capture_answer_still_captures_once_and_the_repeat_answers() {
+        let g = SimulatedGateway::default();
+        let amount = Decimal::new(1000, 2);
+        let auth = g
+            .authorize("k".into(), "tok_captureAnswerLost".into(), amount, usd())
+            .await
+            .unwrap();
+        let lost = g.capture("k".into(), auth.clone(), amount).await;
+        assert!(matches!(lost, Err(GatewayError::Unavailable(_))));
+        assert_eq!(
+            g.lookup("k".into()).await.unwrap(),
+            Some(GatewayRecord::Charged {
+                reference: auth.clone()
+            })
+        );
+        assert_eq!(g.capture("k".into(), auth.clone(), amount).await.unwrap(), auth);
+        assert_eq!((g.captures(), g.captured_amount()), (1, amount));
+        let voided = g.void("k".into(), auth).await;
+        assert!(
+            matches!(voided, Err(GatewayError::Declined(_))),
+            "a capture cannot be voided"
+        );
+    }
+
+    #[tokio::test]
+    async fn refunds_never_exceed_the_capture_and_the_refund_tokens_apply() {
+        let g = SimulatedGateway::default();
+        let amount = Decimal::new(500, 2);
+        for (token, key) in [
+            ("tok_ok", "a"),
+            ("tok_refundDeclined", "b"),
+            ("tok_refundAnswerLost", "c"),
+        ] {
+            let auth = g.authorize(key.into(), token.into(), amount, usd()).await.unwrap();
+            g.capture(key.into(), auth, amount).await.unwrap();
+        }
+        let auth_of = |k: &str| match g.inner.books.lock().records.get(k) {
+            Some(GatewayRecord::Charged { reference }) => reference.clone(),
+            other => panic!("{other:?}"),
+        };
+        let too_much = g.refund("a-r1".into(), auth_of("a"), amount + Decimal::ONE).await;
+        assert!(matches!(too_much, Err(GatewayError::Declined(_))));
+        g.refund("a-r2".into(), auth_of("a"), amount).await.unwrap();
+        let refused = g.refund("b-r1".into(), auth_of("b"), amount).await;
+        assert_eq!(refused, Err(GatewayError::Declined("refund_declined".into())));
+        let lost = g.refund("c-r1".into(), auth_of("c"), amount).await;
+        assert!(matches!(lost, Err(GatewayError::Unavailable(_))));
+        assert!(matches!(
+            g.lookup("c-r1".into()).await.unwrap(),
+            Some(GatewayRecord::Refunded { .. })
+        ));
+        g.refund("c-r1".into(), auth_of("c"), amount).await.unwrap();
+        assert_eq!((g.refunds(), g.refunded_amount()), (2, amount + amount));
     }
 }

@@ -13,11 +13,13 @@ pub mod gateway;
 mod orders;
 mod pairs;
 mod recovery;
+mod settler;
 mod snapshot;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use feed::Committed;
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
+pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
 
 use crate::codec;
 use crate::domain::order::{Allocation, LineQty, NewOrder};
@@ -103,6 +105,11 @@ pub enum EngineError {
     /// The log cannot be written (poisoned, closed) or a dependency failed; nothing was acknowledged.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A payment or refund reached the gateway and its outcome is not known (no answer, a
+    /// timeout, an error): it stays `pending` until the gateway says what it recorded. A retry
+    /// or the background settler settles it; nothing is charged or refunded twice.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// The data directory is locked by another running process.
     #[error("data directory {0} is in use by another oms process (lock file {0}/LOCK)")]
     Locked(String),
@@ -258,6 +265,9 @@ pub(crate) struct Core {
     pub(crate) next_order_seq: AtomicU64,
     pub(crate) expiry: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(Millis, OrderId)>>>,
     pub(crate) expiry_changed: tokio::sync::Notify,
+    /// Orders whose payment or refund outcome is unknown, for the background settler. Shared
+    /// (`Arc`) so the settler's loop can wait on it without keeping the core alive.
+    pub(crate) settler: Arc<settler::SettleQueue>,
     pub(crate) counters: Counters,
     pub(crate) closed: AtomicBool,
 }
@@ -458,9 +468,23 @@ impl Engine {
         self.core.clock.now()
     }
 
-    /// Looks up an idempotency record by key.
+    /// Looks up the stored response of an idempotent request by key. A request whose payment
+    /// or refund is still being settled has no response yet (its record only says which
+    /// attempt it opened, see `orders::Opened`), so a retry is carried out again and the order
+    /// actor answers it from that attempt.
     pub fn idempotent_response(&self, key: &str) -> Option<IdempotencyRecord> {
-        self.core.idempotency.lock().get(key).cloned()
+        self.core
+            .idempotency
+            .lock()
+            .get(key)
+            .filter(|r| !orders::Opened::is_marker(r))
+            .cloned()
+    }
+
+    /// Orders whose payment or refund outcome is unknown and that the background settler is
+    /// working on, with when it tries next.
+    pub fn unsettled_payments(&self) -> Vec<Unsettled> {
+        self.core.settler.snapshot()
     }
 
     /// Serializes requests that share an idempotency key: hold the guard while handling one.
@@ -972,6 +996,7 @@ impl Engine {
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.core.closed.store(true, Ordering::Release);
         self.core.expiry_changed.notify_one();
+        self.core.settler.wake();
         let wal = self.core.wal.clone();
         tokio::task::spawn_blocking(move || wal.close())
             .await

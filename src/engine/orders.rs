@@ -1,18 +1,22 @@
 //! The order actor: owns one [`Order`], turns lifecycle requests into commands, decides them,
 //! logs the events, applies them and tells the pairs what stock moved.
 //!
-//! Payment and refund side effects follow an intent/outcome protocol: the intent
-//! (`PaymentAttempted`, `RefundRequested`) is durable before the gateway is called, under an
-//! idempotency key derived from the order; the outcome is logged after. An intent without an
-//! outcome (crash, timeout) is resolved by asking the gateway what became of the key, then
-//! finishing with the same key, so nothing is charged or refunded twice. Gateway calls run in
-//! this actor's task, so a slow gateway delays only this order.
+//! Payments and refunds follow the payment-outcome protocol (ARCHITECTURE.md), implemented in
+//! the child module `payment`: the intent is durable before the gateway is called, an outcome
+//! the gateway did not tell stays `pending` until a lookup settles it, and nothing is charged
+//! or refunded twice. Gateway calls run in this actor's task, so a slow gateway delays only
+//! this order.
+
+mod payment;
+
+pub(crate) use payment::Opened;
 
 use super::cell::Cell;
-use super::gateway::{GatewayError, GatewayRecord};
+use super::settler::SETTLE_DELAY_MS_MIN;
 use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
-use crate::domain::order::{AttemptStatus, GatewayOutcome, RefundStatus};
-use crate::domain::{Entry, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection, apply_order_events};
+use crate::domain::{
+    Entry, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection, apply_order_events,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,9 +46,12 @@ impl OrderCell {
 /// Requests from outside the order (clients) and from the engine itself.
 pub(crate) enum Internal {
     Client(OrderRequest),
-    /// The reservation's time has come (sent by the expiry task).
+    /// The reservation's time has come (sent by the expiry task). Answered `Ok` when the order
+    /// expired or expiry no longer applies (paid, cancelled), and with an error when expiry
+    /// must be tried again later (a payment outcome still unknown, not due yet, the log).
     Expire,
-    /// Finish a payment or refund whose outcome was not logged (sent after recovery).
+    /// Settle a payment or refund whose outcome is unknown (sent by the settler). `Ok` when
+    /// nothing is left pending.
     Resolve,
 }
 
@@ -115,6 +122,13 @@ impl OrderActor {
                             }
                             OrderMsg::Request { request, idem, reply } => {
                                 let out = self.handle(request, idem).await;
+                                if self.order.pending_attempt().is_some() || self.order.pending_refund().is_some() {
+                                    // An outcome the gateway did not tell: the settler takes it
+                                    // up if no retry comes first. Queued before the reply, so
+                                    // whoever hears the reply can see it queued.
+                                    let due = Millis(self.core.clock.now().0.saturating_add(SETTLE_DELAY_MS_MIN));
+                                    self.core.settler.enqueue(self.order.id, due);
+                                }
                                 let _ = reply.send(out);
                             }
                         }
@@ -132,25 +146,11 @@ impl OrderActor {
     ) -> Result<OrderOutcome, EngineError> {
         let o = &self.order;
         let cmd = match request {
-            Internal::Expire => OrderCommand::Expire,
-            Internal::Resolve => {
-                return match self.resolve_pending(&mut None).await? {
-                    Some(done) => Ok(done),
-                    None => Ok(self.outcome(None, None)),
-                };
-            }
+            Internal::Expire => return self.expire().await,
+            Internal::Resolve => return self.resolve().await,
             Internal::Client(req) => match req {
                 OrderRequest::Pay { token } => return self.pay(token, idem).await,
-                OrderRequest::Cancel { reason } => {
-                    let cmd = OrderCommand::Cancel { reason };
-                    let events = self.order.decide(&cmd, self.core.clock.now())?;
-                    if let Some(OrderEvent::RefundRequested { .. }) = events.first() {
-                        // Money back first; the order is cancelled when the refund is confirmed.
-                        self.commit(events, None, None, None).await?;
-                        return self.finish_refund(idem).await;
-                    }
-                    return self.commit(events, idem, None, None).await;
-                }
+                OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
                 OrderRequest::Fulfill => {
                     let carriers = self.carriers();
                     OrderCommand::StartFulfillment { carriers }
@@ -213,14 +213,12 @@ impl OrderActor {
                         Some(r) => Some(o.return_idx(r).ok_or_else(|| unknown("return", r))?),
                         None => None,
                     };
-                    let cmd = OrderCommand::RequestRefund {
+                    let ask = payment::RefundAsk {
                         amount,
                         return_idx,
                         reason,
                     };
-                    let events = self.order.decide(&cmd, self.core.clock.now())?;
-                    self.commit(events, None, None, None).await?;
-                    return self.finish_refund(idem).await;
+                    return self.refund(ask, idem).await;
                 }
             },
         };
@@ -260,6 +258,19 @@ impl OrderActor {
         created: Option<String>,
         declined: Option<String>,
     ) -> Result<OrderOutcome, EngineError> {
+        let idempotency = |outcome: &OrderOutcome, now| idem.map(|i| i.record(outcome, now));
+        self.commit_with(events, created, declined, idempotency).await
+    }
+
+    /// [`Self::commit`] with the record's idempotency slot filled by `idempotency` (a response,
+    /// or the marker of an intent, see [`Opened`]).
+    async fn commit_with(
+        &mut self,
+        events: Vec<OrderEvent>,
+        created: Option<String>,
+        declined: Option<String>,
+        idempotency: impl FnOnce(&OrderOutcome, Millis) -> Option<IdempotencyRecord>,
+    ) -> Result<OrderOutcome, EngineError> {
         let mut next = (*self.order).clone();
         let (effects, changes) = apply_order_events(&mut next, &events);
         let outcome = OrderOutcome {
@@ -267,7 +278,7 @@ impl OrderActor {
             created,
             declined,
         };
-        let idempotency = idem.map(|i| i.record(&outcome, self.core.clock.now()));
+        let idempotency = idempotency(&outcome, self.core.clock.now());
         let record = Record {
             entry: Entry::OrderUpdated {
                 order_id: self.order.id,
@@ -296,202 +307,5 @@ impl OrderActor {
         }
         drop(durable);
         Ok(outcome)
-    }
-
-    async fn gateway<T>(
-        &self,
-        call: futures::future::BoxFuture<'static, Result<T, GatewayError>>,
-    ) -> Result<T, GatewayError> {
-        let limit = Duration::from_millis(self.core.config.gateway_timeout_ms);
-        match tokio::time::timeout(limit, call).await {
-            Ok(r) => r,
-            Err(_) => Err(GatewayError::Unavailable("timed out".into())),
-        }
-    }
-
-    async fn pay(
-        &mut self,
-        token: String,
-        mut idem: Option<IdemSpec<OrderOutcome>>,
-    ) -> Result<OrderOutcome, EngineError> {
-        // An attempt left open by a crash or timeout is settled first; if it went through (or
-        // was declined), that is the answer to this request too.
-        if let Some(done) = self.resolve_pending(&mut idem).await? {
-            return Ok(done);
-        }
-        let events = self.order.decide(
-            &OrderCommand::StartPayment { token: token.clone() },
-            self.core.clock.now(),
-        )?;
-        self.commit(events, None, None, None).await?;
-        let idx = self.order.payment.attempts.len() - 1;
-        let attempt = self.order.payment.attempts[idx].clone();
-        let auth = self
-            .gateway(self.core.gateway.authorize(
-                attempt.gateway_key.clone(),
-                token,
-                attempt.amount,
-                self.order.currency,
-            ))
-            .await;
-        let outcome = match auth {
-            Ok(auth_id) => self.capture(&attempt.gateway_key, auth_id, attempt.amount).await,
-            Err(GatewayError::Declined(reason)) => GatewayOutcome::Declined { reason },
-            Err(GatewayError::Unavailable(why)) => {
-                return Err(EngineError::Unavailable(format!(
-                    "payment gateway: {why}; the attempt will be settled when the request is retried"
-                )));
-            }
-        };
-        self.record_payment(idx, outcome, idem).await
-    }
-
-    async fn capture(&self, key: &str, auth_id: String, amount: rust_decimal::Decimal) -> GatewayOutcome {
-        match self
-            .gateway(self.core.gateway.capture(key.to_string(), auth_id.clone(), amount))
-            .await
-        {
-            Ok(reference) => GatewayOutcome::Approved { reference },
-            Err(e) => {
-                // Best effort: release the authorization; the attempt fails either way.
-                let _ = self.gateway(self.core.gateway.void(key.to_string(), auth_id)).await;
-                GatewayOutcome::Failed {
-                    reason: format!("capture failed: {e}"),
-                }
-            }
-        }
-    }
-
-    async fn record_payment(
-        &mut self,
-        idx: usize,
-        outcome: GatewayOutcome,
-        idem: Option<IdemSpec<OrderOutcome>>,
-    ) -> Result<OrderOutcome, EngineError> {
-        let declined = match &outcome {
-            GatewayOutcome::Declined { reason } => Some(reason.clone()),
-            _ => None,
-        };
-        let failed = match &outcome {
-            GatewayOutcome::Failed { reason } => Some(reason.clone()),
-            _ => None,
-        };
-        let cmd = OrderCommand::RecordPaymentOutcome {
-            attempt_idx: idx,
-            outcome,
-        };
-        let events = self.order.decide(&cmd, self.core.clock.now())?;
-        if let Some(reason) = failed {
-            self.commit(events, None, None, None).await?;
-            return Err(EngineError::Unavailable(format!("payment gateway: {reason}")));
-        }
-        self.commit(events, idem, None, declined).await
-    }
-
-    /// Sends the pending refund to the gateway and logs its outcome.
-    async fn finish_refund(&mut self, idem: Option<IdemSpec<OrderOutcome>>) -> Result<OrderOutcome, EngineError> {
-        let Some(idx) = self
-            .order
-            .refunds
-            .iter()
-            .position(|r| r.status == RefundStatus::Pending)
-        else {
-            return Ok(self.outcome(None, None));
-        };
-        let refund = self.order.refunds[idx].clone();
-        let capture_ref = self
-            .order
-            .payment
-            .attempts
-            .iter()
-            .find_map(|a| match &a.status {
-                AttemptStatus::Captured { authorization_id } => Some(authorization_id.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let outcome = match self
-            .gateway(
-                self.core
-                    .gateway
-                    .refund(refund.gateway_key.clone(), capture_ref, refund.amount),
-            )
-            .await
-        {
-            Ok(reference) => GatewayOutcome::Approved { reference },
-            Err(GatewayError::Declined(reason)) => GatewayOutcome::Declined { reason },
-            Err(GatewayError::Unavailable(why)) => {
-                return Err(EngineError::Unavailable(format!(
-                    "payment gateway: {why}; the refund will be settled when the request is retried"
-                )));
-            }
-        };
-        let failed = !matches!(outcome, GatewayOutcome::Approved { .. });
-        let cmd = OrderCommand::RecordRefundOutcome {
-            refund_idx: idx,
-            outcome,
-        };
-        let events = self.order.decide(&cmd, self.core.clock.now())?;
-        let created = Some(self.order.refund_id(idx));
-        if failed {
-            self.commit(events, None, None, None).await?;
-            return Err(EngineError::Unavailable(
-                "the payment gateway refused the refund".into(),
-            ));
-        }
-        self.commit(events, idem, created, None).await
-    }
-
-    /// Settles a payment attempt or refund whose outcome never reached the log. Returns the
-    /// outcome if a payment attempt ended captured or declined (`idem` is taken and recorded with
-    /// it; otherwise it is left for the caller);
-    /// `None` if nothing was open or the attempt failed (the order stays payable).
-    async fn resolve_pending(
-        &mut self,
-        idem: &mut Option<IdemSpec<OrderOutcome>>,
-    ) -> Result<Option<OrderOutcome>, EngineError> {
-        if let Some(idx) = self
-            .order
-            .payment
-            .attempts
-            .iter()
-            .position(|a| a.status == AttemptStatus::Pending)
-        {
-            let attempt = self.order.payment.attempts[idx].clone();
-            let found = self
-                .gateway(self.core.gateway.lookup(attempt.gateway_key.clone()))
-                .await
-                .map_err(|e| EngineError::Unavailable(format!("payment gateway: {e}")))?;
-            let outcome = match found {
-                Some(GatewayRecord::Charged { reference }) => {
-                    self.capture(&attempt.gateway_key, reference, attempt.amount).await
-                }
-                Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
-                Some(GatewayRecord::Refunded { .. }) | None => GatewayOutcome::Failed {
-                    reason: "the gateway never received the attempt".into(),
-                },
-            };
-            let (final_outcome, declined) = match &outcome {
-                GatewayOutcome::Approved { .. } => (true, None),
-                GatewayOutcome::Declined { reason } => (true, Some(reason.clone())),
-                GatewayOutcome::Failed { .. } => (false, None),
-            };
-            let cmd = OrderCommand::RecordPaymentOutcome {
-                attempt_idx: idx,
-                outcome,
-            };
-            let events = self.order.decide(&cmd, self.core.clock.now())?;
-            if final_outcome {
-                return self.commit(events, idem.take(), None, declined).await.map(Some);
-            }
-            self.commit(events, None, None, None).await?;
-        }
-        if self.order.refunds.iter().any(|r| r.status == RefundStatus::Pending) {
-            // Refunds are idempotent by key at the gateway: sending again settles it.
-            match self.finish_refund(None).await {
-                Ok(_) | Err(EngineError::Rejected(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
     }
 }

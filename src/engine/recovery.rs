@@ -1,13 +1,11 @@
 //! Opening the data directory: the lock, the log, recovery (newest snapshot + replay of the log
-//! after it) and the start of the background tasks (expiry, snapshots, settling payments left
-//! open by a crash).
+//! after it) and the start of the background tasks (expiry, snapshots, the payment settler).
 
 use super::feed::{Feed, Indexes};
 use super::orders::{Internal, OrderCell, OrderMsg};
 use super::pairs::Pair;
 use super::{Clock, Core, Counters, Engine, EngineConfig, EngineError, ORDER_SHARDS, PairRegistry, PaymentGateway};
 use crate::codec;
-use crate::domain::order::{AttemptStatus, RefundStatus};
 use crate::domain::{EngineState, OrderStatus, Record};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -76,7 +74,7 @@ pub(crate) async fn open(
     core.counters.recovered_records.store(replayed, Ordering::Relaxed);
     tokio::spawn(expiry_loop(Arc::downgrade(&core)));
     tokio::spawn(super::snapshot::snapshot_loop(Arc::downgrade(&core)));
-    settle_open_payments(&core);
+    super::settler::start(&core);
     Ok(Engine {
         core,
         _lock: Arc::new(lock),
@@ -210,42 +208,9 @@ fn build_core(
         next_order_seq: AtomicU64::new(state.last_order_seq + 1),
         expiry: Mutex::new(expiry),
         expiry_changed: tokio::sync::Notify::new(),
+        settler: Default::default(),
         counters: Counters::default(),
         closed: AtomicBool::new(false),
-    }
-}
-
-/// Orders whose payment or refund outcome never reached the log get it settled now.
-fn settle_open_payments(core: &Arc<Core>) {
-    let mut open = Vec::new();
-    for shard in &core.orders {
-        for cell in shard.read().values() {
-            let pending = cell.peek(|o| {
-                o.payment.attempts.iter().any(|a| a.status == AttemptStatus::Pending)
-                    || o.refunds.iter().any(|r| r.status == RefundStatus::Pending)
-            });
-            if pending == Some(true) {
-                open.push(cell.clone());
-            }
-        }
-    }
-    for cell in open {
-        let core = core.clone();
-        tokio::spawn(async move {
-            let (reply, rx) = tokio::sync::oneshot::channel();
-            let msg = OrderMsg::Request {
-                request: Internal::Resolve,
-                idem: None,
-                reply,
-            };
-            if core.to_order(&cell, msg).await.is_ok() {
-                match rx.await {
-                    Ok(Ok(_)) => tracing::info!(order = %cell.id, "settled a payment left open by a restart"),
-                    Ok(Err(e)) => tracing::warn!(order = %cell.id, error = %e, "could not settle an open payment yet"),
-                    Err(_) => {}
-                }
-            }
-        });
     }
 }
 

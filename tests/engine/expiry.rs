@@ -100,7 +100,7 @@ async fn expiry_settles_an_abandoned_payment_attempt_then_releases_stock() {
         .order_request(o.id, OrderRequest::Pay { token: "tok".into() }, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::Unavailable(_)), "{err}");
+    assert!(matches!(err, EngineError::OutcomeUnknown(_)), "{err}");
     h.gateway.set_latency_ms(0);
     h.clock.advance_ms(60_000);
     wait_for_status(&h.engine, o.id, OrderStatus::Cancelled).await;

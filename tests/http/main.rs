@@ -2,6 +2,8 @@
 //!
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
+//! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
+//!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode.
 
@@ -9,4 +11,5 @@ mod support;
 
 mod api;
 mod events;
+mod payment_faults;
 mod process;
