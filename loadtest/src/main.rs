@@ -16,6 +16,7 @@
 mod api;
 mod cli;
 mod driver;
+mod exposition;
 mod procfs;
 mod recorder;
 mod report;

@@ -16,6 +16,7 @@ use anyhow::{Result, ensure};
 use serde::Serialize;
 
 use crate::api::{Api, Req};
+use crate::exposition::parse_metric;
 use crate::procfs;
 
 /// The standard Prometheus name of a process's user + system CPU time, in seconds.
@@ -136,28 +137,6 @@ impl ServerUsage {
     }
 }
 
-/// The value of the first sample named exactly `name` in Prometheus text exposition, with or
-/// without labels (`name 1.5`, `name{a="b"} 1.5`, optionally followed by a timestamp).
-pub(crate) fn parse_metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.trim_start().strip_prefix(name)?;
-        let value_part = if let Some(labelled) = rest.strip_prefix('{') {
-            &labelled[labelled.find('}')? + 1..]
-        } else if rest.starts_with([' ', '\t']) {
-            rest
-        } else {
-            // Another metric whose name starts with `name` (or a comment line).
-            return None;
-        };
-        value_part
-            .split_whitespace()
-            .next()?
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,40 +151,6 @@ process_cpu_seconds_total 12.34
 process_resident_memory_bytes 1.048576e+07
 oms_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 42 1700000000000
 ";
-
-    #[test]
-    fn parses_standard_process_metrics() {
-        assert_eq!(parse_metric(METRICS, METRIC_CPU_SECONDS), Some(12.34));
-        assert_eq!(parse_metric(METRICS, METRIC_RSS_BYTES), Some(10_485_760.0));
-    }
-
-    #[test]
-    fn parses_labelled_samples_with_timestamps() {
-        assert_eq!(parse_metric(METRICS, "oms_http_requests_total"), Some(42.0));
-    }
-
-    #[test]
-    fn absent_or_garbled_metric_is_none() {
-        assert_eq!(parse_metric(METRICS, "process_open_fds"), None);
-        assert_eq!(parse_metric("", METRIC_CPU_SECONDS), None);
-        assert_eq!(
-            parse_metric("process_cpu_seconds_total abc\n", METRIC_CPU_SECONDS),
-            None
-        );
-        assert_eq!(
-            parse_metric("process_cpu_seconds_total NaN\n", METRIC_CPU_SECONDS),
-            None
-        );
-        assert_eq!(
-            parse_metric("process_cpu_seconds_total{a=\"b\" 5\n", METRIC_CPU_SECONDS),
-            None
-        );
-        // Only a prefix of another name: not this metric.
-        assert_eq!(
-            parse_metric("process_cpu_seconds_total_extra 99\n", METRIC_CPU_SECONDS),
-            None
-        );
-    }
 
     fn usage(cpu_secs: Option<f64>) -> ServerUsage {
         ServerUsage {
