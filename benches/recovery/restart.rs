@@ -212,7 +212,12 @@ fn read_figures(child: &Child, addr: SocketAddr, time_to_ready_secs: f64, log: &
         let l = log.lock().unwrap();
         (l.recovered.clone(), l.ready.clone())
     };
-    let per = |n: Option<u64>, d: Option<f64>| n.zip(d.filter(|d| *d > 0.0)).map(|(n, d)| n as f64 / d);
+    // No rate without records (a restart from a snapshot with nothing after it).
+    let per = |n: Option<u64>, d: Option<f64>| {
+        n.filter(|n| *n > 0)
+            .zip(d.filter(|d| *d > 0.0))
+            .map(|(n, d)| n as f64 / d)
+    };
     Ok(Restart {
         time_to_ready_secs,
         recovered_records,
