@@ -8,7 +8,7 @@ use crate::{Args, human_bytes, procfs};
 use anyhow::{Context, Result, bail};
 use oms::domain::order::{NewOrder, RESERVATION_TTL_MS_MAX};
 use oms::engine::{Engine, EngineConfig, IdemSpec, OrderRequest, SimulatedGateway, SystemClock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What generating the directory took.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Generated {
     pub(crate) orders: u64,
     pub(crate) cancelled: u64,
@@ -42,6 +42,37 @@ impl Stop {
         self.reason.lock().unwrap().get_or_insert(reason);
         self.now.store(true, Ordering::Relaxed);
     }
+}
+
+/// Runs [`generate`] in a child process (this binary with `--generate-into`), so the memory
+/// the engine held is the OS's again when the server starts; its progress goes to stderr.
+pub(crate) fn in_child(args: &Args, dir: &Path) -> Result<Generated> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--generate-into").arg(dir);
+    for (flag, value) in [
+        ("--orders", args.orders),
+        ("--lines", args.lines),
+        ("--cancel-every", args.cancel_every),
+        ("--mem-reserve-mib", args.mem_reserve_mib),
+        ("--disk-reserve-gib", args.disk_reserve_gib),
+    ] {
+        cmd.arg(flag).arg(value.to_string());
+    }
+    if args.idempotency_keys {
+        cmd.arg("--idempotency-keys");
+    }
+    if args.snapshot {
+        cmd.arg("--snapshot");
+    }
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running the generator")?;
+    if !out.status.success() {
+        bail!("the generator failed ({})", out.status);
+    }
+    serde_json::from_slice(&out.stdout).context("reading the generator's result")
 }
 
 /// Order `i`: `lines` pseudo-random SKUs of `SKUS`, 1, 2 and 3 units, reservations for the
