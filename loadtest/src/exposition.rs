@@ -61,7 +61,11 @@ oms_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 42 170
         assert_eq!(parse_metric("process_cpu_seconds_total abc\n", CPU), None);
         assert_eq!(parse_metric("process_cpu_seconds_total NaN\n", CPU), None);
         assert_eq!(parse_metric("process_cpu_seconds_total{a=\"b\" 5\n", CPU), None);
-        // Only a prefix of another name: not this metric.
+        // Only a prefix of another name: not this metric (even when the rest reads as a number).
+        assert_eq!(
+            parse_metric("requests_total2 5\nrequests_total 7\n", "requests_total"),
+            Some(7.0)
+        );
         assert_eq!(parse_metric("process_cpu_seconds_total_extra 99\n", CPU), None);
     }
 }
