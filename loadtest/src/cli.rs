@@ -73,6 +73,11 @@ pub(crate) struct Global {
     /// Suppress the once-a-second progress line on stderr.
     #[arg(long, global = true)]
     pub(crate) quiet: bool,
+
+    /// Server process id: its CPU time and memory are read from /proc around the measured
+    /// phase (without it, from `process_cpu_seconds_total` at the server's /metrics).
+    #[arg(long, global = true)]
+    pub(crate) server_pid: Option<u32>,
 }
 
 /// The scenarios.
@@ -92,13 +97,17 @@ pub(crate) enum Scenario {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FlashSaleArgs {
-    /// Units on hand for the sale (K).
+    /// Units on hand for the sale (K), per SKU.
     #[arg(long, default_value_t = 1_000)]
     pub(crate) stock: u64,
 
     /// Purchase attempts, spread over `--connections` workers.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) buyers: u64,
+
+    /// SKUs the sale is spread over (buyer i buys SKU i mod N); 1 is the hot-SKU case.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) skus: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -151,12 +160,10 @@ pub(crate) struct MixedArgs {
     pub(crate) preload_orders: usize,
 }
 
+/// The soak takes `mixed`'s flags; with the global `--server-pid` it also samples the
+/// server's VmRSS every 5 s.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SoakArgs {
     #[command(flatten)]
     pub(crate) mixed: MixedArgs,
-
-    /// Server process id; its VmRSS is sampled from /proc every 5 s.
-    #[arg(long)]
-    pub(crate) server_pid: Option<u32>,
 }

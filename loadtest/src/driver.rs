@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::recorder::Recorder;
 use crate::schedule::Schedule;
+use crate::usage::ServerUsage;
 
 /// Interval between progress lines.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,6 +53,9 @@ pub(crate) struct DriveSummary {
     pub(crate) units_dropped: u64,
     /// Whether Ctrl-C cut the run short.
     pub(crate) interrupted: bool,
+    /// What the server spent during the run (set by the scenario context, which knows how to
+    /// read it; `None` when the driver runs alone, as in its tests).
+    pub(crate) server: Option<ServerUsage>,
 }
 
 /// Runs `workload` under `mode` and `limits`, recording into `rec`
@@ -102,6 +106,7 @@ pub(crate) async fn drive<W: Workload>(
         units_started,
         units_dropped,
         interrupted: interrupted.load(Ordering::Relaxed),
+        server: None,
     }
 }
 

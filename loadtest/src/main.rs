@@ -9,16 +9,21 @@
 //! - `workload`: deterministic per-unit generation from the seed.
 //! - `setup`: warehouses and stock through the API, concurrently.
 //! - `scenario`: health, flash-sale, lifecycle, mixed, soak.
+//! - `usage`: the server's CPU time and memory around the measured phase
+//!   (from `procfs` with `--server-pid`, else from its `/metrics`).
 //! - `report`: the summary table, the JSON file, pass or fail.
 
 mod api;
 mod cli;
 mod driver;
+mod exposition;
+mod procfs;
 mod recorder;
 mod report;
 mod scenario;
 mod schedule;
 mod setup;
+mod usage;
 mod workload;
 
 use std::process::ExitCode;
@@ -86,6 +91,8 @@ fn validate(g: &Global, scenario: &Scenario) -> Result<()> {
         Scenario::Soak(a) => vec![("--read-pct", a.mixed.read_pct)],
         Scenario::FlashSale(a) => {
             ensure!(a.buyers >= 1 && a.stock >= 1, "--buyers and --stock must be at least 1");
+            let skus_max = scenario::flash_sale::SKUS_MAX;
+            ensure!((1..=skus_max).contains(&a.skus), "--skus must be 1..={skus_max}");
             vec![]
         }
         Scenario::Health => vec![],
@@ -110,10 +117,12 @@ async fn run(cli: Cli) -> Result<bool> {
         Duration::from_millis(g.timeout_ms),
         g.connections.max(g.max_in_flight.min(CONNECTIONS_MAX)),
     )?;
+    let usage = usage::UsageProbe::new(api.clone(), g.server_pid)?;
     let ctx = Ctx {
         api,
         global: g.clone(),
         run_tag: run_tag.clone(),
+        usage,
     };
     let (rec, input) = match &cli.scenario {
         Scenario::Health => scenario::health::run(&ctx).await?,

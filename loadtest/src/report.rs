@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::driver::DriveSummary;
 use crate::recorder::{Counts, OpReport, Percentiles, Recorder, WindowReport};
+use crate::usage::ServerUsage;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RunReport {
@@ -29,6 +30,13 @@ pub(crate) struct RunReport {
     pub(crate) counts: Counts,
     pub(crate) requests_per_sec: f64,
     pub(crate) ok_per_sec: f64,
+    /// Server CPU (user + system) per request of the measured phase, in microseconds;
+    /// `null` when it could not be measured (see `server`).
+    pub(crate) server_cpu_us_per_request: Option<f64>,
+    /// The same per successful request.
+    pub(crate) server_cpu_us_per_ok: Option<f64>,
+    /// Where the server figures came from, its CPU seconds and memory.
+    pub(crate) server: Option<ServerUsage>,
     pub(crate) latency_all: Percentiles,
     pub(crate) operations: Vec<OpReport>,
     pub(crate) windows: Vec<WindowReport>,
@@ -85,6 +93,9 @@ impl RunReport {
             counts,
             requests_per_sec: counts.requests as f64 / secs,
             ok_per_sec: counts.ok as f64 / secs,
+            server_cpu_us_per_request: input.summary.server.and_then(|u| u.cpu_us_per(counts.requests)),
+            server_cpu_us_per_ok: input.summary.server.and_then(|u| u.cpu_us_per(counts.ok)),
+            server: input.summary.server,
             latency_all: rec.overall(),
             operations: rec.op_reports(),
             windows: rec.window_reports(),
@@ -119,6 +130,9 @@ impl RunReport {
             "requests {} (ok {}, rejected {}, errors {}), {:.1} req/s, {:.1} ok/s",
             c.requests, c.ok, c.rejected, c.errors, self.requests_per_sec, self.ok_per_sec
         );
+        if let Some(server) = &self.server {
+            let _ = writeln!(out, "{}", self.server_line(server));
+        }
         let _ = writeln!(
             out,
             "{:<20} {:>9} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -175,6 +189,32 @@ impl RunReport {
         out
     }
 
+    /// `server CPU 64.2 us/request, 70.1 us/ok (2.57 s, from /proc/42/stat); RSS peak 96.0 MiB, final 90.1 MiB`.
+    fn server_line(&self, server: &ServerUsage) -> String {
+        let us = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}"));
+        let mut line = format!(
+            "server CPU {} us/request, {} us/ok",
+            us(self.server_cpu_us_per_request),
+            us(self.server_cpu_us_per_ok)
+        );
+        match server.cpu_secs {
+            Some(secs) => {
+                let _ = write!(line, " ({secs:.2} s, from {})", server.describe_source());
+            }
+            None => {
+                let _ = write!(line, " ({})", server.describe_source());
+            }
+        }
+        let mib = |kib: Option<u64>| kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        let _ = write!(
+            line,
+            "; RSS peak {}, final {}",
+            mib(server.rss_peak_kib),
+            mib(server.rss_final_kib)
+        );
+        line
+    }
+
     pub(crate) fn write_json(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).context("serialising the report")?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
@@ -204,5 +244,78 @@ mod tests {
             errors: 2,
         };
         assert!((error_pct(c) - 1.0).abs() < 1e-9);
+    }
+
+    /// A report of 4 requests (3 ok, 1 rejected) whose measured phase cost the server `server`.
+    fn report_with(server: Option<ServerUsage>) -> RunReport {
+        use crate::recorder::{Class, Sample};
+        use clap::Parser;
+        use std::time::{Duration, Instant};
+        let global = crate::cli::Cli::try_parse_from(["loadtest", "health"]).unwrap().global;
+        let start = Instant::now();
+        let rec = Recorder::new(start);
+        for class in [Class::Ok, Class::Ok, Class::Ok, Class::Rejected] {
+            rec.record(Sample {
+                op: "op",
+                intended: start,
+                latency: Duration::from_millis(1),
+                class,
+                status: "200",
+                body: "",
+            });
+        }
+        let input = ReportInput {
+            scenario: "health",
+            parameters: Value::Null,
+            setup_secs: None,
+            summary: DriveSummary {
+                elapsed: Duration::from_secs(1),
+                server,
+                ..Default::default()
+            },
+            extra: Value::Null,
+            failures: vec![],
+        };
+        RunReport::build(&global, "tag", Value::Null, &rec, input)
+    }
+
+    #[test]
+    fn server_cpu_per_request_is_in_the_table_and_the_json() {
+        let server = ServerUsage {
+            source: "proc",
+            pid: Some(42),
+            cpu_secs: Some(0.0002),
+            rss_peak_kib: Some(2048),
+            rss_final_kib: Some(1024),
+        };
+        let report = report_with(Some(server));
+        let text = report.render();
+        assert!(
+            text.contains(
+                "server CPU 50.0 us/request, 66.7 us/ok (0.00 s, from /proc/42/stat); RSS peak 2.0 MiB, final 1.0 MiB"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert!((json["server_cpu_us_per_request"].as_f64().unwrap() - 50.0).abs() < 1e-9);
+        assert!((json["server_cpu_us_per_ok"].as_f64().unwrap() - 66.666).abs() < 1e-2);
+        assert_eq!(json["server"]["rss_peak_kib"], 2048);
+    }
+
+    #[test]
+    fn missing_server_cpu_is_n_a() {
+        let server = ServerUsage {
+            source: "metrics",
+            ..Default::default()
+        };
+        let report = report_with(Some(server));
+        let text = report.render();
+        assert!(
+            text.contains("server CPU n/a us/request, n/a us/ok (n/a: no --server-pid"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["server_cpu_us_per_request"].is_null());
+        assert!(json["server_cpu_us_per_ok"].is_null());
     }
 }

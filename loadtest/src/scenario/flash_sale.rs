@@ -5,6 +5,16 @@
 //! run fails unless exactly K units (or as many as there were buyers) were
 //! sold and reserved, with nothing oversold and nothing leaked.
 //!
+//! With `--skus N` the sale is spread: N SKUs with K units each, buyer `i`
+//! buying SKU `i mod N`, and every SKU is checked the same way. One SKU is
+//! the hot case (every placement meets at one SKU-warehouse pair); many SKUs
+//! show what the engine does when the same load is spread.
+//!
+//! A run stopped by a bound the user gave (`--duration-secs`, or `--requests`
+//! below `--buyers`) is a throughput measurement: it is not a failure that
+//! some buyers never ran, and every SKU must still show exactly the sales
+//! the client saw. Stopped by the default time bound, it is a failure.
+//!
 //! A purchase whose answer was lost in transport is retried with the same
 //! `Idempotency-Key`, so its outcome is known without double buying.
 
@@ -37,25 +47,49 @@ const WAREHOUSE: WarehouseSpec = WarehouseSpec {
     priority: 1,
 };
 
+/// Most SKUs one sale may spread over (each costs a setup and a verification request).
+pub(crate) const SKUS_MAX: usize = 100_000;
+/// Most verification failures listed one by one; the rest are counted.
+const FAILURES_LISTED_MAX: usize = 20;
+
 struct FlashSale {
     api: Api,
     rec: Arc<Recorder>,
     seed: u64,
     run_tag: String,
-    sku: String,
+    skus: Vec<String>,
+    /// Units on hand per SKU.
     stock: u64,
+    /// Sales per SKU, by index into `skus`.
+    sales: Vec<AtomicU64>,
     successes: AtomicU64,
     /// Purchases whose outcome stayed unknown after every retry.
     unknown: AtomicU64,
-    /// Nanoseconds from the start to the K-th sale; 0 until then.
+    /// Nanoseconds from the start to the last unit's sale (K per SKU); 0 until then.
     sold_out_ns: AtomicU64,
+}
+
+/// The SKU names of a sale: `flash-<tag>` alone, or `flash-<tag>-<i>` for each of several.
+fn sku_names(run_tag: &str, n_skus: usize) -> Vec<String> {
+    if n_skus == 1 {
+        vec![format!("flash-{run_tag}")]
+    } else {
+        (0..n_skus).map(|i| format!("flash-{run_tag}-{i}")).collect()
+    }
+}
+
+/// How many of `buyers` (buyer `i` buys SKU `i mod n_skus`) buy SKU `sku_idx`.
+fn buyers_of(sku_idx: usize, n_skus: usize, buyers: u64) -> u64 {
+    let n = n_skus as u64;
+    buyers / n + u64::from((sku_idx as u64) < buyers % n)
 }
 
 impl Workload for FlashSale {
     async fn run_unit(&self, seq: u64, intended: Instant) {
         let mut rng = unit_rng(self.seed, stream::FLASH_SALE, seq);
+        let sku_idx = (seq % self.skus.len() as u64) as usize;
         let lines = [Line {
-            sku: self.sku.clone(),
+            sku: self.skus[sku_idx].clone(),
             quantity: 1,
             unit_price: "9.99",
         }];
@@ -70,8 +104,9 @@ impl Workload for FlashSale {
                 continue;
             };
             if reply.status == StatusCode::CREATED {
+                self.sales[sku_idx].fetch_add(1, Ordering::Relaxed);
                 let sold = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
-                if sold == self.stock {
+                if sold == self.stock.saturating_mul(self.skus.len() as u64) {
                     let ns = self.rec.start().elapsed().as_nanos();
                     self.sold_out_ns
                         .store(u64::try_from(ns).unwrap_or(u64::MAX).max(1), Ordering::Relaxed);
@@ -98,14 +133,12 @@ fn inventory_row(inventory: &Value, warehouse_id: &str) -> Option<(u64, u64, u64
     ))
 }
 
-/// Checks the server's inventory against the sale's counts; returns failures.
-fn verify(
-    row: Option<(u64, u64, u64, u64)>,
-    stock: u64,
-    successes: u64,
-    all_buyers_done: bool,
-    buyers: u64,
-) -> Vec<String> {
+/// Checks one SKU's inventory against the sale's counts; returns failures.
+///
+/// `buyers` is how many buyers this SKU had when every buyer ran, `None` when the run stopped
+/// early (then only what holds at any moment is checked: nothing oversold, the server's
+/// reservations equal the sales the client saw).
+fn verify(row: Option<(u64, u64, u64, u64)>, stock: u64, successes: u64, buyers: Option<u64>) -> Vec<String> {
     let mut failures = Vec::new();
     let Some((on_hand, reserved, available, total_available)) = row else {
         return vec!["inventory answer has no row for the sale's warehouse".to_owned()];
@@ -113,13 +146,11 @@ fn verify(
     if successes > stock {
         failures.push(format!("oversold: {successes} sales of {stock} units"));
     }
-    if all_buyers_done {
+    if let Some(buyers) = buyers {
         let expected = stock.min(buyers);
         if successes != expected {
             failures.push(format!("{successes} sales, expected exactly {expected}"));
         }
-    } else {
-        failures.push("the sale did not finish within its bounds".to_owned());
     }
     if reserved != successes {
         failures.push(format!("server reserved {reserved}, client saw {successes} sales"));
@@ -133,7 +164,7 @@ fn verify(
             stock.saturating_sub(reserved)
         ));
     }
-    if all_buyers_done && buyers >= stock && (reserved != stock || available != 0) {
+    if buyers.is_some_and(|b| b >= stock) && (reserved != stock || available != 0) {
         failures.push(format!(
             "not sold out: reserved {reserved} of {stock}, available {available}"
         ));
@@ -141,11 +172,53 @@ fn verify(
     failures
 }
 
+/// Reads every SKU's inventory back (concurrently) and checks it; returns the failures, at
+/// most [`FAILURES_LISTED_MAX`] of them spelled out, and the inventory of the first SKU.
+async fn verify_all(ctx: &Ctx, sale: &FlashSale, buyers: u64, finished: bool) -> Result<(Vec<String>, Value)> {
+    let n_skus = sale.skus.len();
+    let answers: Arc<Vec<std::sync::OnceLock<Value>>> = Arc::new((0..n_skus).map(|_| Default::default()).collect());
+    let (api, skus, slots) = (ctx.api.clone(), Arc::new(sale.skus.clone()), answers.clone());
+    setup::for_each_concurrent(ctx.global.connections, n_skus, move |idx| {
+        let (api, skus, slots) = (api.clone(), skus.clone(), slots.clone());
+        async move {
+            let reply = api
+                .must(&Req::get(&format!("/v1/inventory/{}", skus[idx])))
+                .await
+                .context("reading the sale's inventory back")?;
+            let _ = slots[idx].set(reply.json);
+            Ok(())
+        }
+    })
+    .await?;
+    let mut failures = Vec::new();
+    for (idx, sku) in sale.skus.iter().enumerate() {
+        let inventory = answers[idx].get().unwrap_or(&Value::Null);
+        let row = inventory_row(inventory, WAREHOUSE.id);
+        let sold = sale.sales[idx].load(Ordering::Relaxed);
+        let sku_buyers = finished.then(|| buyers_of(idx, n_skus, buyers));
+        for f in verify(row, sale.stock, sold, sku_buyers) {
+            failures.push(if n_skus == 1 { f } else { format!("{sku}: {f}") });
+        }
+    }
+    if failures.len() > FAILURES_LISTED_MAX {
+        let more = failures.len() - FAILURES_LISTED_MAX;
+        failures.truncate(FAILURES_LISTED_MAX);
+        failures.push(format!("... and {more} more verification failures"));
+    }
+    let first = answers[0].get().cloned().unwrap_or(Value::Null);
+    Ok((failures, first))
+}
+
 pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(Arc<Recorder>, ReportInput)> {
     let setup_start = Instant::now();
-    let sku = format!("flash-{}", ctx.run_tag);
+    let skus = Arc::new(sku_names(&ctx.run_tag, args.skus));
     setup::put_warehouse(&ctx.api, &WAREHOUSE).await?;
-    setup::put_stock(&ctx.api, &sku, WAREHOUSE.id, args.stock).await?;
+    let (api, names, stock) = (ctx.api.clone(), skus.clone(), args.stock);
+    setup::for_each_concurrent(ctx.global.connections, args.skus, move |idx| {
+        let (api, names) = (api.clone(), names.clone());
+        async move { setup::put_stock(&api, &names[idx], WAREHOUSE.id, stock).await }
+    })
+    .await?;
     let setup_secs = setup_start.elapsed().as_secs_f64();
 
     let rec = ctx.measuring_recorder().await;
@@ -154,8 +227,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
         rec: rec.clone(),
         seed: ctx.global.seed,
         run_tag: ctx.run_tag.clone(),
-        sku: sku.clone(),
+        skus: skus.to_vec(),
         stock: args.stock,
+        sales: (0..args.skus).map(|_| AtomicU64::new(0)).collect(),
         successes: AtomicU64::new(0),
         unknown: AtomicU64::new(0),
         sold_out_ns: AtomicU64::new(0),
@@ -164,34 +238,34 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
     let limits = ctx.limits(DURATION_SECS_DEFAULT, args.buyers);
     let summary = ctx.drive(sale.clone(), rec.clone(), mode, limits).await;
 
-    let inventory = ctx
-        .api
-        .must(&Req::get(&format!("/v1/inventory/{sku}")))
-        .await
-        .context("reading the sale's inventory back")?;
+    let finished = summary.units_started == args.buyers && summary.units_dropped == 0;
+    let (mut failures, inventory) = verify_all(ctx, &sale, args.buyers, finished).await?;
+    let bounded_by_user = ctx.global.duration_secs.is_some() || ctx.global.requests < args.buyers;
+    if !finished && !bounded_by_user {
+        failures.push("the sale did not finish within its bounds".to_owned());
+    }
     let successes = sale.successes.load(Ordering::Relaxed);
     let unknown = sale.unknown.load(Ordering::Relaxed);
-    let row = inventory_row(&inventory.json, WAREHOUSE.id);
-    let all_buyers_done = summary.units_started == args.buyers && summary.units_dropped == 0;
-    let mut failures = verify(row, args.stock, successes, all_buyers_done, args.buyers);
     if unknown > 0 {
         failures.push(format!("{unknown} purchases had no answer after retries"));
     }
     let sold_out_ns = sale.sold_out_ns.load(Ordering::Relaxed);
     let counts = rec.counts();
     let extra = json!({
-        "sku": sku,
+        "sku": skus[0],
+        "skus": args.skus,
         "stock": args.stock,
         "successes": successes,
         "rejections": counts.rejected,
         "other_errors": counts.errors,
         "unknown_outcomes": unknown,
+        "finished": finished,
         "time_to_sell_out_secs": (sold_out_ns > 0).then(|| sold_out_ns as f64 / 1e9),
-        "inventory": inventory.json,
+        "inventory": (args.skus == 1).then_some(inventory),
     });
     let input = ReportInput {
         scenario: "flash-sale",
-        parameters: json!({"stock": args.stock, "buyers": args.buyers}),
+        parameters: json!({"stock": args.stock, "buyers": args.buyers, "skus": args.skus}),
         setup_secs: Some(setup_secs),
         summary,
         extra,
@@ -217,18 +291,38 @@ mod tests {
 
     #[test]
     fn exact_sell_out_passes() {
-        assert!(verify(Some((100, 100, 0, 0)), 100, 100, true, 10_000).is_empty());
+        assert!(verify(Some((100, 100, 0, 0)), 100, 100, Some(10_000)).is_empty());
         // Fewer buyers than units: every buyer gets one, the rest stays available.
-        assert!(verify(Some((100, 40, 60, 60)), 100, 40, true, 40).is_empty());
+        assert!(verify(Some((100, 40, 60, 60)), 100, 40, Some(40)).is_empty());
     }
 
     #[test]
     fn oversell_and_leaks_fail() {
-        let oversold = verify(Some((100, 101, 0, 0)), 100, 101, true, 10_000);
+        let oversold = verify(Some((100, 101, 0, 0)), 100, 101, Some(10_000));
         assert!(oversold.iter().any(|f| f.contains("oversold")), "{oversold:?}");
-        let leaked = verify(Some((100, 100, 0, 0)), 100, 99, true, 10_000);
+        let leaked = verify(Some((100, 100, 0, 0)), 100, 99, Some(10_000));
         assert!(leaked.iter().any(|f| f.contains("reserved 100")), "{leaked:?}");
-        let unfinished = verify(Some((100, 50, 50, 50)), 100, 50, false, 10_000);
-        assert!(!unfinished.is_empty());
+        let short = verify(Some((100, 50, 50, 50)), 100, 50, Some(10_000));
+        assert!(short.iter().any(|f| f.contains("expected exactly 100")), "{short:?}");
+    }
+
+    #[test]
+    fn a_run_stopped_early_is_checked_for_what_holds_at_any_moment() {
+        // Half sold when the time bound stopped it: consistent, so no failure...
+        assert!(verify(Some((100, 50, 50, 50)), 100, 50, None).is_empty());
+        // ...but a server that reserved more than the client saw still fails.
+        let leaked = verify(Some((100, 51, 49, 49)), 100, 50, None);
+        assert!(leaked.iter().any(|f| f.contains("reserved 51")), "{leaked:?}");
+    }
+
+    #[test]
+    fn buyers_are_dealt_round_robin_over_the_skus() {
+        assert_eq!(sku_names("t", 1), ["flash-t"]);
+        assert_eq!(sku_names("t", 3), ["flash-t-0", "flash-t-1", "flash-t-2"]);
+        // 10 buyers over 3 SKUs: buyers 0, 3, 6, 9 -> SKU 0; 1, 4, 7 -> 1; 2, 5, 8 -> 2.
+        assert_eq!([0, 1, 2].map(|i| buyers_of(i, 3, 10)), [4, 3, 3]);
+        assert_eq!(buyers_of(0, 1, 10), 10);
+        let total: u64 = (0..7).map(|i| buyers_of(i, 7, 1_000)).sum();
+        assert_eq!(total, 1_000);
     }
 }

@@ -19,6 +19,7 @@ use crate::api::{Api, Req};
 use crate::cli::Global;
 use crate::driver::{self, DriveSummary, Limits, Mode, Workload};
 use crate::recorder::Recorder;
+use crate::usage::UsageProbe;
 
 /// Unmeasured requests per connection before the measured phase.
 const WARM_UP_REQUESTS_PER_CONNECTION: usize = 2;
@@ -29,6 +30,8 @@ pub(crate) struct Ctx {
     pub(crate) global: Global,
     /// Makes this run's SKUs unique on a server that keeps earlier runs' data.
     pub(crate) run_tag: String,
+    /// Reads the server's CPU time and memory around the measured phase.
+    pub(crate) usage: UsageProbe,
 }
 
 impl Ctx {
@@ -88,6 +91,8 @@ impl Ctx {
         Self::recorder()
     }
 
+    /// Runs the measured phase, with a reading of the server's usage just before and just
+    /// after it (so setup, warm-up and verification are not charged to its requests).
     pub(crate) async fn drive<W: Workload>(
         &self,
         workload: Arc<W>,
@@ -95,6 +100,10 @@ impl Ctx {
         mode: Mode,
         limits: Limits,
     ) -> DriveSummary {
-        driver::drive(workload, rec, mode, limits, !self.global.quiet).await
+        let before = self.usage.read().await;
+        let mut summary = driver::drive(workload, rec, mode, limits, !self.global.quiet).await;
+        let after = self.usage.read().await;
+        summary.server = Some(self.usage.between(before, after));
+        summary
     }
 }

@@ -1,6 +1,6 @@
 //! `soak`: the `mixed` workload in open loop at a fixed `--rate` for a long
-//! time. Reports latency per one-minute window and, with `--server-pid`, the
-//! server's resident memory sampled every 5 s and its drift over the run.
+//! time. Reports latency per one-minute window and, with the global `--server-pid`,
+//! the server's resident memory sampled every 5 s and its drift over the run.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::cli::SoakArgs;
 use crate::driver::Mode;
+use crate::procfs;
 use crate::recorder::Recorder;
 use crate::report::ReportInput;
 use crate::scenario::Ctx;
@@ -29,16 +30,8 @@ struct RssSample {
     rss_kib: u64,
 }
 
-/// `VmRSS` in KiB from the text of `/proc/PID/status`.
-fn parse_vm_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let mut parts = line["VmRSS:".len()..].split_whitespace();
-    let value = parts.next()?.parse().ok()?;
-    (parts.next() == Some("kB")).then_some(value)
-}
-
 fn read_rss_kib(pid: u32) -> Option<u64> {
-    parse_vm_rss_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+    procfs::read_status_kib(pid, "VmRSS")
 }
 
 /// Drift summary of the samples: first, last, max and last minus first, in KiB.
@@ -57,7 +50,8 @@ fn rss_summary(samples: &[RssSample]) -> serde_json::Value {
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: &SoakArgs) -> Result<(Arc<Recorder>, ReportInput)> {
-    if let Some(pid) = args.server_pid {
+    let server_pid = ctx.global.server_pid;
+    if let Some(pid) = server_pid {
         anyhow::ensure!(read_rss_kib(pid).is_some(), "cannot read VmRSS of process {pid}");
     }
     let (pool, setup_secs) = mixed::set_up(ctx, &args.mixed).await?;
@@ -73,7 +67,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SoakArgs) -> Result<(Arc<Recorder>, Re
     });
 
     let samples = Arc::new(Mutex::new(Vec::new()));
-    let sampler = args.server_pid.map(|pid| {
+    let sampler = server_pid.map(|pid| {
         let samples = samples.clone();
         let start = rec.start();
         tokio::spawn(async move {
@@ -102,7 +96,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SoakArgs) -> Result<(Arc<Recorder>, Re
         .await;
     if let Some(sampler) = sampler {
         sampler.abort();
-        if let Some(pid) = args.server_pid
+        if let Some(pid) = server_pid
             && let Some(rss_kib) = read_rss_kib(pid)
         {
             samples.lock().expect("rss lock poisoned").push(RssSample {
@@ -121,7 +115,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SoakArgs) -> Result<(Arc<Recorder>, Re
     }
     let input = ReportInput {
         scenario: "soak",
-        parameters: json!({"mixed": mixed::parameters(&args.mixed), "server_pid": args.server_pid}),
+        parameters: json!({"mixed": mixed::parameters(&args.mixed), "server_pid": server_pid}),
         setup_secs: Some(setup_secs),
         summary,
         extra: json!({"rss": rss_summary(&samples), "orders_in_pool": pool.len()}),
@@ -141,14 +135,6 @@ pub(crate) fn mode(ctx: &Ctx) -> Mode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_vm_rss() {
-        let status = "Name:\toms\nVmPeak:\t  200000 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
-        assert_eq!(parse_vm_rss_kib(status), Some(12_345));
-        assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
-        assert_eq!(parse_vm_rss_kib("VmRSS:\tlots\n"), None);
-    }
 
     #[test]
     fn summarises_drift() {
