@@ -63,7 +63,7 @@ pub use error::WalError;
 pub use log::{OpenReport, QUEUE_BYTES_MAX, Wal, WalStats};
 pub use reader::WalReader;
 pub use sim::{CrashMode, SimFault, SimOp, SimStorage};
-pub use storage::{FsStorage, Storage};
+pub use storage::{FsStorage, Storage, create_dir_durable};
 pub use ticket::AppendTicket;
 
 /// Log sequence number: dense and monotonic; the first record ever has LSN 1, 0 means "none".

@@ -9,10 +9,10 @@
 
 use crate::format::{
     RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, decode_record_header, decode_segment_header, encode_segment_header,
-    parse_segment_name, parse_snapshot_name, record_crc, segment_name,
+    parse_segment_name, parse_snapshot_name, record_crc, segment_name, snapshot_name,
 };
 use crate::storage::Storage;
-use crate::{Lsn, WalError};
+use crate::{Lsn, WalConfig, WalError};
 
 /// Bytes read from a segment per storage call while scanning or replaying.
 const READ_CHUNK_BYTES: usize = 1024 * 1024;
@@ -252,9 +252,15 @@ fn is_all_zero(storage: &dyn Storage, name: &str) -> Result<bool, WalError> {
     Ok(bytes.iter().all(|&b| b == 0))
 }
 
+/// Largest first LSN a segment may declare: 2^63 - 1. No real log comes near it, and the bound
+/// keeps every LSN computation of a damaged or crafted file far from overflow.
+pub(crate) const LSN_MAX: Lsn = i64::MAX as Lsn;
+
 /// Scans every segment, truncates a torn tail, and returns where appends continue.
-/// Creates the first segment of an empty directory.
-pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Result<Recovered, WalError> {
+/// Creates the first segment of an empty directory, unless the directory shows earlier use.
+/// Refuses a log that ends before the newest snapshot.
+pub(crate) fn recover(storage: &dyn Storage, config: &WalConfig) -> Result<Recovered, WalError> {
+    let record_size_bytes_max = config.record_size_bytes_max;
     let names = storage.list().map_err(io_err(storage, "list", "."))?;
     let mut segments: Vec<SegmentInfo> = names
         .iter()
@@ -266,22 +272,39 @@ pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Resu
         })
         .collect();
     segments.sort_by_key(|s| s.first_lsn);
+    // A snapshot named N was written after records up to N - 1 were fsynced: the log held them.
+    let newest_snapshot = names.iter().filter_map(|n| parse_snapshot_name(n)).max();
 
     if segments.is_empty() {
-        // A fresh log starts at 1, or after the newest snapshot if only snapshots are left.
-        let first_lsn = names
-            .iter()
-            .filter_map(|n| parse_snapshot_name(n))
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let segment = create_segment(storage, first_lsn)?;
+        let evidence = match newest_snapshot {
+            Some(next_lsn) => Some(format!(
+                "it holds snapshot {} (covering records up to LSN {})",
+                snapshot_name(next_lsn),
+                next_lsn.saturating_sub(1)
+            )),
+            None if !config.create_if_missing => Some("its owner says the log existed".to_string()),
+            None => None,
+        };
+        if let Some(evidence) = evidence {
+            return Err(WalError::LogMissing {
+                dir: storage.path("."),
+                evidence,
+            });
+        }
+        let segment = create_segment(storage, 1)?;
         return Ok(Recovered {
             segments: vec![segment],
             active_len: SEGMENT_HEADER_BYTES as u64,
-            next_lsn: first_lsn,
+            next_lsn: 1,
             truncated_bytes: 0,
             truncated_hint: String::new(),
+        });
+    }
+    if let Some(bad) = segments.iter().find(|s| s.first_lsn == 0 || s.first_lsn > LSN_MAX) {
+        return Err(WalError::Corrupt {
+            segment: storage.path(&bad.name),
+            offset: 0,
+            reason: format!("first LSN {} in the file name is outside 1..={LSN_MAX}", bad.first_lsn),
         });
     }
 
@@ -391,6 +414,15 @@ pub(crate) fn recover(storage: &dyn Storage, record_size_bytes_max: u32) -> Resu
         if is_last {
             active_len = end_offset;
         }
+    }
+    if let Some(next_lsn) = newest_snapshot
+        && next_lsn > expected_lsn
+    {
+        return Err(WalError::LogBehindSnapshot {
+            snapshot: storage.path(&snapshot_name(next_lsn)),
+            snapshot_end_lsn: next_lsn - 1,
+            log_end_lsn: expected_lsn - 1,
+        });
     }
     // Everything recovered is made durable now, so it can be treated as durable from here on.
     let active = &segments[n_segments - 1].name;
