@@ -11,7 +11,7 @@ use crate::format::{
     TEMP_SUFFIX, decode_snapshot, encode_snapshot, parse_snapshot_name, record_frame_bytes, snapshot_name,
 };
 use crate::reader::WalReader;
-use crate::segment::recover;
+use crate::recovery::recover;
 use crate::storage::{FsStorage, Storage, read_all};
 use crate::ticket::{AppendTicket, TicketSlot};
 use crate::writer::{Queue, QueuedTicket, Shared, StatsCounters, Writer};

@@ -34,12 +34,13 @@ fn log_with_snapshot(disk: &Arc<SimStorage>) -> WalConfig {
 fn a_log_cut_short_behind_its_snapshot_is_refused_naming_both_positions() {
     let disk = Arc::new(SimStorage::new());
     let config = log_with_snapshot(&disk);
-    // Cut the last segment back to its header: the records it held are gone.
     let last = segments(&disk).pop().expect("a segment");
     let first_lsn: u64 = last["wal-".len()..last.len() - ".log".len()].parse().expect("LSN");
     assert!(first_lsn > 1 && first_lsn <= 20, "{last}");
-    let header = disk.file_bytes(&last).expect("bytes")[..32].to_vec();
-    disk.set_file_bytes(&last, header);
+    // Cut the last segment back to its header, leaving a torn record after it.
+    let mut cut = disk.file_bytes(&last).expect("bytes")[..32 + 20].to_vec();
+    cut[40] ^= 0xff;
+    disk.set_file_bytes(&last, cut.clone());
     let files_before = disk.file_names();
 
     for _ in 0..2 {
@@ -58,8 +59,9 @@ fn a_log_cut_short_behind_its_snapshot_is_refused_naming_both_positions() {
             message.contains("LSN 20") && message.contains(&format!("LSN {}", first_lsn - 1)),
             "{message}"
         );
-        // Nothing was appended or created: opening again finds the same picture.
+        // Nothing was cut, appended or created: opening again finds the same picture.
         assert_eq!(disk.file_names(), files_before);
+        assert_eq!(disk.file_bytes(&last), Some(cut.clone()), "the torn tail is left alone");
     }
 }
 
