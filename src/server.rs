@@ -146,7 +146,8 @@ pub fn api_keys_from_env() -> Vec<String> {
 fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
     let unusable =
         |e: std::io::Error| ServerError::Config(format!("data directory {} is not writable: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(unusable)?;
+    // Durably: a directory whose own entry is lost in a power cut takes its log with it.
+    wal::create_dir_durable(dir).map_err(unusable)?;
     let probe = dir.join(format!(".oms-write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(unusable)?;
     std::fs::remove_file(&probe).map_err(unusable)?;

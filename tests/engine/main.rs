@@ -6,6 +6,7 @@ mod crash_consistency;
 mod expiry;
 mod flash_sale;
 mod lifecycle;
+mod lost_log;
 mod model;
 mod payments;
 mod snapshots;

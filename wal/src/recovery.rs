@@ -139,7 +139,7 @@ fn start_empty(
             snapshot_name(next_lsn),
             next_lsn.saturating_sub(1)
         )),
-        None if !config.create_if_missing => Some("its owner says the log existed".to_string()),
+        None if !config.create_if_missing => Some("it was opened as an existing log (create_if_missing off)".to_string()),
         None => None,
     };
     if let Some(evidence) = evidence {

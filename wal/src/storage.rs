@@ -207,6 +207,9 @@ impl Storage for FsStorage {
     }
 
     fn path(&self, name: &str) -> PathBuf {
+        if name == "." {
+            return self.dir.clone();
+        }
         self.dir.join(name)
     }
 }
