@@ -2,6 +2,8 @@
 
 mod support;
 
+mod arbitrary_bytes;
+mod bounds;
 mod crash_consistency;
 mod expiry;
 mod flash_sale;

@@ -1,6 +1,8 @@
 //! HTTP tests: one test binary, one module per concern.
 //!
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
+//! - `arbitrary_bodies`: random and mangled JSON bodies on every POST and PUT (property test).
+//! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode.
@@ -8,5 +10,7 @@
 mod support;
 
 mod api;
+mod arbitrary_bodies;
+mod bounds;
 mod events;
 mod process;
