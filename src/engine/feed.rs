@@ -170,7 +170,9 @@ impl Feed {
             })),
             published: watch::Sender::new(next_lsn - 1),
             indexes: RwLock::new(indexes),
-            replays: Arc::new(tokio::sync::Semaphore::new(limits.replays_max)),
+            replays: Arc::new(tokio::sync::Semaphore::new(
+                limits.replays_max.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         }
     }
 
