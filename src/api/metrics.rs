@@ -178,7 +178,12 @@ fn engine(out: &mut String, st: &EngineStats) {
         "Placements that re-allocated after losing a race for stock",
         st.placements_retried_total,
     );
-    gauge(out, "oms_idempotency_keys", "Stored idempotent responses", st.idempotency_keys);
+    gauge(
+        out,
+        "oms_idempotency_keys",
+        "Stored idempotent responses",
+        st.idempotency_keys,
+    );
     gauge(
         out,
         "oms_idempotency_bytes",

@@ -121,13 +121,15 @@ struct Retained {
 
 impl Retained {
     fn push(&mut self, c: Committed, bytes: usize) {
-        assert_eq!(c.lsn, self.first_lsn + self.records.len() as u64, "retained LSNs are dense");
+        assert_eq!(
+            c.lsn,
+            self.first_lsn + self.records.len() as u64,
+            "retained LSNs are dense"
+        );
         self.records.push_back((c, bytes));
         self.bytes += bytes;
         // The newest record always stays, however large: a subscriber that keeps up gets it.
-        while self.records.len() > self.records_max.max(1)
-            || (self.bytes > self.bytes_max && self.records.len() > 1)
-        {
+        while self.records.len() > self.records_max.max(1) || (self.bytes > self.bytes_max && self.records.len() > 1) {
             let (_, dropped) = self.records.pop_front().expect("not empty");
             self.bytes -= dropped;
             self.first_lsn += 1;

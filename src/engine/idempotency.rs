@@ -137,7 +137,8 @@ impl Table {
         self.by_age.insert((record.at, record.key.clone()));
         self.by_key.insert(record.key.clone(), record);
         let mut evicted = 0;
-        while self.by_key.len() > 1 && (self.by_key.len() > self.limits.keys_max || self.bytes > self.limits.bytes_max) {
+        while self.by_key.len() > 1 && (self.by_key.len() > self.limits.keys_max || self.bytes > self.limits.bytes_max)
+        {
             let (_, key) = self.by_age.first().cloned().expect("entries are indexed");
             self.remove(&key);
             evicted += 1;
@@ -170,10 +171,7 @@ impl Table {
 
     fn check(&self) {
         assert_eq!(self.by_key.len(), self.by_age.len(), "one age entry per key");
-        assert!(
-            self.by_key.len() <= self.limits.keys_max.max(1),
-            "the key bound holds"
-        );
+        assert!(self.by_key.len() <= self.limits.keys_max.max(1), "the key bound holds");
     }
 
     /// The responses, as the snapshot stores them.
@@ -375,7 +373,9 @@ mod tests {
     /// or are replayed does not change which responses a bound keeps.
     #[test]
     fn eviction_does_not_depend_on_insertion_order() {
-        let records: Vec<_> = (0..12u64).map(|i| rec(&format!("k{i}"), 100 + (i * 7) % 5, 3)).collect();
+        let records: Vec<_> = (0..12u64)
+            .map(|i| rec(&format!("k{i}"), 100 + (i * 7) % 5, 3))
+            .collect();
         let keep = |order: &[usize]| {
             let mut t = Table::new(limits(5, u64::MAX));
             for &i in order {
@@ -394,7 +394,11 @@ mod tests {
 
     #[tokio::test]
     async fn claims_replay_refuse_or_hold_the_key() {
-        let idem = Arc::new(Idempotency::new(HashMap::new(), IdempotencyLimits::default(), Millis(0)));
+        let idem = Arc::new(Idempotency::new(
+            HashMap::new(),
+            IdempotencyLimits::default(),
+            Millis(0),
+        ));
         let Claim::Run(hold) = idem.claim("k".into(), [1; 32], Millis(0)).await else {
             panic!("a new key runs");
         };
@@ -403,14 +407,19 @@ mod tests {
             let idem = idem.clone();
             async move { idem.claim("k".into(), [1; 32], Millis(0)).await }
         });
-        let mut stored = hold.spec(Box::new(|_: &()| (201, b"{}".to_vec()))).record(&(), Millis(0));
+        let mut stored = hold
+            .spec(Box::new(|_: &()| (201, b"{}".to_vec())))
+            .record(&(), Millis(0));
         idem.record(&stored);
         drop(hold);
         match second.await.unwrap() {
             Claim::Replay { status, body } => assert_eq!((status, body), (201, b"{}".to_vec())),
             _ => panic!("the waiting retry replays"),
         }
-        assert!(matches!(idem.claim("k".into(), [2; 32], Millis(0)).await, Claim::Conflict));
+        assert!(matches!(
+            idem.claim("k".into(), [2; 32], Millis(0)).await,
+            Claim::Conflict
+        ));
         assert!(idem.inflight.lock().is_empty(), "released keys are forgotten");
         // Past the retention the key is free again.
         stored.key = "other".into();

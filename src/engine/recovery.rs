@@ -130,10 +130,7 @@ fn write_marker(dir: &std::path::Path) -> std::io::Result<()> {
 /// Newest valid snapshot plus every record after it. Logs progress for long replays. The
 /// idempotent responses are folded into a table with `limits` and returned in
 /// `state.idempotency`, pruned to the retention as of the newest record.
-pub(crate) fn fold_log(
-    wal: &wal::Wal,
-    limits: super::IdempotencyLimits,
-) -> Result<(EngineState, u64), EngineError> {
+pub(crate) fn fold_log(wal: &wal::Wal, limits: super::IdempotencyLimits) -> Result<(EngineState, u64), EngineError> {
     let mut state = match wal
         .load_latest_snapshot()
         .map_err(|e| EngineError::Open(e.to_string()))?

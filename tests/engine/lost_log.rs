@@ -10,7 +10,12 @@ use wal::SimStorage;
 
 async fn open(dir: &std::path::Path, storage: Option<Arc<dyn wal::Storage>>) -> Result<Engine, EngineError> {
     let cfg = config(dir, storage);
-    Engine::open(cfg, Arc::new(ManualClock::new(T0)), Arc::new(SimulatedGateway::default())).await
+    Engine::open(
+        cfg,
+        Arc::new(ManualClock::new(T0)),
+        Arc::new(SimulatedGateway::default()),
+    )
+    .await
 }
 
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -36,7 +41,11 @@ async fn a_log_cut_short_behind_its_snapshot_is_refused_naming_both_positions() 
         h.stock(&format!("sku-{i}"), "w", 5).await;
     }
     let e = h.engine.clone();
-    let covered = tokio::task::spawn_blocking(move || e.snapshot_now()).await.unwrap().unwrap() - 1;
+    let covered = tokio::task::spawn_blocking(move || e.snapshot_now())
+        .await
+        .unwrap()
+        .unwrap()
+        - 1;
     assert_eq!(covered, 41, "the snapshot covers every record");
     h.engine.shutdown().await.unwrap();
     let dir = h.dir;
@@ -46,10 +55,18 @@ async fn a_log_cut_short_behind_its_snapshot_is_refused_naming_both_positions() 
     let newest = segment_files(dir.path()).pop().unwrap();
     let log_end = first_lsn_of(&newest) - 1;
     assert!(log_end < covered);
-    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(32).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap()
+        .set_len(32)
+        .unwrap();
 
     for _ in 0..2 {
-        let err = open(dir.path(), None).await.err().expect("a log behind its snapshot is refused");
+        let err = open(dir.path(), None)
+            .await
+            .err()
+            .expect("a log behind its snapshot is refused");
         let message = err.to_string();
         assert!(
             message.contains(&format!("LSN {covered}")) && message.contains(&format!("LSN {log_end}")),
@@ -65,7 +82,10 @@ async fn a_log_cut_short_behind_its_snapshot_is_refused_naming_both_positions() 
 async fn a_used_data_directory_whose_log_is_gone_is_refused() {
     let h = Harness::new().await;
     h.one_warehouse(&[("a", 5)]).await;
-    assert!(h.dir.path().join("IDENTITY").is_file(), "the first boot marks the directory");
+    assert!(
+        h.dir.path().join("IDENTITY").is_file(),
+        "the first boot marks the directory"
+    );
     h.engine.shutdown().await.unwrap();
     let dir = h.dir;
     drop(h.engine);
@@ -89,7 +109,10 @@ async fn a_used_data_directory_on_an_empty_disk_is_refused() {
     let engine = open(dir.path(), Some(disk.clone())).await.unwrap();
     engine.shutdown().await.unwrap();
     drop(engine);
-    let err = open(dir.path(), Some(Arc::new(SimStorage::new()))).await.err().expect("refused");
+    let err = open(dir.path(), Some(Arc::new(SimStorage::new())))
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("no log segment"), "{err}");
     // The disk that holds the log still opens.
     let engine = open(dir.path(), Some(disk)).await.unwrap();
@@ -111,7 +134,10 @@ async fn a_simulated_log_cut_behind_its_snapshot_is_refused() {
     };
     h.one_warehouse(&[("a", 5), ("b", 5)]).await;
     let e = h.engine.clone();
-    let next = tokio::task::spawn_blocking(move || e.snapshot_now()).await.unwrap().unwrap();
+    let next = tokio::task::spawn_blocking(move || e.snapshot_now())
+        .await
+        .unwrap()
+        .unwrap();
     h.engine.shutdown().await.unwrap();
     drop(h.engine);
     let segment = disk.file_names().into_iter().find(|n| n.ends_with(".log")).unwrap();

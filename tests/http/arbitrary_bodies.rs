@@ -76,16 +76,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
         prop::sample::select(EDGE_STRINGS).prop_map(|s| Value::String(s.to_string())),
         ".{0,24}".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6).prop_map(|fields| {
-                Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-            }),
+            prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6)
+                .prop_map(|fields| { Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()) }),
         ]
     })
 }
@@ -147,11 +148,15 @@ async fn routes(t: &TestApp) -> Vec<(Method, String, Value)> {
     let o = t.order("u1", &[("sku-1", 2)]).await.ok(201);
     let id = o["id"].as_str().unwrap().to_string();
     let base = format!("/v1/orders/{id}");
-    t.post(&format!("{base}/payments"), json!({"token": "tok_visa"})).await.ok(200);
+    t.post(&format!("{base}/payments"), json!({"token": "tok_visa"}))
+        .await
+        .ok(200);
     let o = t.post(&format!("{base}/fulfillments"), json!({})).await.ok(200);
     let sid = o["shipments"][0]["id"].as_str().unwrap().to_string();
     t.post(&format!("{base}/shipments/{sid}/ship"), json!({})).await.ok(200);
-    t.post(&format!("{base}/shipments/{sid}/deliver"), json!({})).await.ok(200);
+    t.post(&format!("{base}/shipments/{sid}/deliver"), json!({}))
+        .await
+        .ok(200);
     let r = t
         .post(
             &format!("{base}/returns"),

@@ -30,7 +30,10 @@ async fn an_idempotent_response_is_replayed_for_24_hours_then_forgotten() {
     assert_eq!(later.ok(200)["on_hand"], 2, "so the request ran again");
     let metrics = String::from_utf8(t.get("/metrics").await.bytes).unwrap();
     assert!(metrics.contains("\noms_idempotency_keys 1\n"), "{metrics}");
-    assert!(metrics.contains("\noms_idempotency_evicted_early_total 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\noms_idempotency_evicted_early_total 0\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -400,7 +400,10 @@ async fn concurrent_log_replays_are_capped() {
             break;
         }
         assert_eq!(status, 503);
-        assert!(tokio::time::Instant::now() < deadline, "the replay permit never came back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay permit never came back"
+        );
         tokio::task::yield_now().await;
     }
 }

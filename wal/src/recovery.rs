@@ -89,7 +89,13 @@ pub(crate) fn recover(storage: &dyn Storage, config: &WalConfig) -> Result<Recov
     let mut last = None;
     for (idx, segment) in segments.iter().enumerate() {
         let is_last = idx + 1 == segments.len();
-        let scanned = scan_segment(storage, segment, is_last, &mut expected_lsn, config.record_size_bytes_max)?;
+        let scanned = scan_segment(
+            storage,
+            segment,
+            is_last,
+            &mut expected_lsn,
+            config.record_size_bytes_max,
+        )?;
         assert!(
             scanned.end_offset >= SEGMENT_HEADER_BYTES as u64,
             "records start after the header"
@@ -128,18 +134,16 @@ pub(crate) fn recover(storage: &dyn Storage, config: &WalConfig) -> Result<Recov
 }
 
 /// A directory without segments: a new log starting at LSN 1, unless the directory was used.
-fn start_empty(
-    storage: &dyn Storage,
-    config: &WalConfig,
-    newest_snapshot: Option<Lsn>,
-) -> Result<Recovered, WalError> {
+fn start_empty(storage: &dyn Storage, config: &WalConfig, newest_snapshot: Option<Lsn>) -> Result<Recovered, WalError> {
     let evidence = match newest_snapshot {
         Some(next_lsn) => Some(format!(
             "it holds snapshot {} (covering records up to LSN {})",
             snapshot_name(next_lsn),
             next_lsn.saturating_sub(1)
         )),
-        None if !config.create_if_missing => Some("it was opened as an existing log (create_if_missing off)".to_string()),
+        None if !config.create_if_missing => {
+            Some("it was opened as an existing log (create_if_missing off)".to_string())
+        }
         None => None,
     };
     if let Some(evidence) = evidence {

@@ -172,7 +172,10 @@ fn a_first_boot_survives_a_crash_at_every_mutation() {
             Ok((wal, _)) => wal.append(b"first".to_vec()).wait().is_ok(),
             Err(_) => false,
         };
-        let survivor = Arc::new(disk.take_crash_image().unwrap_or_else(|| disk.crash(CrashMode::DropUnsynced)));
+        let survivor = Arc::new(
+            disk.take_crash_image()
+                .unwrap_or_else(|| disk.crash(CrashMode::DropUnsynced)),
+        );
         let (wal, _) = open_sim(&survivor, WalConfig::default()).expect("reopen after the crash");
         let records = read_all(&wal, 1);
         if acked {
