@@ -151,51 +151,16 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: super::IdempotencyLimits) -> Resu
     // reader reads, checks and decodes the next records meanwhile. Decoding is about 40 % of
     // a record's cost, so the overlap shortens recovery on a machine with a spare core. The
     // bounded channel keeps the reader at most a few batches ahead.
-    const BATCH: usize = 256;
     let from = state.next_lsn;
     let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<(u64, Record)>, EngineError>>(4);
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("oms-replay-decode".into())
-            .spawn_scoped(scope, move || {
-                let records = match wal.read_from(from) {
-                    Ok(records) => records,
-                    Err(e) => {
-                        let _ = tx.send(Err(EngineError::Open(e.to_string())));
-                        return;
-                    }
-                };
-                let mut batch = Vec::with_capacity(BATCH);
-                for item in records {
-                    let decoded = item
-                        .map_err(|e| EngineError::Open(e.to_string()))
-                        .and_then(|(lsn, bytes)| {
-                            codec::decode_record(&bytes)
-                                .map(|record| (lsn, record))
-                                .map_err(|e| EngineError::Open(format!("record {lsn}: {e}")))
-                        });
-                    match decoded {
-                        Ok(r) => batch.push(r),
-                        Err(e) => {
-                            // What was decoded before the error is applied first.
-                            let _ = tx.send(Ok(std::mem::take(&mut batch)));
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                    if batch.len() == BATCH
-                        && tx
-                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                            .is_err()
-                    {
-                        return; // the applier stopped
-                    }
-                }
-                let _ = tx.send(Ok(batch));
-            })
+            .spawn_scoped(scope, move || decode_records(wal, from, &tx))
             .map_err(|e| EngineError::Open(format!("cannot start the replay reader: {e}")))?;
         for batch in rx {
             for (lsn, mut record) in batch? {
+                // The idempotent response goes to the table that owns its retention and bounds.
                 if let Some(response) = record.idempotency.take() {
                     evicted_early += idempotency.insert(response);
                 }
@@ -226,6 +191,46 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: super::IdempotencyLimits) -> Resu
     idempotency.prune(state.last_at);
     state.idempotency = idempotency.into_map();
     Ok((state, n))
+}
+
+/// The replay's reader stage: reads, checks and decodes the records from `from` on and sends
+/// them in batches; an error arrives after the records before it, and ends the stage.
+fn decode_records(wal: &wal::Wal, from: u64, tx: &crossbeam_channel::Sender<Result<Vec<(u64, Record)>, EngineError>>) {
+    const BATCH: usize = 256;
+    let records = match wal.read_from(from) {
+        Ok(records) => records,
+        Err(e) => {
+            let _ = tx.send(Err(EngineError::Open(e.to_string())));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for item in records {
+        let decoded = item
+            .map_err(|e| EngineError::Open(e.to_string()))
+            .and_then(|(lsn, bytes)| {
+                codec::decode_record(&bytes)
+                    .map(|record| (lsn, record))
+                    .map_err(|e| EngineError::Open(format!("record {lsn}: {e}")))
+            });
+        match decoded {
+            Ok(r) => batch.push(r),
+            Err(e) => {
+                // What was decoded before the error is applied first.
+                let _ = tx.send(Ok(std::mem::take(&mut batch)));
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+        if batch.len() == BATCH
+            && tx
+                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .is_err()
+        {
+            return; // the applier stopped
+        }
+    }
+    let _ = tx.send(Ok(batch));
 }
 
 fn build_core(

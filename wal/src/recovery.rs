@@ -185,31 +185,8 @@ fn scan_segment(
         ));
     }
     let mut cursor = SegmentCursor::open(storage, &segment.name)?;
-    let header = match cursor.read_header(storage) {
-        // A last segment that holds only zeros was created but its header never reached
-        // the disk (the file system extended it without the data): torn like a short one.
-        Err(WalError::Corrupt { .. }) if is_last && is_all_zero(storage, &segment.name)? => None,
-        other => other?,
-    };
-    match header {
-        Some(first_lsn) if first_lsn == segment.first_lsn => {}
-        Some(first_lsn) => {
-            return Err(corrupt(
-                0,
-                format!("header first LSN {first_lsn} does not match the file name"),
-            ));
-        }
-        None if is_last => {
-            // Crash while creating the segment: its header is rewritten.
-            let len = storage
-                .file_len(&segment.name)
-                .map_err(io_err(storage, "file_len", &segment.name))?;
-            return Ok(Scanned {
-                end_offset: SEGMENT_HEADER_BYTES as u64,
-                repair: Some(Repair::RewriteHeader { len }),
-            });
-        }
-        None => return Err(corrupt(0, "segment shorter than its header".into())),
+    if let Some(torn) = scan_header(storage, segment, is_last, &mut cursor)? {
+        return Ok(torn);
     }
     loop {
         let (offset, reason) = match cursor.next_record(storage, record_size_bytes_max)? {
@@ -248,6 +225,43 @@ fn scan_segment(
                 reason,
             }),
         });
+    }
+}
+
+/// Reads and checks a segment's header. `Some` if the last segment was torn while being
+/// created (its header is to be rewritten); `None` if the records follow.
+fn scan_header(
+    storage: &dyn Storage,
+    segment: &SegmentInfo,
+    is_last: bool,
+    cursor: &mut SegmentCursor,
+) -> Result<Option<Scanned>, WalError> {
+    let corrupt = |reason: String| WalError::Corrupt {
+        segment: storage.path(&segment.name),
+        offset: 0,
+        reason,
+    };
+    let header = match cursor.read_header(storage) {
+        // A last segment that holds only zeros was created but its header never reached
+        // the disk (the file system extended it without the data): torn like a short one.
+        Err(WalError::Corrupt { .. }) if is_last && is_all_zero(storage, &segment.name)? => None,
+        other => other?,
+    };
+    match header {
+        Some(first_lsn) if first_lsn == segment.first_lsn => Ok(None),
+        Some(first_lsn) => Err(corrupt(format!(
+            "header first LSN {first_lsn} does not match the file name"
+        ))),
+        None if is_last => {
+            let len = storage
+                .file_len(&segment.name)
+                .map_err(io_err(storage, "file_len", &segment.name))?;
+            Ok(Some(Scanned {
+                end_offset: SEGMENT_HEADER_BYTES as u64,
+                repair: Some(Repair::RewriteHeader { len }),
+            }))
+        }
+        None => Err(corrupt("segment shorter than its header".into())),
     }
 }
 
