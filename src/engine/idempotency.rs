@@ -62,11 +62,12 @@ impl Default for IdempotencyLimits {
 pub type Render<T> = Box<dyn FnOnce(&T) -> (u16, Vec<u8>) + Send>;
 
 /// How to record the response of an idempotent request in the same log record as its change.
+/// Only a [`KeyHold`] makes one, so a response is never stored for a key nobody claimed.
 pub struct IdemSpec<T> {
-    pub key: String,
-    pub fingerprint: [u8; 32],
+    key: String,
+    fingerprint: [u8; 32],
     /// Renders the response (status, body) from the result, before the record is written.
-    pub render: Render<T>,
+    render: Render<T>,
 }
 
 impl<T> IdemSpec<T> {
