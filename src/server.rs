@@ -67,6 +67,21 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Most stored idempotent responses; past it the oldest are forgotten before 24 h.
+    #[arg(long, env = "OMS_IDEMPOTENCY_KEYS_MAX", default_value_t = EngineConfig::default().idempotency.keys_max as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_keys_max: u64,
+    /// Most bytes of stored idempotent responses; past it the oldest are forgotten before 24 h.
+    #[arg(long, env = "OMS_IDEMPOTENCY_BYTES_MAX", default_value_t = EngineConfig::default().idempotency.bytes_max)]
+    pub idempotency_bytes_max: u64,
+    /// Most bytes of records kept for event streams that are behind (beyond, they are cut off).
+    #[arg(long, env = "OMS_FEED_BYTES_MAX", default_value_t = EngineConfig::default().feed_bytes_max as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub feed_bytes_max: u64,
+    /// Most event streams replaying history from the log at once (beyond: 503, Retry-After).
+    #[arg(long, env = "OMS_STREAM_REPLAYS_MAX", default_value_t = EngineConfig::default().stream_replays_max as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_replays_max: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +161,8 @@ pub fn api_keys_from_env() -> Vec<String> {
 fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
     let unusable =
         |e: std::io::Error| ServerError::Config(format!("data directory {} is not writable: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(unusable)?;
+    // Durably: a directory whose own entry is lost in a power cut takes its log with it.
+    wal::create_dir_durable(dir).map_err(unusable)?;
     let probe = dir.join(format!(".oms-write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe").map_err(unusable)?;
     std::fs::remove_file(&probe).map_err(unusable)?;
@@ -217,6 +233,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         },
         snapshot_every_records: args.snapshot_every_records,
         snapshot_every_ms: args.snapshot_every_secs.saturating_mul(1000),
+        idempotency: crate::engine::IdempotencyLimits {
+            keys_max: usize::try_from(args.idempotency_keys_max).unwrap_or(usize::MAX),
+            bytes_max: args.idempotency_bytes_max,
+        },
+        feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
+        stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
         ..Default::default()
     };
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");
@@ -319,6 +341,14 @@ mod tests {
         assert!(cli.command.is_none());
         let args = cli.serve_args();
         assert_eq!(args.sync, wal::SyncPolicy::Always);
+        let engine = EngineConfig::default();
+        assert_eq!(args.idempotency_keys_max, engine.idempotency.keys_max as u64);
+        assert_eq!(args.stream_replays_max, engine.stream_replays_max as u64);
+        let cli = Cli::try_parse_from(["oms", "--stream-replays-max", "2", "--idempotency-keys-max", "9"]).unwrap();
+        let args = cli.serve_args();
+        assert_eq!((args.stream_replays_max, args.idempotency_keys_max), (2, 9));
+        assert!(Cli::try_parse_from(["oms", "--idempotency-keys-max", "0"]).is_err());
+        assert!(Cli::try_parse_from(["oms", "--stream-replays-max", "0"]).is_err());
         let cli = Cli::try_parse_from(["oms", "serve", "--listen", "127.0.0.1:0"]).unwrap();
         assert_eq!(cli.serve_args().listen, "127.0.0.1:0");
     }

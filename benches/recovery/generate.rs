@@ -7,7 +7,7 @@ use crate::common::{IN_FLIGHT, SKUS, key, order, runtime, setup};
 use crate::{Args, human_bytes, procfs};
 use anyhow::{Context, Result, bail};
 use oms::domain::order::{NewOrder, RESERVATION_TTL_MS_MAX};
-use oms::engine::{Engine, EngineConfig, IdemSpec, OrderRequest, SimulatedGateway, SystemClock};
+use oms::engine::{Claim, Engine, EngineConfig, IdemSpec, KeyHold, OrderRequest, SimulatedGateway, SystemClock};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,15 +88,21 @@ fn order_of(i: u64, lines: u64) -> NewOrder {
     o
 }
 
-/// The idempotency record a `POST /v1/orders` with a key stores: the rendered 201 body.
-fn idempotency_of(i: u64) -> IdemSpec<Arc<oms::domain::Order>> {
+/// Claims the key a `POST /v1/orders` with `Idempotency-Key` would: the hold gives the spec
+/// that stores the rendered 201 body with the placement, as the API does.
+async fn claim_key(engine: &Engine, i: u64) -> Result<KeyHold> {
     let key = format!("recovery-{i}");
     let fingerprint = oms::api::idempotency::fingerprint(&axum::http::Method::POST, "/v1/orders", key.as_bytes());
-    IdemSpec {
-        key,
-        fingerprint,
-        render: Box::new(|o: &Arc<oms::domain::Order>| (201, oms::api::output::to_bytes(&oms::api::output::order(o)))),
+    match engine.claim_idempotency_key(key, fingerprint).await {
+        Claim::Run(hold) => Ok(hold),
+        _ => bail!("idempotency key recovery-{i} was already used"),
     }
+}
+
+fn spec_of(hold: &KeyHold) -> IdemSpec<Arc<oms::domain::Order>> {
+    hold.spec(Box::new(|o: &Arc<oms::domain::Order>| {
+        (201, oms::api::output::to_bytes(&oms::api::output::order(o)))
+    }))
 }
 
 /// Writes the directory: warehouses and stock, then the orders from `IN_FLIGHT` tasks.
@@ -165,8 +171,9 @@ async fn place_all(engine: &Engine, args: &Args, stop: &Arc<Stop>) -> Result<(u6
                 if i >= n || stop.now.load(Ordering::Relaxed) {
                     return Ok::<_, anyhow::Error>(());
                 }
+                let hold = if idem { Some(claim_key(&engine, i).await?) } else { None };
                 let o = engine
-                    .place_order(order_of(i, lines), idem.then(|| idempotency_of(i)))
+                    .place_order(order_of(i, lines), hold.as_ref().map(spec_of))
                     .await
                     .with_context(|| format!("placing order {i}"))?;
                 placed.fetch_add(1, Ordering::Relaxed);

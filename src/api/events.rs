@@ -11,6 +11,11 @@
 //! record is missed or sent twice. Each connection has a bounded buffer; a connection whose
 //! live subscription falls too far behind is closed (the client reconnects with
 //! `Last-Event-ID` and catches up from the log).
+//!
+//! A resume position beyond the newest record is refused (`422`): no event has that id, and
+//! reading "after" it would mean nothing. Replaying history reads log segments, so at most
+//! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
+//! stream with nothing to replay needs no permit).
 
 use super::AppState;
 use super::error::ApiError;
@@ -20,7 +25,7 @@ use super::output;
 use crate::domain::money::Currency;
 use crate::domain::order::{OrderEvent, placement_effects};
 use crate::domain::{Entry, Order, OrderId, Record};
-use crate::engine::{Committed, Engine};
+use crate::engine::{Committed, Engine, ReplayPermit, Subscription};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +36,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Events buffered per connection between the producer task and the socket.
@@ -52,6 +57,7 @@ pub struct ApiEvent {
 }
 
 /// Where a stream resumes: after event `idx` of record `lsn`, or after all of `lsn`.
+/// `lsn` is at most the newest published LSN (checked when the stream opens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resume {
     pub lsn: u64,
@@ -74,6 +80,15 @@ impl Resume {
         }
     }
 
+    /// The first LSN whose events may come after this position.
+    fn first_lsn(&self) -> u64 {
+        match self.idx {
+            Some(_) => self.lsn,
+            None => self.lsn.saturating_add(1),
+        }
+        .max(1)
+    }
+
     /// True if event `idx` of record `lsn` comes after this position.
     fn after(&self, lsn: u64, idx: usize) -> bool {
         match self.idx {
@@ -87,7 +102,7 @@ impl Resume {
 /// `GET /v1/events`.
 pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
     let resume = resume_of(&read)?;
-    Ok(stream(state, read.engine, None, resume))
+    stream(state, read.engine, None, resume)
 }
 
 /// `GET /v1/orders/{id}/events`.
@@ -95,7 +110,7 @@ pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Respo
     let id = order_id(read.param(0))?;
     let resume = resume_of(&read)?;
     read.engine.order(id).await?;
-    Ok(stream(state, read.engine, Some(id), resume))
+    stream(state, read.engine, Some(id), resume)
 }
 
 fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
@@ -115,13 +130,28 @@ fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
     }
 }
 
-fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Option<Resume>) -> Response {
-    let (tx, rx) = mpsc::channel::<Event>(CONNECTION_BUFFER_EVENTS);
-    let shutdown = state.shutdown_signal();
-    let connections = state.metrics().sse_connections.clone();
+fn stream(
+    state: AppState,
+    engine: Engine,
+    order: Option<OrderId>,
+    resume: Option<Resume>,
+) -> Result<Response, ApiError> {
     // Subscribed before the response is returned: everything durable after this point reaches
     // the client, even if the producer task has not started yet.
     let (live, upto) = engine.subscribe();
+    let replay = match resume {
+        Some(r) if r.lsn > upto => {
+            return Err(ApiError::field(
+                "Last-Event-ID",
+                format!("is beyond the newest event: the log ends at position {upto}"),
+            ));
+        }
+        Some(r) if r.first_lsn() <= upto => Some(engine.replay_permit()?),
+        _ => None,
+    };
+    let (tx, rx) = mpsc::channel::<Event>(CONNECTION_BUFFER_EVENTS);
+    let shutdown = state.shutdown_signal();
+    let connections = state.metrics().sse_connections.clone();
     connections.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         let mut producer = Producer {
@@ -132,7 +162,7 @@ fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Optio
             currencies: HashMap::new(),
         };
         tokio::select! {
-            _ = producer.run(live, upto) => {}
+            _ = producer.run(live, upto, replay) => {}
             _ = wait_shutdown(shutdown) => {}
         }
         // The engine handle goes before the count drops, so a count of zero means no stream
@@ -141,9 +171,9 @@ fn stream(state: AppState, engine: Engine, order: Option<OrderId>, resume: Optio
         connections.fetch_sub(1, Ordering::Relaxed);
     });
     let body = ReceiverStream::new(rx).map(Ok::<_, Infallible>);
-    Sse::new(body)
+    Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(KEEP_ALIVE_SECS)))
-        .into_response()
+        .into_response())
 }
 
 async fn wait_shutdown(mut rx: tokio::sync::watch::Receiver<bool>) {
@@ -166,10 +196,13 @@ enum Stop {
 }
 
 impl Producer {
-    async fn run(&mut self, mut live: broadcast::Receiver<Committed>, upto: u64) {
+    /// Replays history up to `upto` (holding `replay`, the leave to read the log), then
+    /// forwards live records.
+    async fn run(&mut self, mut live: Subscription, upto: u64, replay: Option<ReplayPermit>) {
         if self.history(upto).await.is_err() {
             return;
         }
+        drop(replay);
         loop {
             let next = tokio::select! {
                 r = live.recv() => r,
@@ -182,14 +215,14 @@ impl Producer {
                         return;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
+                Err(crate::engine::RecvError::Lagged(n)) => {
                     tracing::debug!(skipped = n, "event stream fell behind; closing it");
                     let _ = self.tx.try_send(Event::default().comment(format!(
                         "this connection fell {n} records behind and is closed; reconnect with Last-Event-ID"
                     )));
                     return;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(crate::engine::RecvError::Closed) => return,
             }
         }
     }
@@ -199,11 +232,7 @@ impl Producer {
         let Some(resume) = self.resume else {
             return Ok(());
         };
-        let mut from = match resume.idx {
-            Some(_) => resume.lsn,
-            None => resume.lsn + 1,
-        }
-        .max(1);
+        let mut from = resume.first_lsn();
         let mut first_chunk = true;
         while from <= upto {
             let engine = self.engine.clone();

@@ -1,6 +1,8 @@
-//! Idempotent mutations: the `Idempotency-Key` flow every POST and PUT goes through.
+//! Idempotent mutations, the HTTP side: the request's fingerprint and the rendering of stored
+//! and live responses. Everything else (the table, the per-key guard, retention and bounds)
+//! is the engine's idempotency module.
 //!
-//! With a key, requests that share it are serialized (the engine's guard), a stored response
+//! With a key, the engine claims it: requests that share it are serialized, a stored response
 //! is replayed if the request is the same (same SHA-256 fingerprint of method, path and body)
 //! and refused with `idempotency_conflict` if it is not. Otherwise the engine runs the mutation
 //! and logs the rendered response in the same record as the change, so the two are durable
@@ -13,7 +15,7 @@
 
 use super::error::{ApiError, PROBLEM_JSON};
 use super::extract::idempotency_key;
-use crate::engine::{Engine, EngineError, IdemSpec};
+use crate::engine::{Claim, Engine, EngineError, IdemSpec};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
@@ -80,7 +82,7 @@ where
         .map_err(|e| ApiError::Internal(format!("idempotent request task failed: {e}")))?
 }
 
-/// Under the key's guard: replay, refuse a conflict, or carry the request out.
+/// Claims the key: replay, refuse a conflict, or carry the request out holding it.
 async fn guarded<T, R, F, Fut>(
     engine: Engine,
     key: String,
@@ -94,36 +96,35 @@ where
     F: FnOnce(Option<IdemSpec<T>>) -> Fut,
     Fut: Future<Output = Result<T, EngineError>>,
 {
-    let _guard = engine.idempotency_guard(&key).await;
-    if let Some(stored) = engine.idempotent_response(&key) {
-        if stored.fingerprint != fingerprint {
-            return Err(ApiError::IdempotencyConflict);
+    let hold = match engine.claim_idempotency_key(key, fingerprint).await {
+        Claim::Run(hold) => hold,
+        Claim::Conflict => return Err(ApiError::IdempotencyConflict),
+        Claim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status)
+                .map_err(|_| ApiError::Internal(format!("stored response has status {status}")))?;
+            let mut resp = respond(status, body);
+            resp.headers_mut()
+                .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+            return Ok(resp);
         }
-        let status = StatusCode::from_u16(stored.status)
-            .map_err(|_| ApiError::Internal(format!("stored response has status {}", stored.status)))?;
-        let mut resp = respond(status, stored.body);
-        resp.headers_mut()
-            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
-        return Ok(resp);
-    }
+    };
     // The engine renders the response once, before the append, to store it with the change;
     // the same bytes are the live answer, so live and replayed bodies are identical by
     // construction and the order is not rendered twice.
     let rendered: Arc<Mutex<Option<Rendered>>> = Arc::default();
     let slot = rendered.clone();
     let live = render.clone();
-    let spec = IdemSpec {
-        key,
-        fingerprint,
-        render: Box::new(move |v: &T| {
-            let (status, body) = render(v);
-            *slot.lock() = Some((status, body.clone()));
-            (status.as_u16(), body)
-        }),
-    };
+    let spec: IdemSpec<T> = hold.spec(Box::new(move |v: &T| {
+        let (status, body) = render(v);
+        *slot.lock() = Some((status, body.clone()));
+        (status.as_u16(), body)
+    }));
     let value = call(Some(spec)).await?;
     // A success that recorded nothing (no change was logged) is rendered now.
     let stored = rendered.lock().take();
     let (status, body) = stored.unwrap_or_else(|| live(&value));
+    // The key is released only now that the request is carried out (also on the early
+    // returns above, which drop it the same way).
+    drop(hold);
     Ok(respond(status, body))
 }

@@ -178,6 +178,24 @@ fn engine(out: &mut String, st: &EngineStats) {
         "Placements that re-allocated after losing a race for stock",
         st.placements_retried_total,
     );
+    gauge(
+        out,
+        "oms_idempotency_keys",
+        "Stored idempotent responses",
+        st.idempotency_keys,
+    );
+    gauge(
+        out,
+        "oms_idempotency_bytes",
+        "Approximate bytes of the stored idempotent responses",
+        st.idempotency_bytes,
+    );
+    counter(
+        out,
+        "oms_idempotency_evicted_early_total",
+        "Idempotent responses forgotten before 24 h because a bound was reached",
+        st.idempotency_evicted_early_total,
+    );
 }
 
 fn counter(out: &mut String, name: &str, help: &str, v: u64) {

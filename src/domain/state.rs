@@ -95,15 +95,16 @@ pub struct EngineState {
     pub inventory: FastMap<(Sku, WarehouseId), Inventory>,
     /// Shared with the engine's order cells after recovery (no copy); updated copy-on-write.
     pub orders: FastMap<OrderId, std::sync::Arc<Order>>,
+    /// Stored idempotent responses, as a snapshot holds them. `apply` does not fold them:
+    /// the engine's idempotency module owns their retention and bounds
+    /// (`engine/idempotency.rs`), and the replay fold hands them to it.
     pub idempotency: HashMap<String, IdempotencyRecord>,
     /// Highest order number ever placed (0 if none).
     pub last_order_seq: u64,
-    /// Time of the newest record applied (drives pruning of idempotency records).
+    /// Time of the newest record applied (the snapshot's notion of "now", e.g. for the
+    /// retention of idempotent responses).
     pub last_at: Millis,
 }
-
-/// Idempotency records are kept at least this long.
-pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
 
 impl EngineState {
     pub fn new() -> EngineState {
@@ -115,13 +116,11 @@ impl EngineState {
 
     /// Applies record `lsn`. Panics if LSNs are not dense or a domain invariant breaks.
     /// Takes the record by value: replay owns what it decoded, and moving the order into the
-    /// map instead of cloning it is most of the difference in replay speed.
+    /// map instead of cloning it is most of the difference in replay speed. The idempotent
+    /// response a record may carry is not folded here (see `idempotency`).
     pub fn apply(&mut self, lsn: u64, record: Record) {
         assert_eq!(lsn, self.next_lsn, "records must be applied in dense LSN order");
         self.next_lsn = lsn + 1;
-        if let Some(idem) = record.idempotency {
-            self.idempotency.insert(idem.key.clone(), idem);
-        }
         match record.entry {
             Entry::WarehouseUpserted { warehouse } => {
                 self.last_at = self.last_at.max(warehouse.updated_at);
@@ -168,13 +167,6 @@ impl EngineState {
     /// The pair's inventory, created empty on first use.
     fn pair(&mut self, sku: &Sku, wh: &WarehouseId) -> &mut Inventory {
         self.inventory.entry((sku.clone(), wh.clone())).or_default()
-    }
-
-    /// Drops idempotency records older than the TTL, measured against the newest record's time
-    /// (never the wall clock, so two folds of the same log prune alike).
-    pub fn prune_idempotency(&mut self) {
-        let horizon = self.last_at.0.saturating_sub(IDEMPOTENCY_TTL_MS);
-        self.idempotency.retain(|_, r| r.at.0 >= horizon);
     }
 
     /// Checks the cross-actor invariants: every reservation belongs to a live order that holds

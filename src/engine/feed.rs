@@ -5,12 +5,18 @@
 //! acknowledgement), so `publish` buffers them until the next LSN in sequence arrives. Every
 //! durable record is published exactly once by `Core::append`; a gap would stall the feed, so
 //! there is no other path to the log.
+//!
+//! Published records are kept for subscribers that are behind, at most `feed_capacity`
+//! records and `feed_bytes_max` bytes (encoded size) of them, so a slow subscriber costs a
+//! bounded amount of memory however large the records are: one further behind is told it
+//! lagged and the event stream closes it (the client resumes from the log).
 
 use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use tokio::sync::broadcast;
+pub use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 
 /// A durable record at its log position.
 #[derive(Clone, Debug)]
@@ -83,46 +89,120 @@ impl Indexes {
 
 pub(crate) struct Feed {
     order: Mutex<Reorder>,
-    tx: broadcast::Sender<Committed>,
+    /// Published records kept for subscribers, shared with each [`Subscription`].
+    retained: Arc<RwLock<Retained>>,
+    /// The last published LSN; subscribers wait on it for the next record. Dropped with the
+    /// engine, which ends every subscription.
+    published: watch::Sender<u64>,
     pub(crate) indexes: RwLock<Indexes>,
+    /// Permits for subscribers replaying history from the log (reading segments is the
+    /// expensive part of a stream); a subscriber that gets none is asked to come back later.
+    replays: Arc<tokio::sync::Semaphore>,
 }
 
 struct Reorder {
     /// The next LSN to publish; everything below it has been published.
     next: u64,
-    waiting: BTreeMap<u64, Arc<Record>>,
+    waiting: BTreeMap<u64, (Arc<Record>, usize)>,
+}
+
+/// The newest published records, bounded in count and in bytes: what a subscriber that is
+/// behind can still catch up on. One that falls further behind is told how many records it
+/// missed (and reconnects to read them from the log).
+struct Retained {
+    /// Records in LSN order with their encoded size in bytes.
+    records: VecDeque<(Committed, usize)>,
+    /// LSN of `records[0]` (the next LSN to publish when empty).
+    first_lsn: u64,
+    bytes: usize,
+    records_max: usize,
+    bytes_max: usize,
+}
+
+impl Retained {
+    fn push(&mut self, c: Committed, bytes: usize) {
+        assert_eq!(
+            c.lsn,
+            self.first_lsn + self.records.len() as u64,
+            "retained LSNs are dense"
+        );
+        self.records.push_back((c, bytes));
+        self.bytes += bytes;
+        // The newest record always stays, however large: a subscriber that keeps up gets it.
+        while self.records.len() > self.records_max.max(1) || (self.bytes > self.bytes_max && self.records.len() > 1) {
+            let (_, dropped) = self.records.pop_front().expect("not empty");
+            self.bytes -= dropped;
+            self.first_lsn += 1;
+        }
+    }
+
+    fn get(&self, lsn: u64) -> Option<&Committed> {
+        let idx = usize::try_from(lsn.checked_sub(self.first_lsn)?).ok()?;
+        self.records.get(idx).map(|(c, _)| c)
+    }
+}
+
+/// Bounds of the records kept for subscribers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FeedLimits {
+    pub(crate) records_max: usize,
+    pub(crate) bytes_max: usize,
+    /// Most subscribers replaying history from the log at once.
+    pub(crate) replays_max: usize,
+}
+
+/// Leave for one subscriber to replay history from the log; returned when dropped.
+pub struct ReplayPermit {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Feed {
-    pub(crate) fn new(next_lsn: u64, capacity: usize, indexes: Indexes) -> Feed {
-        let (tx, _) = broadcast::channel(capacity);
+    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes) -> Feed {
         Feed {
             order: Mutex::new(Reorder {
                 next: next_lsn,
                 waiting: BTreeMap::new(),
             }),
-            tx,
+            retained: Arc::new(RwLock::new(Retained {
+                records: VecDeque::new(),
+                first_lsn: next_lsn,
+                bytes: 0,
+                records_max: limits.records_max,
+                bytes_max: limits.bytes_max,
+            })),
+            published: watch::Sender::new(next_lsn - 1),
             indexes: RwLock::new(indexes),
+            replays: Arc::new(tokio::sync::Semaphore::new(
+                limits.replays_max.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         }
     }
 
-    /// Publishes durable record `lsn`, and every buffered one that follows it in sequence.
-    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>) {
+    /// Leave to replay history from the log, if fewer than `replays_max` subscribers hold one.
+    pub(crate) fn try_replay(&self) -> Option<ReplayPermit> {
+        let permit = self.replays.clone().try_acquire_owned().ok()?;
+        Some(ReplayPermit { _permit: permit })
+    }
+
+    /// Publishes durable record `lsn` (`bytes` long, encoded), and every buffered one that
+    /// follows it in sequence.
+    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize) {
         let mut order = self.order.lock();
         assert!(lsn >= order.next, "record {lsn} published twice");
-        order.waiting.insert(lsn, record);
+        order.waiting.insert(lsn, (record, bytes));
+        let before = order.next;
         loop {
             let next = order.next;
-            let Some(record) = order.waiting.remove(&next) else {
+            let Some((record, bytes)) = order.waiting.remove(&next) else {
                 break;
             };
             self.indexes.write().fold(&record);
-            // No receivers is fine: nobody is listening.
-            let _ = self.tx.send(Committed {
-                lsn: order.next,
-                record,
-            });
+            self.retained.write().push(Committed { lsn: next, record }, bytes);
             order.next += 1;
+        }
+        if order.next > before {
+            // Under the order lock, so the published LSN only grows.
+            self.published.send_replace(order.next - 1);
         }
     }
 
@@ -131,9 +211,50 @@ impl Feed {
         self.order.lock().next - 1
     }
 
-    /// A receiver of every record published from now on, and the LSN published before it.
-    pub(crate) fn subscribe(&self) -> (broadcast::Receiver<Committed>, u64) {
+    /// A subscription to every record published from now on, and the LSN published before it.
+    pub(crate) fn subscribe(&self) -> (Subscription, u64) {
         let order = self.order.lock();
-        (self.tx.subscribe(), order.next - 1)
+        let upto = order.next - 1;
+        let subscription = Subscription {
+            retained: self.retained.clone(),
+            published: self.published.subscribe(),
+            next: order.next,
+        };
+        (subscription, upto)
+    }
+}
+
+/// A subscriber's position in the feed. Like a tokio broadcast receiver (and with its error
+/// type): records in LSN order, `Lagged(n)` when `n` records were dropped before it read them
+/// (it then continues with the oldest one kept), `Closed` when the engine is gone.
+pub struct Subscription {
+    retained: Arc<RwLock<Retained>>,
+    published: watch::Receiver<u64>,
+    /// The next LSN this subscriber reads.
+    next: u64,
+}
+
+impl Subscription {
+    /// The next record, waiting for it to be published.
+    pub async fn recv(&mut self) -> Result<Committed, RecvError> {
+        loop {
+            // Marked seen before looking, so a record published after the look wakes the wait.
+            self.published.borrow_and_update();
+            {
+                let retained = self.retained.read();
+                if self.next < retained.first_lsn {
+                    let missed = retained.first_lsn - self.next;
+                    self.next = retained.first_lsn;
+                    return Err(RecvError::Lagged(missed));
+                }
+                if let Some(c) = retained.get(self.next) {
+                    self.next += 1;
+                    return Ok(c.clone());
+                }
+            }
+            if self.published.changed().await.is_err() {
+                return Err(RecvError::Closed);
+            }
+        }
     }
 }

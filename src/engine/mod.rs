@@ -10,6 +10,7 @@ mod cell;
 pub mod clock;
 mod feed;
 pub mod gateway;
+mod idempotency;
 mod orders;
 mod pairs;
 mod recovery;
@@ -17,16 +18,17 @@ mod settler;
 mod snapshot;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use feed::Committed;
+pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
+pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
 
 use crate::codec;
 use crate::domain::order::{Allocation, LineQty, NewOrder};
 use crate::domain::placement::{Site, allocate};
 use crate::domain::{
-    EngineState, Entry, FastMap, IdempotencyRecord, Key, Millis, Order, OrderId, OrderStatus, Record, Rejection,
-    ShortLine, Sku, UserId, Warehouse, WarehouseId,
+    EngineState, Entry, FastMap, Key, Millis, Order, OrderId, OrderStatus, Record, Rejection, ShortLine, Sku, UserId,
+    Warehouse, WarehouseId,
 };
 use feed::Feed;
 use orders::{OrderCell, OrderMsg};
@@ -68,8 +70,16 @@ pub struct EngineConfig {
     pub default_carrier: String,
     /// Longest wait for one payment gateway call.
     pub gateway_timeout_ms: u64,
-    /// Records buffered for real-time subscribers; a subscriber further behind is cut off.
+    /// Records kept for real-time subscribers that are behind; one further behind is cut off.
     pub feed_capacity: usize,
+    /// The same bound in bytes (encoded size of the records kept), so a slow subscriber costs
+    /// bounded memory however large the records are.
+    pub feed_bytes_max: usize,
+    /// Most event streams replaying history from the log at once (each reads segments); the
+    /// next one is refused as `Busy` until one finishes.
+    pub stream_replays_max: usize,
+    /// Bounds of the table of stored idempotent responses.
+    pub idempotency: IdempotencyLimits,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +99,9 @@ impl Default for EngineConfig {
             default_carrier: "standard".into(),
             gateway_timeout_ms: 10_000,
             feed_capacity: 16_384,
+            feed_bytes_max: 64 * 1024 * 1024,
+            stream_replays_max: 16,
+            idempotency: IdempotencyLimits::default(),
         }
     }
 }
@@ -121,30 +134,6 @@ pub enum EngineError {
 impl From<Rejection> for EngineError {
     fn from(r: Rejection) -> Self {
         EngineError::Rejected(r)
-    }
-}
-
-/// Renders an idempotent response: (HTTP status, body bytes).
-pub type Render<T> = Box<dyn FnOnce(&T) -> (u16, Vec<u8>) + Send>;
-
-/// How to record the response of an idempotent request in the same log record as its change.
-pub struct IdemSpec<T> {
-    pub key: String,
-    pub fingerprint: [u8; 32],
-    /// Renders the response (status, body) from the result, before the record is written.
-    pub render: Render<T>,
-}
-
-impl<T> IdemSpec<T> {
-    fn record(self, value: &T, at: Millis) -> IdempotencyRecord {
-        let (status, body) = (self.render)(value);
-        IdempotencyRecord {
-            key: self.key,
-            fingerprint: self.fingerprint,
-            status,
-            body,
-            at,
-        }
     }
 }
 
@@ -242,6 +231,11 @@ pub struct EngineStats {
     pub recovered_records: u64,
     pub snapshots_taken: u64,
     pub placements_retried_total: u64,
+    /// Stored idempotent responses, their approximate bytes, and how many were forgotten
+    /// before 24 h because a bound was reached.
+    pub idempotency_keys: u64,
+    pub idempotency_bytes: u64,
+    pub idempotency_evicted_early_total: u64,
 }
 
 /// Shared by every actor and the handle: the log, the feed, the registries.
@@ -259,9 +253,8 @@ pub(crate) struct Core {
     pub(crate) warehouses: RwLock<BTreeMap<WarehouseId, Warehouse>>,
     /// Serializes warehouse upserts (rare) so created_at/updated_at are decided on fresh state.
     pub(crate) warehouse_write: tokio::sync::Mutex<()>,
-    pub(crate) idempotency: Mutex<HashMap<String, IdempotencyRecord>>,
-    /// Keys of idempotent requests in flight; a second request with the same key waits.
-    pub(crate) idem_inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Stored idempotent responses and the keys of requests in flight.
+    pub(crate) idempotency: Arc<idempotency::Idempotency>,
     pub(crate) next_order_seq: AtomicU64,
     pub(crate) expiry: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(Millis, OrderId)>>>,
     pub(crate) expiry_changed: tokio::sync::Notify,
@@ -297,17 +290,20 @@ impl Core {
     /// returned [`Durable`] is dropped: callers apply the change first, so an event is never
     /// seen before the state it describes can be read.
     pub(crate) async fn append(self: &Arc<Self>, record: Record) -> Result<Durable, EngineError> {
-        let ticket = self.wal.append(codec::encode_record(&record));
+        let encoded = codec::encode_record(&record);
+        let bytes = encoded.len();
+        let ticket = self.wal.append(encoded);
         let lsn = ticket
             .await
             .map_err(|e| EngineError::Unavailable(format!("the log cannot be written: {e}")))?;
         let record = Arc::new(record);
         if let Some(idem) = &record.idempotency {
-            self.idempotency.lock().insert(idem.key.clone(), idem.clone());
+            self.idempotency.record(idem);
         }
         Ok(Durable {
             core: self.clone(),
             lsn,
+            bytes,
             record: Some(record),
         })
     }
@@ -426,13 +422,15 @@ impl Core {
 pub(crate) struct Durable {
     core: Arc<Core>,
     lsn: u64,
+    /// Encoded size, what the feed's byte bound counts.
+    bytes: usize,
     record: Option<Arc<Record>>,
 }
 
 impl Drop for Durable {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            self.core.feed.publish(self.lsn, record);
+            self.core.feed.publish(self.lsn, record, self.bytes);
         }
     }
 }
@@ -468,41 +466,17 @@ impl Engine {
         self.core.clock.now()
     }
 
-    /// Looks up the stored response of an idempotent request by key. A request whose payment
-    /// or refund is still being settled has no response yet (its record only says which
-    /// attempt it opened, see `orders::Opened`), so a retry is carried out again and the order
-    /// actor answers it from that attempt.
-    pub fn idempotent_response(&self, key: &str) -> Option<IdempotencyRecord> {
-        self.core
-            .idempotency
-            .lock()
-            .get(key)
-            .filter(|r| !orders::Opened::is_marker(r))
-            .cloned()
-    }
-
     /// Orders whose payment or refund outcome is unknown and that the background settler is
     /// working on, with when it tries next.
     pub fn unsettled_payments(&self) -> Vec<Unsettled> {
         self.core.settler.snapshot()
     }
 
-    /// Serializes requests that share an idempotency key: hold the guard while handling one.
-    pub async fn idempotency_guard(&self, key: &str) -> IdemGuard {
-        let m = self
-            .core
-            .idem_inflight
-            .lock()
-            .entry(key.to_string())
-            .or_default()
-            .clone();
-        let guard = m.clone().lock_owned().await;
-        IdemGuard {
-            core: self.core.clone(),
-            key: key.to_string(),
-            mutex: m,
-            _guard: Some(guard),
-        }
+    /// Claims an idempotency key for a request with `fingerprint`: waits while another
+    /// request holds the key, then answers replay, conflict, or run (holding the key).
+    pub async fn claim_idempotency_key(&self, key: String, fingerprint: [u8; 32]) -> Claim {
+        let now = self.core.clock.now();
+        self.core.idempotency.claim(key, fingerprint, now).await
     }
 
     /// Cancellation-safe like [`Engine::place_order`].
@@ -618,7 +592,21 @@ impl Engine {
         let core = self.core();
         core.check_open()?;
         self.require_warehouse(&wh, "warehouse_id")?;
-        let pair = core.pair_or_create(&sku, &wh);
+        let pair = match core.pair(&sku, &wh) {
+            Some(pair) => pair,
+            None => {
+                // A pair that was never stocked holds nothing and nothing is pending at it:
+                // decide against an empty one first, so a refused change leaves no pair behind
+                // (the SKU stays unknown, its memory unspent). The pair's actor decides again.
+                let empty = crate::domain::Inventory::default();
+                let decided = match change {
+                    pairs::Change::Delta(d) => empty.decide_adjust(d, 0),
+                    pairs::Change::Set(n) => empty.decide_set(n, 0, 0),
+                };
+                decided.map_err(|r| pairs::change_rejection(&sku, r))?;
+                core.pair_or_create(&sku, &wh)
+            }
+        };
         let (reply, rx) = oneshot::channel();
         core.to_pair(
             &pair,
@@ -900,8 +888,19 @@ impl Engine {
     }
 
     /// A receiver of every record made durable from now on, and the last LSN before it.
-    pub fn subscribe(&self) -> (tokio::sync::broadcast::Receiver<Committed>, u64) {
+    pub fn subscribe(&self) -> (Subscription, u64) {
         self.core.feed.subscribe()
+    }
+
+    /// Leave to replay history from the log for an event stream, or `Busy` when
+    /// `stream_replays_max` streams are replaying already. Hold it while reading history.
+    pub fn replay_permit(&self) -> Result<ReplayPermit, EngineError> {
+        self.core.feed.try_replay().ok_or_else(|| {
+            EngineError::Busy(format!(
+                "{} event streams are replaying the log already",
+                self.core.config.stream_replays_max
+            ))
+        })
     }
 
     /// Durable records from `from` (inclusive) up to `to` (inclusive), read from the log.
@@ -941,6 +940,7 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         let c = &self.core.counters;
+        let idem = self.core.idempotency.stats();
         EngineStats {
             wal: Some(self.core.wal.stats()),
             pair_actors_active: c.pair_actors_active.load(Ordering::Relaxed),
@@ -952,6 +952,9 @@ impl Engine {
             recovered_records: c.recovered_records.load(Ordering::Relaxed),
             snapshots_taken: c.snapshots_taken.load(Ordering::Relaxed),
             placements_retried_total: c.placements_retried_total.load(Ordering::Relaxed),
+            idempotency_keys: idem.keys,
+            idempotency_bytes: idem.bytes,
+            idempotency_evicted_early_total: idem.evicted_early_total,
         }
     }
 
@@ -977,14 +980,14 @@ impl Engine {
             state.last_order_seq = state.last_order_seq.max(o.id.0);
             state.orders.insert(o.id, o);
         }
-        state.idempotency = core.idempotency.lock().clone();
+        state.idempotency = core.idempotency.export();
         Ok(state)
     }
 
     /// Replays the whole retained log (from the newest snapshot) into a fresh state: what
     /// recovery would build now.
     pub fn replay_state(&self) -> Result<EngineState, EngineError> {
-        recovery::fold_log(&self.core.wal).map(|(s, _)| s)
+        recovery::fold_log(&self.core.wal, self.core.config.idempotency).map(|(s, _)| s)
     }
 
     /// Takes a snapshot now (blocking the calling task's thread; use from `spawn_blocking`).
@@ -1039,25 +1042,6 @@ fn short_lines(lines: &[(Sku, u64)], available: &HashMap<(Sku, WarehouseId), u64
             .collect();
     }
     out
-}
-
-/// Held while an idempotent request is handled; releases the key for the next one on drop.
-pub struct IdemGuard {
-    core: Arc<Core>,
-    key: String,
-    mutex: Arc<tokio::sync::Mutex<()>>,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for IdemGuard {
-    fn drop(&mut self) {
-        self._guard.take();
-        let mut inflight = self.core.idem_inflight.lock();
-        // Remove the entry unless someone else is waiting on it (they hold a clone).
-        if Arc::strong_count(&self.mutex) <= 2 {
-            inflight.remove(&self.key);
-        }
-    }
 }
 
 /// Parses a client key, mapping failure to a validation rejection on `field`.

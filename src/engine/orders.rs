@@ -9,8 +9,6 @@
 
 mod payment;
 
-pub(crate) use payment::Opened;
-
 use super::cell::Cell;
 use super::settler::SETTLE_DELAY_MS_MIN;
 use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
@@ -263,7 +261,7 @@ impl OrderActor {
     }
 
     /// [`Self::commit`] with the record's idempotency slot filled by `idempotency` (a response,
-    /// or the marker of an intent, see [`Opened`]).
+    /// or the marker of an intent, see [`payment::Opened`]).
     async fn commit_with(
         &mut self,
         events: Vec<OrderEvent>,

@@ -290,20 +290,23 @@ impl PairActor {
     }
 
     fn rejection(&self, r: InventoryRejection) -> EngineError {
-        match r {
-            InventoryRejection::Insufficient { requested, available } => {
-                Rejection::InsufficientStock(vec![ShortLine {
-                    sku: self.pair.sku.clone(),
-                    requested,
-                    available,
-                }])
-                .into()
-            }
-            InventoryRejection::OutOfRange => Rejection::Validation(vec![crate::domain::FieldError::new(
-                "on_hand",
-                "the count would leave the range 0 to 10^12",
-            )])
-            .into(),
-        }
+        change_rejection(&self.pair.sku, r)
+    }
+}
+
+/// The answer to an adjustment or count of `sku` that was refused.
+pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection) -> EngineError {
+    match r {
+        InventoryRejection::Insufficient { requested, available } => Rejection::InsufficientStock(vec![ShortLine {
+            sku: sku.clone(),
+            requested,
+            available,
+        }])
+        .into(),
+        InventoryRejection::OutOfRange => Rejection::Validation(vec![crate::domain::FieldError::new(
+            "on_hand",
+            "the count would leave the range 0 to 10^12",
+        )])
+        .into(),
     }
 }

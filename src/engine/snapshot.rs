@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 /// (exclusive).
 pub(crate) fn take(core: &Core) -> Result<u64, EngineError> {
     let started = Instant::now();
-    let (mut state, n) = super::recovery::fold_log(&core.wal)?;
+    let (state, n) = super::recovery::fold_log(&core.wal, core.config.idempotency)?;
     if n == 0 {
         return Ok(state.next_lsn);
     }
-    state.prune_idempotency();
     let blob = codec::encode_snapshot(&state);
     core.wal
         .write_snapshot(state.next_lsn, &blob)
@@ -42,7 +41,6 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
     };
     // Tokio's clock (the same as the OS clock, but tests can pause and advance it).
     let mut last_at = tokio::time::Instant::now();
-    let mut last_prune = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -50,10 +48,6 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
         let Some(c) = core.upgrade() else { return };
         if c.closed.load(Ordering::Acquire) || c.wal.poisoned().is_some() {
             return;
-        }
-        if last_prune.elapsed() >= Duration::from_secs(60) {
-            prune_idempotency(&c);
-            last_prune = tokio::time::Instant::now();
         }
         let durable = c.wal.durable_lsn();
         let due_records = durable.saturating_sub(last_lsn) >= c.config.snapshot_every_records;
@@ -68,26 +62,5 @@ pub(crate) async fn snapshot_loop(core: Weak<Core>) {
             Err(e) => tracing::error!(error = %e, "snapshot task panicked"),
         }
         last_at = tokio::time::Instant::now();
-    }
-}
-
-/// Forgets idempotent responses older than the 24-hour retention. The log keeps them until the
-/// next snapshot prunes them by the log's own time; this keeps the live table bounded too.
-pub(crate) fn prune_idempotency(core: &Core) {
-    let horizon = core
-        .clock
-        .now()
-        .0
-        .saturating_sub(crate::domain::state::IDEMPOTENCY_TTL_MS);
-    let mut table = core.idempotency.lock();
-    let before = table.len();
-    table.retain(|_, r| r.at.0 >= horizon);
-    let dropped = before - table.len();
-    if dropped > 0 {
-        tracing::info!(
-            dropped,
-            kept = table.len(),
-            "pruned idempotency records older than 24 h"
-        );
     }
 }

@@ -2,10 +2,13 @@
 
 mod support;
 
+mod arbitrary_bytes;
+mod bounds;
 mod crash_consistency;
 mod expiry;
 mod flash_sale;
 mod lifecycle;
+mod lost_log;
 mod model;
 mod payments;
 mod snapshots;

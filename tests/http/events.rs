@@ -3,7 +3,7 @@
 
 use crate::support::TestApp;
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -321,4 +321,89 @@ async fn resuming_before_the_retained_log_says_so_and_continues() {
     let lsn: u64 = first.id.split('.').next().unwrap().parse().unwrap();
     assert_eq!(lsn, first_retained, "continues from the oldest retained record");
     assert_eq!(first.event, "inventory.changed");
+}
+
+/// Opens `uri` with `Last-Event-ID: id`. The body is left unread (a stream that opened would
+/// never end); read it only after checking the status.
+async fn open_raw(t: &TestApp, uri: &str, id: Option<&str>) -> axum::response::Response {
+    let mut req = Request::get(uri);
+    if let Some(id) = id {
+        req = req.header("last-event-id", id);
+    }
+    t.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+}
+
+async fn open_status(t: &TestApp, uri: &str, id: &str) -> (axum::http::StatusCode, axum::http::HeaderMap) {
+    let resp = open_raw(t, uri, Some(id)).await;
+    (resp.status(), resp.headers().clone())
+}
+
+/// A position after the newest record names no event: 422, instead of a resume that wraps
+/// around to the start of the log and replays all of it.
+#[tokio::test]
+async fn a_last_event_id_beyond_the_log_is_refused() {
+    let t = TestApp::new().await;
+    let id = lifecycle(&t).await;
+    let (_, records) = t.engine.read_log(1, u64::MAX, 1_000_000).unwrap();
+    let newest = records.last().unwrap().lsn;
+    for beyond in [
+        u64::MAX.to_string(),
+        format!("{}.0", u64::MAX),
+        (newest + 1).to_string(),
+        format!("{}.3", newest + 1),
+    ] {
+        for (uri, header) in [
+            ("/v1/events".to_string(), Some(beyond.as_str())),
+            (format!("/v1/orders/{id}/events"), Some(beyond.as_str())),
+            (format!("/v1/events?last_event_id={beyond}"), None),
+        ] {
+            let resp = open_raw(&t, &uri, header).await;
+            assert_eq!(resp.status(), 422, "{uri} with {beyond}");
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["code"], "validation_failed", "{body}");
+            assert_eq!(body["errors"][0]["field"], "Last-Event-ID", "{body}");
+        }
+    }
+    // The newest position itself is fine: the stream starts live.
+    let (status, _) = open_status(&t, "/v1/events", &newest.to_string()).await;
+    assert_eq!(status, 200);
+}
+
+/// Replaying history reads the log; beyond `stream_replays_max` concurrent replays the next
+/// stream is asked to come back (503 with Retry-After). Streams with nothing to replay are not
+/// counted, and a replay that ends (here: its client goes away) gives its place back.
+#[tokio::test]
+async fn concurrent_log_replays_are_capped() {
+    let t = TestApp::with_config(Vec::new(), |c| c.stream_replays_max = 1).await;
+    t.warehouse("east", 40.0, -75.0, 0).await;
+    // More events than a connection buffers, so an unread replay stays in progress.
+    for _ in 0..300 {
+        t.stock("sku-1", "east", 1).await;
+    }
+    let replaying = Stream::open(&t, "/v1/events", Some("0")).await;
+    let (status, headers) = open_status(&t, "/v1/events", "0").await;
+    assert_eq!(status, 503);
+    assert_eq!(headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
+    t.raw(Method::GET, "/v1/events", "", &[("last-event-id", "1")])
+        .await
+        .problem(503, "unavailable");
+    // Nothing to replay: no permit needed.
+    let _live = Stream::open(&t, "/v1/events", None).await;
+    let _from_the_end = Stream::open(&t, "/v1/events", Some("301")).await;
+
+    drop(replaying);
+    let deadline = tokio::time::Instant::now() + EVENT_WAIT;
+    loop {
+        let (status, _) = open_status(&t, "/v1/events", "0").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay permit never came back"
+        );
+        tokio::task::yield_now().await;
+    }
 }

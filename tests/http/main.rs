@@ -1,6 +1,8 @@
 //! HTTP tests: one test binary, one module per concern.
 //!
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
+//! - `arbitrary_bodies`: random and mangled JSON bodies on every POST and PUT (property test).
+//! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
 //! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
 //!   refunds, retries after a restart or the settler.
@@ -10,6 +12,8 @@
 mod support;
 
 mod api;
+mod arbitrary_bodies;
+mod bounds;
 mod events;
 mod payment_faults;
 mod process;

@@ -40,6 +40,11 @@ pub struct WalConfig {
     /// refused with `WalError::QueueFull` instead of growing memory without bound (a single
     /// append is always accepted into an empty queue). Default [`crate::QUEUE_BYTES_MAX`], 1 GiB.
     pub queue_bytes_max: u64,
+    /// Whether `open` may start a new, empty log in a directory that holds no segment. A
+    /// caller that knows the log existed (the engine, once its data directory has been used)
+    /// turns it off, so a log lost to a power cut or a mistake is [`WalError::LogMissing`]
+    /// instead of a silent fresh start. Default `true`.
+    pub create_if_missing: bool,
 }
 
 impl Default for WalConfig {
@@ -51,6 +56,7 @@ impl Default for WalConfig {
             snapshots_kept: 2,
             batch_bytes_max: 8 * 1024 * 1024,
             queue_bytes_max: crate::QUEUE_BYTES_MAX,
+            create_if_missing: true,
         }
     }
 }

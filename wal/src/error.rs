@@ -78,6 +78,31 @@ pub enum WalError {
         /// The highest durable LSN at the time of the call.
         durable_lsn: Lsn,
     },
+    /// The directory holds no log segment although it was used before: it holds a snapshot,
+    /// or the caller said the log exists (`WalConfig::create_if_missing` off). Starting an
+    /// empty log there would silently drop everything the lost log held.
+    #[error("wal missing: {dir} holds no log segment, but {evidence}; refusing to start an empty log in its place")]
+    LogMissing {
+        /// The log directory.
+        dir: PathBuf,
+        /// What shows the directory was used before.
+        evidence: String,
+    },
+    /// The log ends before the newest snapshot: records the snapshot covers were durable once
+    /// and are gone (segments deleted or truncated). Appending would give new records the
+    /// positions of lost ones, and the next recovery, starting after the snapshot, would skip
+    /// them.
+    #[error(
+        "wal ends before its newest snapshot: the log ends at LSN {log_end_lsn}, but {snapshot} covers records up to LSN {snapshot_end_lsn}; log records are missing, refusing to reuse their positions"
+    )]
+    LogBehindSnapshot {
+        /// The newest snapshot file.
+        snapshot: PathBuf,
+        /// The last LSN the snapshot covers (its next LSN - 1).
+        snapshot_end_lsn: Lsn,
+        /// The last LSN in the log (0 if it holds none).
+        log_end_lsn: Lsn,
+    },
     /// The configuration is unusable (zero sizes, no snapshots kept, ...).
     #[error("wal config invalid: {0}")]
     InvalidConfig(String),

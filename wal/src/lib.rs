@@ -10,7 +10,9 @@
 //! - `writer.rs`: the producer queue and the single group-commit writer thread.
 //! - `ticket.rs`: [`AppendTicket`], the completion handle of an append.
 //! - `reader.rs`: [`WalReader`], iteration over durable records.
-//! - `segment.rs`: reading segment files and the open-time recovery scan.
+//! - `segment.rs`: the cursor over one segment's records, and creating a segment.
+//! - `recovery.rs`: the open-time scan: the log's end, torn-tail repair, and the refusals
+//!   (a log behind its snapshot, a used directory without its log).
 //! - `format.rs`: the byte layout of segments, records and snapshots (pure, no I/O).
 //! - `storage.rs`: the [`Storage`] seam and [`FsStorage`], the real file system.
 //! - `sim.rs`: [`SimStorage`], an in-memory storage with crash simulation and fault injection.
@@ -46,12 +48,17 @@
 //! - An append is acknowledged only once durable per the [`SyncPolicy`]; acknowledgements come
 //!   in LSN order. After any failed write or sync the log is poisoned and acknowledges nothing.
 //! - Recovery truncates only a torn tail of the last segment; any other damage is an error.
+//! - A log position is never reused: a log that ends before its newest snapshot, or a used
+//!   directory whose segments are gone, is refused instead of continued.
+//! - The directory's own entry is fsynced when the log opens, so a power cut after the first
+//!   acknowledged record cannot take the whole directory away.
 
 mod config;
 mod error;
 mod format;
 mod log;
 mod reader;
+mod recovery;
 mod segment;
 mod sim;
 mod storage;
@@ -63,7 +70,7 @@ pub use error::WalError;
 pub use log::{OpenReport, QUEUE_BYTES_MAX, Wal, WalStats};
 pub use reader::WalReader;
 pub use sim::{CrashMode, SimFault, SimOp, SimStorage};
-pub use storage::{FsStorage, Storage};
+pub use storage::{FsStorage, Storage, create_dir_durable};
 pub use ticket::AppendTicket;
 
 /// Log sequence number: dense and monotonic; the first record ever has LSN 1, 0 means "none".

@@ -11,7 +11,7 @@ use crate::format::{
     TEMP_SUFFIX, decode_snapshot, encode_snapshot, parse_snapshot_name, record_frame_bytes, snapshot_name,
 };
 use crate::reader::WalReader;
-use crate::segment::recover;
+use crate::recovery::recover;
 use crate::storage::{FsStorage, Storage, read_all};
 use crate::ticket::{AppendTicket, TicketSlot};
 use crate::writer::{Queue, QueuedTicket, Shared, StatsCounters, Writer};
@@ -104,15 +104,22 @@ fn storage_err(storage: &dyn Storage, op: &'static str, name: &str) -> impl Fn(s
 impl Wal {
     /// Opens (creating if missing) the log in `dir` using the real file system.
     pub fn open(dir: &Path, config: WalConfig) -> Result<(Wal, OpenReport), WalError> {
-        let storage = FsStorage::new(dir).map_err(|e| WalError::io("create_dir", dir.to_path_buf(), &e))?;
-        Wal::open_with_storage(Arc::new(storage), config)
+        Wal::open_with_storage(Arc::new(FsStorage::new(dir)), config)
     }
 
     /// Opens the log on an injected storage (tests, crash simulation).
+    ///
+    /// Refuses, rather than start over or reuse log positions: a directory without segments
+    /// that shows earlier use (a snapshot, or `create_if_missing` off) is
+    /// [`WalError::LogMissing`]; a log that ends before its newest snapshot is
+    /// [`WalError::LogBehindSnapshot`].
     pub fn open_with_storage(storage: Arc<dyn Storage>, config: WalConfig) -> Result<(Wal, OpenReport), WalError> {
         config.validate()?;
+        storage
+            .create_dir()
+            .map_err(storage_err(storage.as_ref(), "create_dir", "."))?;
         remove_temp_files(storage.as_ref())?;
-        let recovered = recover(storage.as_ref(), config.record_size_bytes_max)?;
+        let recovered = recover(storage.as_ref(), &config)?;
         let active = recovered.segments.last().expect("recovery leaves a segment").clone();
         let report = OpenReport {
             next_lsn: recovered.next_lsn,
@@ -249,6 +256,11 @@ impl Wal {
         self.shared().durable_lsn.load(Ordering::Acquire)
     }
 
+    /// Highest LSN fsynced (0 if none); equals `durable_lsn` except under `SyncPolicy::None`.
+    fn synced_lsn(&self) -> Lsn {
+        self.shared().synced_lsn.load(Ordering::Acquire)
+    }
+
     /// Reads durable records with LSN >= `from` (0 is taken as 1), in order, across segments.
     /// Ends at the durable end as of this call.
     pub fn read_from(&self, from: Lsn) -> Result<WalReader, WalError> {
@@ -281,13 +293,14 @@ impl Wal {
     /// (temp file, fsync, rename, directory fsync), keeps the newest `snapshots_kept`, and
     /// deletes segments whose records are all below the oldest kept snapshot's `next_lsn`.
     /// The segment being written to is never deleted. Records below `next_lsn` that are
-    /// appended but not yet durable (`Interval` policy) are synced first.
+    /// appended but not yet fsynced (`Interval` and `None` policies) are synced first: a
+    /// snapshot must never cover records a crash could still take from the log, or the log
+    /// would end before the snapshot (which `open` refuses).
     pub fn write_snapshot(&self, next_lsn: Lsn, blob: &[u8]) -> Result<(), WalError> {
-        if next_lsn > self.durable_lsn() + 1 && next_lsn <= self.next_lsn() {
-            // Appended but not yet synced (`Interval` policy): make it durable first.
+        if next_lsn > self.synced_lsn() + 1 && next_lsn <= self.next_lsn() {
             self.sync().wait()?;
         }
-        let durable_lsn = self.durable_lsn();
+        let durable_lsn = self.synced_lsn();
         if next_lsn == 0 || next_lsn > durable_lsn + 1 {
             return Err(WalError::SnapshotAhead { next_lsn, durable_lsn });
         }

@@ -1,8 +1,9 @@
 //! [`SimStorage`]: an in-memory [`Storage`] for deterministic crash and failure tests.
 //!
 //! It models what a real file system promises and nothing more: file data is durable only up
-//! to the last `sync_data` of that file, and directory entries (creations, renames, removals)
-//! only as of the last `sync_dir`. A crash produces a new `SimStorage` holding what would
+//! to the last `sync_data` of that file, directory entries (creations, renames, removals)
+//! only as of the last `sync_dir`, and the directory itself only once `create_dir` has synced
+//! its parent (a new `SimStorage` is a directory not created yet). A crash produces a new `SimStorage` holding what would
 //! survive, optionally keeping a random prefix of the unsynced bytes of each file (a torn
 //! write), and turns the old one "dead" so that the abandoned log's writer sees only errors.
 
@@ -17,9 +18,9 @@ use crate::storage::Storage;
 /// Kinds of storage operation that can be made to fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimOp {
-    /// `append` (and `create`).
+    /// `append`, `create` and the creation of the directory by `create_dir`.
     Write,
-    /// `sync_data` and `sync_dir`.
+    /// `sync_data`, `sync_dir` and the parent-directory sync of `create_dir`.
     Sync,
 }
 
@@ -77,6 +78,11 @@ impl SimFile {
 
 #[derive(Debug, Default)]
 struct SimState {
+    /// The directory exists (`create_dir` made it).
+    dir_exists: bool,
+    /// Its existence is durable (its parent was synced after it was made). If not, a crash
+    /// loses the directory with every file in it, however well the files were synced.
+    dir_exists_durable: bool,
     /// Files by inode number; names point at inodes so renames behave like a real directory.
     inodes: HashMap<u64, SimFile>,
     /// Live directory: name to inode.
@@ -134,6 +140,12 @@ fn dead_error() -> io::Error {
 
 impl SimState {
     fn image(&self, mode: CrashMode) -> SimState {
+        if !self.dir_exists_durable {
+            return SimState {
+                inode_next: self.inode_next,
+                ..SimState::default()
+            };
+        }
         let mut rng = match mode {
             CrashMode::DropUnsynced => 0,
             CrashMode::TearUnsynced { seed } => seed,
@@ -153,6 +165,8 @@ impl SimState {
             inodes.insert(*inode, SimFile::new(data));
         }
         SimState {
+            dir_exists: true,
+            dir_exists_durable: true,
             inodes,
             dir: self.dir_durable.clone(),
             dir_durable: self.dir_durable.clone(),
@@ -216,8 +230,13 @@ impl SimState {
     }
 }
 
+fn no_dir() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "sim: the directory does not exist")
+}
+
 impl SimStorage {
-    /// An empty simulated directory.
+    /// A simulated directory that does not exist yet: opening a log creates it (and syncs its
+    /// parent), as on a first boot.
     pub fn new() -> SimStorage {
         SimStorage::default()
     }
@@ -330,16 +349,34 @@ impl SimStorage {
 }
 
 impl Storage for SimStorage {
+    fn create_dir(&self) -> io::Result<()> {
+        let mut state = self.state.lock();
+        if !state.dir_exists {
+            state.check(Some(SimOp::Write))?;
+            state.dir_exists = true;
+        }
+        // The parent's fsync: from here on a crash keeps the directory.
+        state.check(Some(SimOp::Sync))?;
+        state.dir_exists_durable = true;
+        Ok(())
+    }
+
     fn list(&self) -> io::Result<Vec<String>> {
         let state = self.state.lock();
         if state.dead {
             return Err(dead_error());
+        }
+        if !state.dir_exists {
+            return Err(no_dir());
         }
         Ok(state.dir.keys().cloned().collect())
     }
 
     fn create(&self, name: &str) -> io::Result<()> {
         let mut state = self.state.lock();
+        if !state.dir_exists {
+            return Err(no_dir());
+        }
         state.check(Some(SimOp::Write))?;
         if state.dir.contains_key(name) {
             return Err(io::Error::new(
@@ -425,6 +462,9 @@ impl Storage for SimStorage {
 
     fn sync_dir(&self) -> io::Result<()> {
         let mut state = self.state.lock();
+        if !state.dir_exists {
+            return Err(no_dir());
+        }
         state.check(Some(SimOp::Sync))?;
         state.dir_durable = state.dir.clone();
         state.collect_garbage();

@@ -3,6 +3,11 @@
 //! All log I/O goes through this trait so tests can substitute [`crate::SimStorage`], which
 //! tracks durable versus written bytes, simulates crashes and injects I/O failures. Files are
 //! named relative to one flat directory; the log never uses subdirectories.
+//!
+//! A directory's own existence is durable only once its parent has been fsynced after the
+//! directory was created: before that, a power loss can take the directory, and every file in
+//! it, away even though the files themselves were fsynced. [`Storage::create_dir`] and
+//! [`create_dir_durable`] do that fsync, so a first boot cannot lose its log to a power cut.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -16,9 +21,14 @@ use parking_lot::Mutex;
 /// A flat directory of files, with the durability operations a log needs.
 ///
 /// Contract: `append` and `create` change only the written state; data is durable after
-/// `sync_data` of that file, and a file's existence (creation, rename, removal) is durable
-/// after `sync_dir`.
+/// `sync_data` of that file, a file's existence (creation, rename, removal) is durable after
+/// `sync_dir`, and the directory's own existence after `create_dir`.
 pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Creates the directory (and any missing parent) if it does not exist, and makes its
+    /// existence durable: each directory that gained an entry is fsynced, and so is the
+    /// directory's parent even if nothing was created (an earlier creator may not have synced
+    /// it). The log calls it once when it opens, before anything else.
+    fn create_dir(&self) -> io::Result<()>;
     /// Names of all files in the directory, in any order.
     fn list(&self) -> io::Result<Vec<String>>;
     /// Creates an empty file; fails with `AlreadyExists` if it exists.
@@ -72,14 +82,51 @@ pub struct FsStorage {
     handles: Mutex<HashMap<String, Arc<File>>>,
 }
 
+/// Creates `dir` and any missing parent, fsyncing the parent of every directory created and,
+/// in any case, the parent of `dir`: once this returns, `dir` survives a power loss.
+pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    // The missing ancestors, outermost first.
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(path) = at {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            break;
+        }
+        missing.push(path);
+        at = path.parent();
+    }
+    for path in missing.iter().rev() {
+        match std::fs::create_dir(path) {
+            Ok(()) => {}
+            // Created by someone else meanwhile: its parent is synced below all the same.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+        sync_parent(path)?;
+    }
+    if missing.is_empty() {
+        sync_parent(dir)?;
+    }
+    Ok(())
+}
+
+/// Fsyncs the directory holding `path` (the current directory for a bare name).
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}
+
 impl FsStorage {
-    /// Uses `dir`, creating it (and its parents) if missing.
-    pub fn new(dir: &Path) -> io::Result<FsStorage> {
-        std::fs::create_dir_all(dir)?;
-        Ok(FsStorage {
+    /// Uses `dir`. Nothing touches the disk until the log opens, which creates the directory
+    /// if it is missing ([`Storage::create_dir`]).
+    pub fn new(dir: &Path) -> FsStorage {
+        FsStorage {
             dir: dir.to_path_buf(),
             handles: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     fn handle(&self, name: &str) -> io::Result<Arc<File>> {
@@ -93,6 +140,10 @@ impl FsStorage {
 }
 
 impl Storage for FsStorage {
+    fn create_dir(&self) -> io::Result<()> {
+        create_dir_durable(&self.dir)
+    }
+
     fn list(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
@@ -156,6 +207,9 @@ impl Storage for FsStorage {
     }
 
     fn path(&self, name: &str) -> PathBuf {
+        if name == "." {
+            return self.dir.clone();
+        }
         self.dir.join(name)
     }
 }

@@ -42,24 +42,12 @@ pub(crate) enum Opened {
 }
 
 impl Opened {
-    pub(crate) const MARKER_STATUS: u16 = 0;
-
-    pub(crate) fn is_marker(record: &IdempotencyRecord) -> bool {
-        record.status == Self::MARKER_STATUS
-    }
-
     fn marker(self, spec: &IdemSpec<OrderOutcome>, at: Millis) -> IdempotencyRecord {
         let body = match self {
             Opened::Attempt(i) => format!("attempt:{i}"),
             Opened::Refund(i) => format!("refund:{i}"),
         };
-        IdempotencyRecord {
-            key: spec.key.clone(),
-            fingerprint: spec.fingerprint,
-            status: Self::MARKER_STATUS,
-            body: body.into_bytes(),
-            at,
-        }
+        spec.marker(body.into_bytes(), at)
     }
 
     fn parse(body: &[u8]) -> Option<Opened> {
@@ -101,13 +89,8 @@ impl OrderActor {
 
     /// What the request `idem` opened on its first try, if this is its retry.
     fn opened_by(&self, idem: &Idem) -> Option<Opened> {
-        let spec = idem.as_ref()?;
-        let table = self.core.idempotency.lock();
-        let record = table.get(&spec.key)?;
-        if !Opened::is_marker(record) || record.fingerprint != spec.fingerprint {
-            return None;
-        }
-        let opened = Opened::parse(&record.body)?;
+        let body = self.core.idempotency.marker_of(idem.as_ref()?)?;
+        let opened = Opened::parse(&body)?;
         let exists = match opened {
             Opened::Attempt(i) => i < self.order.payment.attempts.len(),
             Opened::Refund(i) => i < self.order.refunds.len(),
@@ -408,14 +391,10 @@ mod tests {
 
     #[test]
     fn a_marker_names_what_it_opened_and_is_never_a_response() {
-        let spec: IdemSpec<OrderOutcome> = IdemSpec {
-            key: "k".into(),
-            fingerprint: [3; 32],
-            render: Box::new(|_| (200, Vec::new())),
-        };
+        let spec: IdemSpec<OrderOutcome> = IdemSpec::for_test("k", [3; 32], Box::new(|_| (200, Vec::new())));
         for opened in [Opened::Attempt(0), Opened::Refund(12)] {
             let m = opened.marker(&spec, Millis(5));
-            assert!(Opened::is_marker(&m));
+            assert_eq!(m.status, crate::engine::idempotency::MARKER_STATUS);
             assert_eq!((m.key.as_str(), m.fingerprint, m.at), ("k", [3; 32], Millis(5)));
             assert_eq!(Opened::parse(&m.body), Some(opened));
         }
