@@ -4,9 +4,8 @@
 //! Bodies are read as bytes first and parsed second because the idempotency fingerprint is
 //! taken over the exact bytes the client sent.
 
-use super::AppState;
 use super::error::ApiError;
-use super::idempotency::Mutation;
+use super::state::AppState;
 use crate::domain::FieldError;
 use crate::engine::Engine;
 use axum::body::Bytes;
@@ -172,6 +171,14 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
         return Err(bad());
     }
     Ok(Some(s.to_string()))
+}
+
+/// The request as the idempotency fingerprint sees it.
+pub struct Mutation<'a> {
+    pub headers: &'a HeaderMap,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub body: &'a [u8],
 }
 
 /// What a mutation handler needs: the engine (503 while recovering), the path parameters in

@@ -922,7 +922,7 @@ async fn metrics_count_requests_by_route_template() {
 async fn openapi_documents_exactly_the_served_routes() {
     let t = TestApp::new().await;
     let doc = t.get("/v1/openapi.json").await.ok(200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let mut documented: Vec<(String, String)> = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {

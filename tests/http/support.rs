@@ -112,7 +112,13 @@ impl TestApp {
         let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone()))
             .await
             .unwrap();
-        let state = AppState::with_engine(ApiConfig { api_keys: keys.clone() }, engine.clone());
+        let state = AppState::with_engine(
+            ApiConfig {
+                api_keys: keys.clone(),
+                ..ApiConfig::default()
+            },
+            engine.clone(),
+        );
         TestApp {
             app: app(state.clone()),
             state,
