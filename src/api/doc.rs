@@ -11,8 +11,8 @@
 use crate::domain::ids::KEY_LEN_MAX;
 use crate::domain::order::{OrderStatus, QUANTITY_MAX, TEXT_LEN_MAX};
 use serde_json::{Value, json};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, KnownFormat, Type};
 use utoipa::openapi::Object;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 use utoipa::{IntoParams, OpenApi, ToResponse, ToSchema};
 
 /// Pattern of a client key (`sku`, `warehouse_id`, `user_id`).
@@ -70,7 +70,10 @@ pub fn refund_id() -> Object {
 /// A nullable return id (a refund without a return).
 pub fn return_id_or_null() -> Object {
     ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
         .pattern(Some("^RET-[0-9]{10,}-[0-9]+$"))
         .build()
 }
@@ -119,7 +122,10 @@ pub fn time() -> Object {
 /// A nullable time (a shipment not shipped yet).
 pub fn time_or_null() -> Object {
     ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
         .build()
 }
@@ -145,7 +151,10 @@ pub fn text_required() -> Object {
 /// Optional free text that must not be blank when given (null means "not given").
 pub fn text_optional() -> Object {
     ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
         .min_length(Some(1))
         .max_length(Some(TEXT_LEN_MAX))
         .pattern(Some("\\S"))
@@ -174,7 +183,10 @@ pub fn order_status_or_null() -> Object {
     let mut values: Vec<Value> = OrderStatus::ALL.iter().map(|s| json!(s.as_str())).collect();
     values.push(Value::Null);
     ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
         .enum_values(Some(values))
         .build()
 }
@@ -417,10 +429,19 @@ pub fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
+/// `(operation, status, link name, target operation, parameters)`.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Links a stateful client follows from a response to the next call: `(operation, status,
 /// link name, target operation, parameters)`. Parameters are runtime expressions.
 #[rustfmt::skip]
-const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+const LINKS: &[Link] = &[
     ("putWarehouse", "201", "GetWarehouse", "getWarehouse", &[("warehouse_id", "$response.body#/id")]),
     ("putWarehouse", "200", "GetWarehouse", "getWarehouse", &[("warehouse_id", "$response.body#/id")]),
     ("putWarehouse", "201", "SetInventory", "setInventory", &[("warehouse_id", "$response.body#/id")]),
@@ -458,9 +479,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
         "description": "Order management engine. docs/API.md is the full reference.",
     });
     doc["servers"] = json!([{"url": "/", "description": "this server"}]);
-    let problem = |what: &str| {
-        json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
-    };
+    let problem = |what: &str| json!({"description": what, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     let idempotency_key = json!({
         "name": "Idempotency-Key", "in": "header", "required": false,
         "description": "The same key and request replay the first response (status and body)",
@@ -473,9 +492,8 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
         let Some(item) = item.as_object_mut() else { continue };
         for (method, op) in item.iter_mut() {
             let responses = &mut op["responses"];
-            responses["503"] = problem(
-                "unavailable: recovering, overloaded, timed out, or the log cannot be written (`Retry-After`)",
-            );
+            responses["503"] =
+                problem("unavailable: recovering, overloaded, timed out, or the log cannot be written (`Retry-After`)");
             if matches!(method.as_str(), "post" | "put") {
                 responses["413"] = problem("payload_too_large: the body exceeds 1 MiB");
                 match op["parameters"].as_array_mut() {
@@ -537,7 +555,8 @@ fn add_links(doc: &mut Value) {
         let (Some((path, method)), true) = (ops.get(*from), ops.contains_key(*to)) else {
             continue;
         };
-        let parameters: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let parameters: serde_json::Map<String, Value> =
+            params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         let response = &mut doc["paths"][path][method]["responses"][*status];
         if response.is_object() {
             response["links"][*name] = json!({"operationId": to, "parameters": parameters});
@@ -573,7 +592,6 @@ pub fn for_server(finished: &Value, protected: bool) -> Value {
     }
     doc
 }
-
 
 /// An adjustment's delta: a non-zero integer within the on-hand range (±10^12).
 pub fn delta() -> Schema {

@@ -12,11 +12,11 @@
 //! live subscription falls too far behind is closed (the client reconnects with
 //! `Last-Event-ID` and catches up from the log).
 
-use super::state::AppState;
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
 use super::orders::order_id;
 use super::output;
+use super::state::AppState;
 use crate::domain::money::Currency;
 use crate::domain::order::{OrderEvent, placement_effects};
 use crate::domain::{Entry, Order, OrderId, Record};
@@ -113,9 +113,8 @@ fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
     let query = query_pairs(&read.uri, &["last_event_id"])?;
     let header = read.headers.get("last-event-id").map(|v| v.to_str().unwrap_or("\u{0}"));
     // Every value given is checked, also a query value the header overrides.
-    let parse = |field: &str, s: &str| {
-        Resume::parse(s).ok_or_else(|| ApiError::field(field, "must be an event id: N or N.M"))
-    };
+    let parse =
+        |field: &str, s: &str| Resume::parse(s).ok_or_else(|| ApiError::field(field, "must be an event id: N or N.M"));
     let from_query = match query.as_slice() {
         [] => None,
         [(_, v)] => Some(parse("last_event_id", v)?),

@@ -226,34 +226,56 @@ impl PlaceOrderBody {
         };
         let mut lines = Vec::with_capacity(self.items.len());
         for (i, item) in self.items.iter().enumerate() {
-            if let Some(sku) = f.key(&format!("items[{i}].sku"), &item.sku) {
-                lines.push(NewLine {
-                    sku,
-                    quantity: item.quantity,
-                    unit_price: item.unit_price.0,
-                    discount: item.discount.map(|d| d.0).unwrap_or_default(),
-                });
-            }
+            let sku = f.key(&format!("items[{i}].sku"), &item.sku);
+            lines.push(NewLine {
+                // A stand-in for an invalid key (already reported), so the domain's checks of
+                // the line's other fields still run and every invalid field is reported at once.
+                sku: sku.unwrap_or_else(placeholder_key),
+                quantity: item.quantity,
+                unit_price: item.unit_price.0,
+                discount: item.discount.map(|d| d.0).unwrap_or_default(),
+            });
         }
-        f.finish()?;
-        let (Some(user_id), Some(currency)) = (user_id, currency) else {
-            return Err(ApiError::Internal("validated fields missing".into()));
-        };
-        Ok(NewOrder {
-            user_id,
-            currency,
+        let valid = f.errors.is_empty();
+        let order = NewOrder {
+            user_id: user_id.unwrap_or_else(placeholder_key),
+            // Without a valid currency, amounts are checked against the most decimals any
+            // currency allows, so no amount is blamed for the currency's fault.
+            currency: currency
+                .or_else(|| Currency::parse("KWD"))
+                .ok_or_else(|| ApiError::Internal("currency".into()))?,
             lines,
             tax_amount: self.tax_amount.map(|m| m.0).unwrap_or_default(),
             shipping_amount: self.shipping_amount.map(|m| m.0).unwrap_or_default(),
             discount_amount: self.discount_amount.map(|m| m.0).unwrap_or_default(),
             shipping_address: self.shipping_address.into(),
             billing_address: self.billing_address.map(Address::from),
-            reservation_ttl_ms: ttl_ms,
-        })
+            reservation_ttl_ms: if ttl_ms == 0 {
+                RESERVATION_TTL_MS_DEFAULT
+            } else {
+                ttl_ms
+            },
+        };
+        if !valid {
+            if let Err(crate::domain::Rejection::Validation(more)) = order.validate() {
+                for e in more {
+                    if !f.errors.iter().any(|known| known.field == e.field) {
+                        f.errors.push(e);
+                    }
+                }
+            }
+            f.finish()?;
+        }
+        Ok(order)
     }
 }
 
 /// A warehouse's fields. `lat` and `lon` go together.
+/// Stands in for an invalid key while the rest of a request is still checked.
+fn placeholder_key() -> Key {
+    Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key"))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = WarehouseInput)]

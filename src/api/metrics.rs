@@ -265,8 +265,12 @@ fn register_engine(r: &mut Registry, st: &EngineStats) {
         kind: &'static str,
     }
     let actors = Family::<Kind, prometheus_client::metrics::gauge::Gauge>::default();
-    actors.get_or_create(&Kind { kind: "pair" }).set(st.pair_actors_active as i64);
-    actors.get_or_create(&Kind { kind: "order" }).set(st.order_actors_active as i64);
+    actors
+        .get_or_create(&Kind { kind: "pair" })
+        .set(st.pair_actors_active as i64);
+    actors
+        .get_or_create(&Kind { kind: "order" })
+        .set(st.order_actors_active as i64);
     r.register("oms_actors_active", "Actors with a running task, by kind", actors);
     gauge(r, "oms_pairs", "SKU-warehouse pairs known", st.pairs as f64);
     gauge(r, "oms_orders", "Orders known", st.orders as f64);

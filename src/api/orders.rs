@@ -1,19 +1,21 @@
 //! Order handlers: placement, reads, lists, history and every lifecycle request.
 
-use super::doc::{BadRequest, Conflict, Invalid, NotFound, OrderListQuery, OrderPath, PaymentDeclined, ReturnPath, ShipmentPath};
+use super::doc::{
+    BadRequest, Conflict, Invalid, NotFound, OrderListQuery, OrderPath, PaymentDeclined, ReturnPath, ShipmentPath,
+};
 use super::error::{ApiError, problem};
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
-use super::state::AppState;
-use axum::extract::State;
 use super::input::{
     EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
 };
 use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, ReturnJson, to_bytes};
+use super::state::AppState;
 use super::warehouses::{LIST_LIMIT_DEFAULT, parse_limit};
 use crate::domain::ids::parse_child_id;
 use crate::domain::{Key, Order, OrderId, OrderStatus};
 use crate::engine::{OrderOutcome, OrderRequest};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};

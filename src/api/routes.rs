@@ -127,11 +127,15 @@ pub fn router(state: AppState) -> Router {
     let g = groups();
     let timeout_ms = config.request_timeout_ms;
     let timed = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move { timed_out(timeout_ms) }))
+        .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move {
+            timed_out(timeout_ms)
+        }))
         .timeout(Duration::from_millis(timeout_ms));
     let cap = config.in_flight_requests_max.max(1);
     let capped = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move { overloaded(cap) }))
+        .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move {
+            overloaded(cap)
+        }))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(cap));
     let (calls, _) = g.calls.split_for_parts();

@@ -1042,3 +1042,29 @@ async fn a_retry_after_a_dropped_request_replays_instead_of_placing_twice() {
     let listed = t.get("/v1/orders?user_id=u1").await.ok(200);
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
 }
+
+/// A problem names the field the client sent, and every invalid field at once.
+#[tokio::test]
+async fn errors_name_the_fields_sent_all_at_once() {
+    let t = stocked().await;
+    let big = json!({"sku": "sku-1", "warehouse_id": "east", "delta": 1_000_000_000_000_i64});
+    let e = t
+        .post("/v1/inventory/adjustments", big)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "delta", "{e}");
+    let mut body = order_body("bad user", &[("sku-1", 0)]);
+    body["currency"] = json!("usd");
+    body["items"][0]["sku"] = json!("bad sku");
+    let e = t.post("/v1/orders", body).await.problem(422, "validation_failed");
+    let fields: Vec<&str> = e["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field"].as_str().unwrap())
+        .collect();
+    for f in ["user_id", "currency", "items[0].sku", "items[0].quantity"] {
+        assert!(fields.contains(&f), "{f} missing: {e}");
+    }
+    assert!(!fields.contains(&"reservation_ttl_seconds"), "a field not sent: {e}");
+}
