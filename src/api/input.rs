@@ -44,7 +44,7 @@ impl<'de> Deserialize<'de> for Money {
 
 /// Parses a money literal: a JSON string holding a plain decimal, or a JSON number.
 fn parse_money(raw: &str) -> Result<Decimal, &'static str> {
-    const SHAPE: &str = "must be a decimal amount, as a string like \"19.99\" or a number";
+    const SHAPE: &str = "must be a decimal string like \"19.99\" (or a JSON number)";
     let text: String = if raw.starts_with('"') {
         serde_json::from_str(raw).map_err(|_| SHAPE)?
     } else {
@@ -67,7 +67,9 @@ fn parse_money(raw: &str) -> Result<Decimal, &'static str> {
         return Decimal::from_str_exact(&text).map_err(|_| "is too large or too precise");
     }
     // JSON numbers may carry an exponent (`1e2`); strings must be plain decimals.
-    if !raw.starts_with('"') && text.contains(['e', 'E']) {
+    // (`true`, `null`, objects and arrays are not numbers, whatever letters they hold.)
+    let number = raw.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    if number && text.contains(['e', 'E']) {
         return Decimal::from_scientific(&text).map_err(|_| "is too large or too precise");
     }
     Err(SHAPE)
