@@ -1068,3 +1068,38 @@ async fn errors_name_the_fields_sent_all_at_once() {
     }
     assert!(!fields.contains(&"reservation_ttl_seconds"), "a field not sent: {e}");
 }
+
+/// The business counters follow the durable feed; process and build series are there.
+#[tokio::test]
+async fn metrics_count_business_outcomes_and_the_process() {
+    let t = stocked().await;
+    t.order("u1", &[("sku-2", 1)]).await.ok(201);
+    t.order("u1", &[("sku-2", 1_000_000)])
+        .await
+        .problem(409, "insufficient_stock");
+    let pay = json!({"token": "tok_visa_4242"});
+    t.post("/v1/orders/ORD-0000000001/payments", pay).await.ok(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8(t.get("/metrics").await.bytes).unwrap();
+        if text.contains("oms_payments_total{outcome=\"captured\"} 1") {
+            for needle in [
+                "oms_orders_placed_total 1",
+                "oms_placements_rejected_total{reason=\"insufficient_stock\"} 1",
+                "oms_build_info{version=\"",
+                "process_cpu_seconds_total ",
+                "process_resident_memory_bytes ",
+                "process_open_fds ",
+                "process_start_time_seconds ",
+            ] {
+                assert!(text.contains(needle), "metrics lack {needle:?}:\n{text}");
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no captured payment counted:\n{text}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
