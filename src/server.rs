@@ -6,6 +6,7 @@
 //! (`/readyz` turns 200). Shutdown is the reverse: stop accepting, end event streams, drain
 //! in-flight requests (bounded), then flush and close the log.
 
+use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
 use crate::api::{ApiConfig, AppState, app};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -64,6 +65,14 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_SNAPSHOT_EVERY_SECS", default_value_t = EngineConfig::default().snapshot_every_ms / 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub snapshot_every_secs: u64,
+    /// Requests handled at once; a request beyond it is answered 503 at once (load shedding).
+    #[arg(long, env = "OMS_MAX_IN_FLIGHT_REQUESTS", default_value_t = IN_FLIGHT_REQUESTS_MAX_DEFAULT as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_in_flight_requests: u64,
+    /// Seconds a request may take before it is answered 503 (event streams are not limited).
+    #[arg(long, env = "OMS_REQUEST_TIMEOUT_SECS", default_value_t = REQUEST_TIMEOUT_MS_DEFAULT / 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
     /// Log format on stderr.
     #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -204,7 +213,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     let local = listener
         .local_addr()
         .map_err(|e| ServerError::Runtime(format!("cannot read the listen address: {e}")))?;
-    let state = AppState::new(ApiConfig { api_keys });
+    let state = AppState::new(ApiConfig {
+        api_keys,
+        in_flight_requests_max: usize::try_from(args.max_in_flight_requests).unwrap_or(usize::MAX),
+        request_timeout_ms: args.request_timeout_secs.saturating_mul(1000),
+    });
     tracing::info!(
         addr = %local,
         protected = !state_is_open(&state),
@@ -292,7 +305,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
 }
 
 fn state_is_open(state: &AppState) -> bool {
-    state.key_digests().is_empty()
+    !state.protected()
 }
 
 /// Waits for SIGTERM or SIGINT, then starts the graceful shutdown.

@@ -17,11 +17,11 @@
 //! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
 //! stream with nothing to replay needs no permit).
 
-use super::AppState;
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
 use super::orders::order_id;
 use super::output;
+use super::state::AppState;
 use crate::domain::money::Currency;
 use crate::domain::order::{OrderEvent, placement_effects};
 use crate::domain::{Entry, Order, OrderId, Record};
@@ -100,12 +100,23 @@ impl Resume {
 }
 
 /// `GET /v1/events`.
+#[utoipa::path(get, path = "/v1/events", operation_id = "events", tag = "events",
+    summary = "Every change, as server-sent events",
+    params(super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M)")),
+    responses((status = 200, description = "An endless `text/event-stream`", body = super::doc::SseEventJson, content_type = "text/event-stream"),
+        (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
     let resume = resume_of(&read)?;
     stream(state, read.engine, None, resume)
 }
 
 /// `GET /v1/orders/{id}/events`.
+#[utoipa::path(get, path = "/v1/orders/{id}/events", operation_id = "orderEvents", tag = "events",
+    summary = "One order's changes, as server-sent events",
+    params(super::doc::OrderPath, super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M)")),
+    responses((status = 200, description = "An endless `text/event-stream`", body = super::doc::SseEventJson, content_type = "text/event-stream"),
+        (status = 404, response = inline(super::doc::NotFound)),
+        (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
     let id = order_id(read.param(0))?;
     let resume = resume_of(&read)?;
@@ -116,17 +127,17 @@ pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Respo
 fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
     let query = query_pairs(&read.uri, &["last_event_id"])?;
     let header = read.headers.get("last-event-id").map(|v| v.to_str().unwrap_or("\u{0}"));
-    let given = header.or_else(|| {
-        query
-            .iter()
-            .find(|(k, _)| k == "last_event_id")
-            .map(|(_, v)| v.as_str())
-    });
-    match given {
-        None => Ok(None),
-        Some(s) => Resume::parse(s)
-            .map(Some)
-            .ok_or_else(|| ApiError::field("Last-Event-ID", "must be an event id: N or N.M")),
+    // Every value given is checked, also a query value the header overrides.
+    let parse =
+        |field: &str, s: &str| Resume::parse(s).ok_or_else(|| ApiError::field(field, "must be an event id: N or N.M"));
+    let from_query = match query.as_slice() {
+        [] => None,
+        [(_, v)] => Some(parse("last_event_id", v)?),
+        _ => return Err(ApiError::field("last_event_id", "must be given at most once")),
+    };
+    match header {
+        Some(s) => parse("Last-Event-ID", s).map(Some),
+        None => Ok(from_query),
     }
 }
 

@@ -4,9 +4,8 @@
 //! Bodies are read as bytes first and parsed second because the idempotency fingerprint is
 //! taken over the exact bytes the client sent.
 
-use super::AppState;
 use super::error::ApiError;
-use super::idempotency::Mutation;
+use super::state::AppState;
 use crate::domain::FieldError;
 use crate::engine::Engine;
 use axum::body::Bytes;
@@ -124,11 +123,35 @@ fn json_error(path: &str, e: serde_json::Error) -> ApiError {
             } else if message.starts_with("missing field") {
                 "is required".to_string()
             } else {
-                message
+                plain_message(&message)
             };
             ApiError::Validation(vec![FieldError::new(field, message)])
         }
     }
+}
+
+/// serde's message in the client's terms: what JSON value was expected, never a Rust type
+/// (`u64`, `map`, `sequence`).
+fn plain_message(message: &str) -> String {
+    if message.contains("out of range") {
+        return "is out of range".into();
+    }
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| e.trim());
+    let wanted = match expected {
+        Some("u8" | "u16" | "u32" | "u64" | "usize") => "must be a non-negative integer",
+        Some("i8" | "i16" | "i32" | "i64" | "isize") => "must be an integer",
+        Some("f32" | "f64") => "must be a number",
+        Some("a string") => "must be a string",
+        Some("a boolean") => "must be true or false",
+        Some(e) if e.starts_with("a sequence") || e.starts_with("a tuple") => "must be an array",
+        Some(e) if e.starts_with("struct ") || e.starts_with("a map") || e.starts_with("unit struct") => {
+            "must be an object"
+        }
+        // A message a deserializer of ours wrote (money, keys) is already in the client's terms.
+        _ if !message.starts_with("invalid ") => return message.to_string(),
+        _ => "has a value of the wrong type",
+    };
+    wanted.into()
 }
 
 fn between_backticks<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
@@ -172,6 +195,14 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
         return Err(bad());
     }
     Ok(Some(s.to_string()))
+}
+
+/// The request as the idempotency fingerprint sees it.
+pub struct Mutation<'a> {
+    pub headers: &'a HeaderMap,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub body: &'a [u8],
 }
 
 /// What a mutation handler needs: the engine (503 while recovering), the path parameters in
@@ -257,5 +288,61 @@ impl FromRequestParts<AppState> for Read {
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::input::{AdjustBody, PlaceOrderBody, RefundBody};
+
+    fn errors_of<T: DeserializeOwned>(body: &str) -> Vec<(String, String)> {
+        match parse_json::<T>(body.as_bytes()) {
+            Err(ApiError::Validation(errs)) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
+            Err(other) => panic!("not a validation error: {other:?}"),
+            Ok(_) => panic!("accepted: {body}"),
+        }
+    }
+
+    /// No Rust type name reaches the client.
+    #[test]
+    fn type_errors_name_json_types_not_rust_types() {
+        for (body, message) in [
+            (r#"{"sku":"a","warehouse_id":"w","delta":"3"}"#, "must be an integer"),
+            (r#"{"sku":"a","warehouse_id":"w","delta":1.5}"#, "must be an integer"),
+            (r#"{"sku":1,"warehouse_id":"w","delta":1}"#, "must be a string"),
+            (
+                r#"{"sku":"a","warehouse_id":"w","delta":1,"reason":[1]}"#,
+                "must be a string",
+            ),
+        ] {
+            let errs = errors_of::<AdjustBody>(body);
+            assert_eq!(errs.len(), 1, "{body}: {errs:?}");
+            assert_eq!(errs[0].1, message, "{body}");
+        }
+        let errs = errors_of::<PlaceOrderBody>(r#"{"user_id":"u","currency":"USD","items":{},"shipping_address":{}}"#);
+        assert_eq!(errs[0], ("items".to_string(), "must be an array".to_string()));
+        let errs = errors_of::<PlaceOrderBody>(r#"{"user_id":"u","currency":"USD","items":[],"shipping_address":[]}"#);
+        assert_eq!(
+            errs[0],
+            ("shipping_address".to_string(), "must be an object".to_string())
+        );
+        let errs = errors_of::<PlaceOrderBody>(
+            r#"{"user_id":"u","currency":"USD","items":[{"sku":"a","quantity":-1,"unit_price":"1"}],"shipping_address":{}}"#,
+        );
+        assert_eq!(errs[0].1, "must be a non-negative integer");
+        for word in ["u64", "i64", "map", "sequence", "struct", "usize"] {
+            for (_, m) in errors_of::<AdjustBody>(r#"{"sku":{},"warehouse_id":"w","delta":{}}"#) {
+                assert!(!m.contains(word), "{m}");
+            }
+        }
+    }
+
+    /// `true` as a price says what a price must be.
+    #[test]
+    fn a_boolean_price_says_it_must_be_a_decimal() {
+        let errs = errors_of::<RefundBody>(r#"{"amount":true}"#);
+        assert_eq!(errs[0].0, "amount");
+        assert!(errs[0].1.contains("decimal"), "{:?}", errs);
     }
 }

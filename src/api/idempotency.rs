@@ -14,9 +14,9 @@
 //! something (the order was cancelled).
 
 use super::error::{ApiError, PROBLEM_JSON};
-use super::extract::idempotency_key;
+use super::extract::{Mutation, idempotency_key};
 use crate::engine::{Claim, Engine, EngineError, IdemSpec};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -25,14 +25,6 @@ use std::sync::Arc;
 
 /// Header set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-
-/// The request as the fingerprint sees it.
-pub struct Mutation<'a> {
-    pub headers: &'a HeaderMap,
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub body: &'a [u8],
-}
 
 /// SHA-256 of method, path and body, each length-prefixed so no two requests share a preimage.
 pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> [u8; 32] {

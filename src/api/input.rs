@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 /// Longest money literal accepted, in characters (sign, digits, point, exponent).
 pub const MONEY_LITERAL_LEN_MAX: usize = 40;
@@ -26,6 +27,14 @@ pub const RESERVATION_TTL_SECONDS_MAX: u64 = crate::domain::order::RESERVATION_T
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Money(pub Decimal);
 
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::RefOr::T(super::doc::money_in())
+    }
+}
+
+impl ToSchema for Money {}
+
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: Box<RawValue> = Deserialize::deserialize(d)?;
@@ -35,7 +44,7 @@ impl<'de> Deserialize<'de> for Money {
 
 /// Parses a money literal: a JSON string holding a plain decimal, or a JSON number.
 fn parse_money(raw: &str) -> Result<Decimal, &'static str> {
-    const SHAPE: &str = "must be a decimal amount, as a string like \"19.99\" or a number";
+    const SHAPE: &str = "must be a decimal string like \"19.99\" (or a JSON number)";
     let text: String = if raw.starts_with('"') {
         serde_json::from_str(raw).map_err(|_| SHAPE)?
     } else {
@@ -58,7 +67,9 @@ fn parse_money(raw: &str) -> Result<Decimal, &'static str> {
         return Decimal::from_str_exact(&text).map_err(|_| "is too large or too precise");
     }
     // JSON numbers may carry an exponent (`1e2`); strings must be plain decimals.
-    if !raw.starts_with('"') && text.contains(['e', 'E']) {
+    // (`true`, `null`, objects and arrays are not numbers, whatever letters they hold.)
+    let number = raw.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    if number && text.contains(['e', 'E']) {
         return Decimal::from_scientific(&text).map_err(|_| "is too large or too precise");
     }
     Err(SHAPE)
@@ -104,20 +115,33 @@ impl Fields {
     }
 }
 
-#[derive(Deserialize)]
+/// An address. `region` is also accepted as `state`, `postal_code` as `zip`; `lat` and `lon`
+/// go together.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AddressInput)]
 pub struct AddressBody {
+    #[schema(schema_with = super::doc::text)]
     pub name: Option<String>,
+    #[schema(schema_with = super::doc::text_required)]
     pub line1: String,
+    #[schema(schema_with = super::doc::text)]
     pub line2: Option<String>,
+    #[schema(schema_with = super::doc::text_required)]
     pub city: String,
     #[serde(alias = "state")]
+    #[schema(schema_with = super::doc::text)]
     pub region: Option<String>,
     #[serde(alias = "zip")]
+    #[schema(schema_with = super::doc::text)]
     pub postal_code: Option<String>,
+    #[schema(schema_with = super::doc::text_required)]
     pub country: String,
+    #[schema(schema_with = super::doc::text)]
     pub phone: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
 }
 
@@ -138,26 +162,39 @@ impl From<AddressBody> for Address {
     }
 }
 
-#[derive(Deserialize)]
+/// One line of a new order.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ItemInput)]
 pub struct ItemBody {
+    #[schema(schema_with = super::doc::key)]
     pub sku: String,
+    #[schema(schema_with = super::doc::quantity)]
     pub quantity: u64,
     pub unit_price: Money,
+    /// Discount on the whole line, at most its price.
     pub discount: Option<Money>,
 }
 
-#[derive(Deserialize)]
+/// A new order.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlaceOrder)]
 pub struct PlaceOrderBody {
+    #[schema(schema_with = super::doc::key)]
     pub user_id: String,
+    /// ISO 4217 code.
+    #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
     pub currency: String,
+    #[schema(min_items = 1, max_items = 500)]
     pub items: Vec<ItemBody>,
     pub tax_amount: Option<Money>,
     pub shipping_amount: Option<Money>,
     pub discount_amount: Option<Money>,
     pub shipping_address: AddressBody,
     pub billing_address: Option<AddressBody>,
+    /// How long stock stays reserved awaiting payment (default 900).
+    #[schema(minimum = 1, maximum = 604800)]
     pub reservation_ttl_seconds: Option<u64>,
 }
 
@@ -191,41 +228,72 @@ impl PlaceOrderBody {
         };
         let mut lines = Vec::with_capacity(self.items.len());
         for (i, item) in self.items.iter().enumerate() {
-            if let Some(sku) = f.key(&format!("items[{i}].sku"), &item.sku) {
-                lines.push(NewLine {
-                    sku,
-                    quantity: item.quantity,
-                    unit_price: item.unit_price.0,
-                    discount: item.discount.map(|d| d.0).unwrap_or_default(),
-                });
-            }
+            let sku = f.key(&format!("items[{i}].sku"), &item.sku);
+            lines.push(NewLine {
+                // A stand-in for an invalid key (already reported), so the domain's checks of
+                // the line's other fields still run and every invalid field is reported at once.
+                sku: sku.unwrap_or_else(placeholder_key),
+                quantity: item.quantity,
+                unit_price: item.unit_price.0,
+                discount: item.discount.map(|d| d.0).unwrap_or_default(),
+            });
         }
-        f.finish()?;
-        let (Some(user_id), Some(currency)) = (user_id, currency) else {
-            return Err(ApiError::Internal("validated fields missing".into()));
-        };
-        Ok(NewOrder {
-            user_id,
-            currency,
+        let valid = f.errors.is_empty();
+        let order = NewOrder {
+            user_id: user_id.unwrap_or_else(placeholder_key),
+            // Without a valid currency, amounts are checked against the most decimals any
+            // currency allows, so no amount is blamed for the currency's fault.
+            currency: currency
+                .or_else(|| Currency::parse("KWD"))
+                .ok_or_else(|| ApiError::Internal("currency".into()))?,
             lines,
             tax_amount: self.tax_amount.map(|m| m.0).unwrap_or_default(),
             shipping_amount: self.shipping_amount.map(|m| m.0).unwrap_or_default(),
             discount_amount: self.discount_amount.map(|m| m.0).unwrap_or_default(),
             shipping_address: self.shipping_address.into(),
             billing_address: self.billing_address.map(Address::from),
-            reservation_ttl_ms: ttl_ms,
-        })
+            reservation_ttl_ms: if ttl_ms == 0 {
+                RESERVATION_TTL_MS_DEFAULT
+            } else {
+                ttl_ms
+            },
+        };
+        if !valid {
+            if let Err(crate::domain::Rejection::Validation(more)) = order.validate() {
+                for e in more {
+                    if !f.errors.iter().any(|known| known.field == e.field) {
+                        f.errors.push(e);
+                    }
+                }
+            }
+            f.finish()?;
+        }
+        Ok(order)
     }
 }
 
-#[derive(Deserialize)]
+/// A warehouse's fields. `lat` and `lon` go together.
+/// Stands in for an invalid key while the rest of a request is still checked.
+fn placeholder_key() -> Key {
+    Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key"))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WarehouseInput)]
 pub struct WarehouseBody {
+    #[schema(schema_with = super::doc::text_required)]
     pub name: String,
+    #[schema(schema_with = super::doc::text_required)]
     pub country: String,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
+    /// Lower is preferred when distance does not decide (default 0).
     pub priority: Option<i64>,
+    /// Carrier of shipments from here (default `standard`).
+    #[schema(schema_with = super::doc::text_optional)]
     pub carrier: Option<String>,
 }
 
@@ -265,30 +333,49 @@ impl WarehouseBody {
     }
 }
 
-#[derive(Deserialize)]
+/// An adjustment of one pair's on-hand count.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Adjustment)]
 pub struct AdjustBody {
+    #[schema(schema_with = super::doc::key)]
     pub sku: String,
+    /// An existing warehouse.
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: String,
+    /// Added to `on_hand` (negative removes); not 0.
+    #[schema(schema_with = super::doc::delta)]
     pub delta: i64,
+    /// Recorded with the change (default `manual adjustment`).
+    #[schema(schema_with = super::doc::text_optional)]
     pub reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A physical count.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SetCount)]
 pub struct SetCountBody {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_u64)]
     pub on_hand: u64,
 }
 
-#[derive(Deserialize)]
+/// A payment.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Payment)]
 pub struct PayBody {
+    /// The card token (the simulated gateway declines `tok_chargeDeclined…`).
+    #[schema(schema_with = super::doc::text_required)]
     pub token: String,
 }
 
-#[derive(Deserialize)]
+/// An optional reason.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reason)]
 pub struct ReasonBody {
+    #[schema(schema_with = super::doc::text_optional)]
     pub reason: Option<String>,
 }
 
@@ -297,24 +384,37 @@ pub struct ReasonBody {
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
-#[derive(Deserialize)]
+/// Shipping details (defaults: the warehouse's carrier, a generated tracking number).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Ship)]
 pub struct ShipBody {
+    #[schema(schema_with = super::doc::text_optional)]
     pub carrier: Option<String>,
+    #[schema(schema_with = super::doc::text_optional)]
     pub tracking_number: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A SKU and a quantity.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LineInput)]
 pub struct LineBody {
+    #[schema(schema_with = super::doc::key)]
     pub sku: String,
+    #[schema(schema_with = super::doc::quantity)]
     pub quantity: u64,
 }
 
-#[derive(Deserialize)]
+/// A return request.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReturnRequest)]
 pub struct ReturnBody {
+    /// At most what was delivered and not yet returned.
+    #[schema(min_items = 1, max_items = 500)]
     pub items: Vec<LineBody>,
+    #[schema(schema_with = super::doc::text_required)]
     pub reason: String,
 }
 
@@ -346,18 +446,29 @@ impl ReturnBody {
     }
 }
 
-#[derive(Deserialize)]
+/// Where returned units arrive.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Receive)]
 pub struct ReceiveBody {
+    /// An existing warehouse.
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: String,
+    /// Put the units back on hand there (default true).
     pub restock: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// A refund of part or all of what was captured.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefundRequest)]
 pub struct RefundBody {
+    /// Greater than zero, at most what is still refundable.
     pub amount: Money,
+    /// An approved or received return.
+    #[schema(pattern = "^RET-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
     pub return_id: Option<String>,
+    #[schema(schema_with = super::doc::text_optional)]
     pub reason: Option<String>,
 }
 

@@ -1,10 +1,11 @@
 //! Inventory handlers: adjust or set one SKU-warehouse pair, read a SKU across warehouses.
 
+use super::doc::{BadRequest, Conflict, Invalid, NotFound, PairPath, SkuPath};
 use super::error::ApiError;
 use super::extract::{Call, Read};
 use super::idempotency;
 use super::input::{AdjustBody, Fields, SetCountBody};
-use super::output::{self, to_bytes};
+use super::output::{self, PairJson, SkuJson, to_bytes};
 use crate::domain::Key;
 use crate::engine::PairView;
 use axum::http::StatusCode;
@@ -18,6 +19,13 @@ fn render(p: &PairView) -> (StatusCode, Vec<u8>) {
 }
 
 /// `POST /v1/inventory/adjustments` `{sku, warehouse_id, delta, reason?}`.
+#[utoipa::path(post, path = "/v1/inventory/adjustments", operation_id = "adjustInventory", tag = "inventory",
+    summary = "Add to or remove from a pair's on-hand count",
+    request_body = AdjustBody,
+    responses((status = 200, description = "The pair after the change", body = PairJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn adjust(call: Call) -> Result<Response, ApiError> {
     let body: AdjustBody = call.json()?;
     let mut f = Fields::default();
@@ -40,6 +48,13 @@ pub async fn adjust(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `PUT /v1/inventory/{sku}/{warehouse_id}` `{on_hand}`.
+#[utoipa::path(put, path = "/v1/inventory/{sku}/{warehouse_id}", operation_id = "setInventory", tag = "inventory",
+    summary = "Set a pair's on-hand count",
+    params(PairPath), request_body = SetCountBody,
+    responses((status = 200, description = "The pair after the change", body = PairJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn set(call: Call) -> Result<Response, ApiError> {
     let body: SetCountBody = call.json()?;
     let mut f = Fields::default();
@@ -57,6 +72,13 @@ pub async fn set(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/inventory/{sku}`.
+#[utoipa::path(get, path = "/v1/inventory/{sku}", operation_id = "getInventory", tag = "inventory",
+    summary = "A SKU across warehouses",
+    params(SkuPath),
+    responses((status = 200, description = "The SKU at every warehouse that held it", body = SkuJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn get_sku(read: Read) -> Result<Response, ApiError> {
     let sku = Key::parse(read.param(0)).map_err(|m| ApiError::field("sku", m))?;
     let view = read.engine.inventory(&sku).await?;
@@ -64,6 +86,13 @@ pub async fn get_sku(read: Read) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/inventory/{sku}/{warehouse_id}`.
+#[utoipa::path(get, path = "/v1/inventory/{sku}/{warehouse_id}", operation_id = "getInventoryPair", tag = "inventory",
+    summary = "One SKU-warehouse pair",
+    params(PairPath),
+    responses((status = 200, description = "The pair", body = PairJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn get_pair(read: Read) -> Result<Response, ApiError> {
     let mut f = Fields::default();
     let sku = f.key("sku", read.param(0));

@@ -1,211 +1,320 @@
-//! `/metrics`: Prometheus text exposition, written by hand (the format is a few lines of text).
+//! `/metrics`: Prometheus text exposition (0.0.4) through `prometheus-client`.
 //!
-//! HTTP series are keyed by method, route template (axum's `MatchedPath`, so `/v1/orders/{id}`
-//! and not every order id) and status, which bounds their number by the route table. Engine
-//! series are read from [`EngineStats`] when scraped.
+//! Three sources, encoded by the crate:
+//! - HTTP series, counted per request by the `observe` middleware, keyed by method, route
+//!   template (axum's `MatchedPath`, so `/v1/orders/{id}` and not every order id) and status,
+//!   which bounds their number by the route table.
+//! - Business counters, counted from what the engine made durable (the feed of records, which
+//!   also carries the work the engine does on its own, such as expiry) and, for placements
+//!   refused (which log nothing), from the handler's result. The engine knows nothing of them.
+//! - Engine, process and build gauges, read when scraped.
 
-use crate::engine::EngineStats;
-use parking_lot::Mutex;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use super::process;
+use crate::domain::order::OrderEvent;
+use crate::domain::{Entry, Record};
+use crate::engine::{Engine, EngineStats};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::broadcast::error::RecvError;
 
 /// Upper bounds of the request latency buckets, in seconds.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Default)]
-struct Series {
-    count: u64,
-    sum_seconds: f64,
-    /// Non-cumulative counts per bucket; the last slot is `+Inf`.
-    buckets: [u64; LATENCY_BUCKETS_SECONDS.len() + 1],
+/// Labels of the HTTP series. Static strings: recording a request allocates nothing new
+/// once its series exists.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: &'static str,
+    route: &'static str,
+    status: u16,
 }
 
-/// The HTTP metrics registry.
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS_SECONDS)
+}
+
+/// The counters of business outcomes. Clones share their values (the feed task holds one).
+#[derive(Clone, Default)]
+struct Business {
+    orders_placed: Counter,
+    placements_rejected: Family<ReasonLabel, Counter>,
+    payments: Family<OutcomeLabel, Counter>,
+    reservations_expired: Counter,
+    refunds: Family<OutcomeLabel, Counter>,
+    /// Records the feed task missed because it fell behind the feed (its counts are then low).
+    feed_records_missed: Counter,
+}
+
+impl Business {
+    /// Counts what one durable record did.
+    fn count(&self, record: &Record) {
+        match &record.entry {
+            Entry::OrderPlaced { .. } => {
+                self.orders_placed.inc();
+            }
+            Entry::OrderUpdated { events, .. } => events.iter().for_each(|e| self.count_event(e)),
+            _ => {}
+        }
+    }
+
+    fn count_event(&self, event: &OrderEvent) {
+        let outcome = |o| OutcomeLabel { outcome: o };
+        match event {
+            OrderEvent::PaymentCaptured { .. } => {
+                self.payments.get_or_create(&outcome("captured")).inc();
+            }
+            OrderEvent::PaymentDeclined { .. } => {
+                self.payments.get_or_create(&outcome("declined")).inc();
+            }
+            OrderEvent::PaymentFailed { .. } => {
+                self.payments.get_or_create(&outcome("failed")).inc();
+            }
+            // Expiry is the only cancellation the engine decides on its own clock.
+            OrderEvent::Cancelled { actor, .. } if actor == "system" => {
+                self.reservations_expired.inc();
+            }
+            OrderEvent::RefundSucceeded { .. } => {
+                self.refunds.get_or_create(&outcome("succeeded")).inc();
+            }
+            OrderEvent::RefundFailed { .. } => {
+                self.refunds.get_or_create(&outcome("failed")).inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The metrics of one server.
 pub struct Metrics {
-    /// Series by (method, route, status). A plain lock: held for a map update per request,
-    /// never across an await, and the key space is bounded by the route table.
-    /// Keys are static strings (route templates from the route table, standard methods), so
-    /// recording a request allocates nothing.
-    http: Mutex<BTreeMap<(&'static str, &'static str, u16), Series>>,
+    /// Series updated as things happen (HTTP and business); the engine and process series are
+    /// read at scrape time into a registry of their own.
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    business: Business,
     /// Open event-stream connections (shared with each stream's task).
     pub sse_connections: Arc<AtomicU64>,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: Family<HttpLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let business = Business::default();
+        registry.register(
+            "oms_http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "oms_http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        registry.register(
+            "oms_orders_placed",
+            "Orders placed (durable)",
+            business.orders_placed.clone(),
+        );
+        registry.register(
+            "oms_placements_rejected",
+            "Placement requests refused, by problem code (nothing was reserved)",
+            business.placements_rejected.clone(),
+        );
+        registry.register(
+            "oms_payments",
+            "Payment attempts settled, by outcome (captured, declined, failed)",
+            business.payments.clone(),
+        );
+        registry.register(
+            "oms_reservations_expired",
+            "Orders cancelled because their reservation expired before payment",
+            business.reservations_expired.clone(),
+        );
+        registry.register(
+            "oms_refunds",
+            "Refunds settled, by outcome (succeeded, failed)",
+            business.refunds.clone(),
+        );
+        registry.register(
+            "oms_metrics_feed_records_missed",
+            "Durable records the business counters missed by falling behind the feed",
+            business.feed_records_missed.clone(),
+        );
+        let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("oms_build", "The running build", build);
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            business,
+            sse_connections: Arc::default(),
+        }
+    }
+}
+
 impl Metrics {
     pub fn observe(&self, method: &'static str, route: &'static str, status: u16, seconds: f64) {
-        let mut http = self.http.lock();
-        let s = http.entry((method, route, status)).or_default();
-        s.count += 1;
-        s.sum_seconds += seconds;
-        let idx = LATENCY_BUCKETS_SECONDS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(LATENCY_BUCKETS_SECONDS.len());
-        s.buckets[idx] += 1;
+        let labels = HttpLabels { method, route, status };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration.get_or_create(&labels).observe(seconds);
     }
 
-    /// The exposition text. `stats` is `None` while the engine recovers.
-    pub fn render(&self, stats: Option<&EngineStats>, ready: bool) -> String {
-        let mut out = String::with_capacity(4096);
-        gauge(
-            &mut out,
+    /// Counts a placement the server refused, by its problem code.
+    pub fn placement_rejected(&self, code: &'static str) {
+        self.business
+            .placements_rejected
+            .get_or_create(&ReasonLabel { reason: code })
+            .inc();
+    }
+
+    /// Counts the business outcomes of every record the engine makes durable from now on, in
+    /// a task that ends with the engine's feed.
+    pub fn follow(&self, engine: &Engine) {
+        let (mut feed, _) = engine.subscribe();
+        let business = self.business.clone();
+        tokio::spawn(async move {
+            loop {
+                match feed.recv().await {
+                    Ok(committed) => business.count(&committed.record),
+                    Err(RecvError::Lagged(missed)) => {
+                        business.feed_records_missed.inc_by(missed);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// The exposition text. `engine` is `None` while the engine recovers.
+    pub fn render(&self, engine: Option<&Engine>, ready: bool) -> String {
+        let mut scrape = Registry::default();
+        scrape.register(
             "oms_ready",
             "1 when recovered and the log is writable",
-            ready as u64,
+            ConstGauge::new(ready as i64),
         );
-        gauge(
-            &mut out,
+        scrape.register(
             "oms_sse_connections",
             "Open event-stream connections",
-            self.sse_connections.load(Ordering::Relaxed),
+            ConstGauge::new(self.sse_connections.load(Ordering::Relaxed) as i64),
         );
-        {
-            let http = self.http.lock();
-            out.push_str("# HELP oms_http_requests_total HTTP requests by method, route and status\n");
-            out.push_str("# TYPE oms_http_requests_total counter\n");
-            for ((m, r, st), s) in http.iter() {
-                let _ = writeln!(
-                    out,
-                    "oms_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {}",
-                    escape(r),
-                    s.count
-                );
-            }
-            out.push_str("# HELP oms_http_request_duration_seconds HTTP request latency\n");
-            out.push_str("# TYPE oms_http_request_duration_seconds histogram\n");
-            for ((m, r, st), s) in http.iter() {
-                let labels = format!("method=\"{m}\",route=\"{}\",status=\"{st}\"", escape(r));
-                let mut cumulative = 0;
-                for (i, le) in LATENCY_BUCKETS_SECONDS.iter().enumerate() {
-                    cumulative += s.buckets[i];
-                    let _ = writeln!(
-                        out,
-                        "oms_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "oms_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    s.count
-                );
-                let _ = writeln!(
-                    out,
-                    "oms_http_request_duration_seconds_sum{{{labels}}} {}",
-                    s.sum_seconds
-                );
-                let _ = writeln!(out, "oms_http_request_duration_seconds_count{{{labels}}} {}", s.count);
-            }
+        if let Some(engine) = engine {
+            register_engine(&mut scrape, &engine.stats());
         }
-        if let Some(st) = stats {
-            engine(&mut out, st);
-        }
+        process::register(&mut scrape);
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        let _ = encode(&mut out, &scrape);
         out
     }
 }
 
-fn engine(out: &mut String, st: &EngineStats) {
+fn register_engine(r: &mut Registry, st: &EngineStats) {
+    let counter = |r: &mut Registry, name: &str, help: &str, v: u64| r.register(name, help, ConstCounter::new(v));
+    let gauge = |r: &mut Registry, name: &str, help: &str, v: f64| r.register(name, help, ConstGauge::new(v));
     if let Some(w) = &st.wal {
-        counter(
-            out,
-            "oms_wal_records_total",
-            "Records appended to the log",
-            w.records_appended,
-        );
-        counter(
-            out,
-            "oms_wal_bytes_total",
-            "Bytes written to log segments",
-            w.bytes_written,
-        );
-        counter(out, "oms_wal_batches_total", "Group-commit writes", w.batches);
-        counter(out, "oms_wal_fsyncs_total", "fdatasync calls on segments", w.fsyncs);
+        counter(r, "oms_wal_records", "Records appended to the log", w.records_appended);
+        counter(r, "oms_wal_bytes", "Bytes written to log segments", w.bytes_written);
+        counter(r, "oms_wal_batches", "Group-commit writes", w.batches);
+        counter(r, "oms_wal_fsyncs", "fdatasync calls on segments", w.fsyncs);
         gauge(
-            out,
+            r,
             "oms_wal_batch_records_mean",
             "Mean records per group commit",
-            w.batch_records_mean,
+            w.batch_records_mean as f64,
         );
         gauge(
-            out,
+            r,
             "oms_wal_batch_records_last",
             "Records in the last group commit",
-            w.batch_records_last,
+            w.batch_records_last as f64,
         );
         counter(
-            out,
-            "oms_wal_segments_rolled_total",
+            r,
+            "oms_wal_segments_rolled",
             "Segments created by rolling",
             w.segments_rolled,
         );
     }
-    out.push_str("# HELP oms_actors_active Actors with a running task, by kind\n");
-    out.push_str("# TYPE oms_actors_active gauge\n");
-    let _ = writeln!(out, "oms_actors_active{{kind=\"pair\"}} {}", st.pair_actors_active);
-    let _ = writeln!(out, "oms_actors_active{{kind=\"order\"}} {}", st.order_actors_active);
-    gauge(out, "oms_pairs", "SKU-warehouse pairs known", st.pairs);
-    gauge(out, "oms_orders", "Orders known", st.orders);
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Kind {
+        kind: &'static str,
+    }
+    let actors = Family::<Kind, prometheus_client::metrics::gauge::Gauge>::default();
+    actors
+        .get_or_create(&Kind { kind: "pair" })
+        .set(st.pair_actors_active as i64);
+    actors
+        .get_or_create(&Kind { kind: "order" })
+        .set(st.order_actors_active as i64);
+    r.register("oms_actors_active", "Actors with a running task, by kind", actors);
+    gauge(r, "oms_pairs", "SKU-warehouse pairs known", st.pairs as f64);
+    gauge(r, "oms_orders", "Orders known", st.orders as f64);
     counter(
-        out,
-        "oms_mailbox_full_total",
+        r,
+        "oms_mailbox_full",
         "Sends that found an actor mailbox full",
         st.mailbox_full_total,
     );
-    let _ = writeln!(
-        out,
-        "# HELP oms_recovery_duration_seconds Time the last recovery took\n# TYPE oms_recovery_duration_seconds gauge\noms_recovery_duration_seconds {}",
-        st.recovery_ms as f64 / 1000.0
+    gauge(
+        r,
+        "oms_recovery_duration_seconds",
+        "Time the last recovery took",
+        st.recovery_ms as f64 / 1000.0,
     );
     gauge(
-        out,
+        r,
         "oms_recovered_records",
         "Log records replayed by the last recovery",
-        st.recovered_records,
+        st.recovered_records as f64,
     );
+    counter(r, "oms_snapshots", "Snapshots taken since start", st.snapshots_taken);
     counter(
-        out,
-        "oms_snapshots_total",
-        "Snapshots taken since start",
-        st.snapshots_taken,
-    );
-    counter(
-        out,
-        "oms_placement_retries_total",
+        r,
+        "oms_placement_retries",
         "Placements that re-allocated after losing a race for stock",
         st.placements_retried_total,
     );
     gauge(
-        out,
+        r,
         "oms_idempotency_keys",
         "Stored idempotent responses",
-        st.idempotency_keys,
+        st.idempotency_keys as f64,
     );
     gauge(
-        out,
+        r,
         "oms_idempotency_bytes",
         "Approximate bytes of the stored idempotent responses",
-        st.idempotency_bytes,
+        st.idempotency_bytes as f64,
     );
     counter(
-        out,
-        "oms_idempotency_evicted_early_total",
+        r,
+        "oms_idempotency_evicted_early",
         "Idempotent responses forgotten before 24 h because a bound was reached",
         st.idempotency_evicted_early_total,
     );
-}
-
-fn counter(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-}
-
-fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"")
 }

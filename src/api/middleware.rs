@@ -1,8 +1,9 @@
 //! Cross-cutting request handling, outermost first: request id, access log and metrics
 //! ([`observe`]); API keys ([`authenticate`]); the readiness gate ([`gate`]).
 
-use super::AppState;
+use super::doc::is_probe;
 use super::error::ApiError;
+use super::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -18,11 +19,6 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Longest client-supplied request id kept, in characters; longer ones are replaced.
 pub const REQUEST_ID_LEN_MAX: usize = 128;
-
-/// Paths that answer without a key and before recovery has finished.
-fn is_probe(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz")
-}
 
 /// The method as a static string (metrics labels); anything non-standard is `OTHER`.
 fn static_method(m: &axum::http::Method) -> &'static str {
@@ -71,7 +67,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| super::routes::template(m.as_str()))
+        .and_then(|m| state.template(m.as_str()))
         .unwrap_or("unmatched");
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();

@@ -1,31 +1,39 @@
-//! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
+//! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
+//! for paths and methods no route takes.
 
-use super::AppState;
+use super::doc::ProbeJson;
 use super::error::ApiError;
-use super::routes;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// `GET /healthz`: 200 while the process is up, also during recovery.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    summary = "Liveness: 200 while the process runs",
+    responses((status = 200, description = "The process is up", body = ProbeJson)))]
 pub async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+    axum::Json(ProbeJson { status: "ok" }).into_response()
 }
 
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    summary = "Readiness: 200 once recovered and while the log is writable",
+    responses((status = 200, description = "Recovered and writable", body = ProbeJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
         Ok(_) if !state.ready() => ApiError::Unavailable("the log is not writable".into()).into_response(),
-        Ok(_) => axum::Json(json!({"status": "ready"})).into_response(),
+        Ok(_) => axum::Json(ProbeJson { status: "ready" }).into_response(),
     }
 }
 
-/// `GET /metrics`: Prometheus text format 0.0.4.
+/// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    summary = "Prometheus metrics (text exposition format)",
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let stats = state.engine().ok().map(|e| e.stats());
-    let text = state.metrics().render(stats.as_ref(), state.ready());
+    let text = state.metrics().render(state.engine().ok(), state.ready());
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -34,9 +42,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `GET /v1/openapi.json`.
-pub async fn openapi() -> Response {
-    axum::Json(routes::openapi()).into_response()
+/// `GET /v1/openapi.json`: the document as this server applies it (security only with keys).
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "operations",
+    summary = "This document",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    let mut resp = state.document().to_vec().into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
 }
 
 /// Answer for paths no route matches.
@@ -46,11 +60,11 @@ pub async fn no_route() -> ApiError {
 
 /// Answer for a known path with a method it does not take, with the `Allow` header listing
 /// the methods it does take (from the route table).
-pub async fn no_method(uri: axum::http::Uri) -> Response {
-    let allowed = routes::methods_for(uri.path());
+pub async fn no_method(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let allowed = state.methods_for(uri.path());
     let mut resp = ApiError::MethodNotAllowed.into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
-        resp.headers_mut().insert(axum::http::header::ALLOW, v);
+    if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+        resp.headers_mut().insert(header::ALLOW, v);
     }
     resp
 }

@@ -1,16 +1,21 @@
 //! Order handlers: placement, reads, lists, history and every lifecycle request.
 
+use super::doc::{
+    BadRequest, Conflict, Invalid, NotFound, OrderListQuery, OrderPath, PaymentDeclined, ReturnPath, ShipmentPath,
+};
 use super::error::{ApiError, problem};
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::{
     EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
 };
-use super::output::{self, Page, to_bytes};
+use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, ReturnJson, to_bytes};
+use super::state::AppState;
 use super::warehouses::{LIST_LIMIT_DEFAULT, parse_limit};
 use crate::domain::ids::parse_child_id;
 use crate::domain::{Key, Order, OrderId, OrderStatus};
 use crate::engine::{OrderOutcome, OrderRequest};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, json};
@@ -112,7 +117,22 @@ async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<
 }
 
 /// `POST /v1/orders`.
-pub async fn place(call: Call) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/orders", operation_id = "placeOrder", tag = "orders",
+    summary = "Place an order (reserves all lines or none)",
+ request_body = PlaceOrderBody,
+    responses((status = 201, description = "The order, payment_pending", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
+pub async fn place(State(state): State<AppState>, call: Call) -> Result<Response, ApiError> {
+    let result = place_order(call).await;
+    if let Err(e) = &result {
+        state.metrics().placement_rejected(e.code());
+    }
+    result
+}
+
+async fn place_order(call: Call) -> Result<Response, ApiError> {
     let body: PlaceOrderBody = call.json()?;
     let new = body.into_new_order()?;
     let engine = call.engine.clone();
@@ -124,6 +144,10 @@ pub async fn place(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/orders/{id}`.
+#[utoipa::path(get, path = "/v1/orders/{id}", operation_id = "getOrder", tag = "orders",
+    summary = "Read an order", params(OrderPath),
+    responses((status = 200, description = "The order", body = OrderJson),
+        (status = 404, response = inline(NotFound))))]
 pub async fn get(read: Read) -> Result<Response, ApiError> {
     let id = order_id(read.param(0))?;
     let o = read.engine.order(id).await?;
@@ -131,6 +155,10 @@ pub async fn get(read: Read) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/orders/{id}/history`.
+#[utoipa::path(get, path = "/v1/orders/{id}/history", operation_id = "getOrderHistory", tag = "orders",
+    summary = "An order's status transitions", params(OrderPath),
+    responses((status = 200, description = "The transitions, oldest first", body = HistoryJson),
+        (status = 404, response = inline(NotFound))))]
 pub async fn history(read: Read) -> Result<Response, ApiError> {
     let id = order_id(read.param(0))?;
     let o = read.engine.order(id).await?;
@@ -138,6 +166,11 @@ pub async fn history(read: Read) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/orders?user_id=&status=&limit=&cursor=`: newest first.
+#[utoipa::path(get, path = "/v1/orders", operation_id = "listOrders", tag = "orders",
+    summary = "List orders, newest first", params(OrderListQuery),
+    responses((status = 200, description = "A page of orders", body = OrderPage),
+        (status = 400, response = inline(BadRequest)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut f = Fields::default();
     let mut user = None;
@@ -175,6 +208,15 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/payments` `{token}`.
+#[utoipa::path(post, path = "/v1/orders/{id}/payments", operation_id = "payOrder", tag = "orders",
+    summary = "Authorize and capture the total",
+    params(OrderPath), request_body = PayBody,
+    responses((status = 200, description = "The order, confirmed", body = OrderJson),
+        (status = 402, response = inline(PaymentDeclined)),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn pay(call: Call) -> Result<Response, ApiError> {
     let body: PayBody = call.json()?;
     let mut f = Fields::default();
@@ -184,6 +226,14 @@ pub async fn pay(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/cancel` `{reason?}`.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", operation_id = "cancelOrder", tag = "orders",
+    summary = "Cancel before anything shipped",
+    params(OrderPath), request_body(content = Option<ReasonBody>),
+    responses((status = 200, description = "The order, cancelled", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn cancel(call: Call) -> Result<Response, ApiError> {
     let body: ReasonBody = call.json()?;
     let reason = body.reason.unwrap_or_else(|| CANCEL_REASON_DEFAULT.to_string());
@@ -194,12 +244,28 @@ pub async fn cancel(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/fulfillments`.
+#[utoipa::path(post, path = "/v1/orders/{id}/fulfillments", operation_id = "fulfillOrder", tag = "fulfillment",
+    summary = "Start fulfillment: one shipment per warehouse",
+    params(OrderPath),
+    responses((status = 200, description = "The order, processing, with its shipments", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn fulfill(call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
     lifecycle(call, OrderRequest::Fulfill, Answer::Order).await
 }
 
 /// `POST /v1/orders/{id}/shipments/{shipment_id}/ship` `{carrier?, tracking_number?}`.
+#[utoipa::path(post, path = "/v1/orders/{id}/shipments/{shipment_id}/ship", operation_id = "shipShipment", tag = "fulfillment",
+    summary = "Mark a shipment shipped",
+    params(ShipmentPath), request_body(content = Option<ShipBody>),
+    responses((status = 200, description = "The order", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn ship(call: Call) -> Result<Response, ApiError> {
     let body: ShipBody = call.json()?;
     let shipment_id = child_id("shipment_id", call.param(1))?;
@@ -220,6 +286,14 @@ pub async fn ship(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/shipments/{shipment_id}/deliver`.
+#[utoipa::path(post, path = "/v1/orders/{id}/shipments/{shipment_id}/deliver", operation_id = "deliverShipment", tag = "fulfillment",
+    summary = "Mark a shipment delivered",
+    params(ShipmentPath),
+    responses((status = 200, description = "The order", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn deliver(call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
     let shipment_id = child_id("shipment_id", call.param(1))?;
@@ -227,6 +301,14 @@ pub async fn deliver(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/returns` `{items: [{sku, quantity}], reason}` → 201 and the return.
+#[utoipa::path(post, path = "/v1/orders/{id}/returns", operation_id = "requestReturn", tag = "returns",
+    summary = "Request a return",
+    params(OrderPath), request_body = ReturnBody,
+    responses((status = 201, description = "The return, with its order", body = ReturnJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn request_return(call: Call) -> Result<Response, ApiError> {
     let body: ReturnBody = call.json()?;
     let mut f = Fields::default();
@@ -240,6 +322,14 @@ pub async fn request_return(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/returns/{return_id}/approve`.
+#[utoipa::path(post, path = "/v1/orders/{id}/returns/{return_id}/approve", operation_id = "approveReturn", tag = "returns",
+    summary = "Approve a return",
+    params(ReturnPath),
+    responses((status = 200, description = "The order, return_approved", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn approve_return(call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
     let return_id = child_id("return_id", call.param(1))?;
@@ -247,6 +337,14 @@ pub async fn approve_return(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/returns/{return_id}/reject` `{reason?}`.
+#[utoipa::path(post, path = "/v1/orders/{id}/returns/{return_id}/reject", operation_id = "rejectReturn", tag = "returns",
+    summary = "Reject a return",
+    params(ReturnPath), request_body(content = Option<ReasonBody>),
+    responses((status = 200, description = "The order, return_rejected", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
     let body: ReasonBody = call.json()?;
     let return_id = child_id("return_id", call.param(1))?;
@@ -258,6 +356,14 @@ pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/returns/{return_id}/receive` `{warehouse_id, restock?}`.
+#[utoipa::path(post, path = "/v1/orders/{id}/returns/{return_id}/receive", operation_id = "receiveReturn", tag = "returns",
+    summary = "Receive returned units, optionally restocking them",
+    params(ReturnPath), request_body = ReceiveBody,
+    responses((status = 200, description = "The order", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
     let body: ReceiveBody = call.json()?;
     let return_id = child_id("return_id", call.param(1))?;
@@ -271,6 +377,14 @@ pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `POST /v1/orders/{id}/refunds` `{amount, return_id?, reason?}` → 201 and the refund.
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", operation_id = "refundOrder", tag = "returns",
+    summary = "Refund part or all of what was captured",
+    params(OrderPath), request_body = RefundBody,
+    responses((status = 201, description = "The refund, with its order", body = RefundJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn refund(call: Call) -> Result<Response, ApiError> {
     let body: RefundBody = call.json()?;
     let reason = body.reason.unwrap_or_else(|| REFUND_REASON_DEFAULT.to_string());

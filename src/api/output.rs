@@ -11,6 +11,7 @@ use crate::domain::{Millis, Order, Warehouse};
 use crate::engine::{PairView, SkuView};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 fn time(t: Millis) -> String {
     t.rfc3339()
@@ -20,127 +21,193 @@ fn money(c: Currency, a: Decimal) -> String {
     c.render(a)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Allocation)]
 pub struct AllocationJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: &'a str,
+    #[schema(minimum = 1)]
     pub quantity: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Item)]
 pub struct ItemJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub sku: &'a str,
+    #[schema(schema_with = super::doc::quantity)]
     pub quantity: u64,
+    #[schema(schema_with = super::doc::money)]
     pub unit_price: String,
+    #[schema(schema_with = super::doc::money)]
     pub discount: String,
+    #[schema(schema_with = super::doc::money)]
     pub line_total: String,
     pub allocations: Vec<AllocationJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Line)]
 pub struct LineJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub sku: &'a str,
+    #[schema(schema_with = super::doc::quantity)]
     pub quantity: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Address)]
 pub struct AddressJson<'a> {
+    #[schema(required = true)]
     pub name: Option<&'a str>,
     pub line1: &'a str,
+    #[schema(required = true)]
     pub line2: Option<&'a str>,
     pub city: &'a str,
+    #[schema(required = true)]
     pub region: Option<&'a str>,
+    #[schema(required = true)]
     pub postal_code: Option<&'a str>,
     pub country: &'a str,
+    #[schema(required = true)]
     pub phone: Option<&'a str>,
+    #[schema(required = true)]
     pub lat: Option<f64>,
+    #[schema(required = true)]
     pub lon: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PaymentAttempt)]
 pub struct AttemptJson<'a> {
+    #[schema(schema_with = super::doc::money)]
     pub amount: String,
     pub token_last4: &'a str,
+    #[schema(schema_with = super::doc::attempt_status)]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    #[schema(schema_with = super::doc::time)]
     pub at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PaymentSummary)]
 pub struct PaymentJson<'a> {
+    #[schema(schema_with = super::doc::money)]
     pub authorized_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub captured_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub refunded_amount: String,
     pub attempts: Vec<AttemptJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Shipment)]
 pub struct ShipmentJson<'a> {
+    #[schema(schema_with = super::doc::shipment_id)]
     pub id: String,
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: &'a str,
     pub items: Vec<LineJson<'a>>,
     pub carrier: &'a str,
+    #[schema(required = true)]
     pub tracking_number: Option<&'a str>,
+    #[schema(schema_with = super::doc::shipment_status)]
     pub status: &'static str,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time_or_null, required = true)]
     pub shipped_at: Option<String>,
+    #[schema(schema_with = super::doc::time_or_null, required = true)]
     pub delivered_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Return)]
 pub struct ReturnJson<'a> {
+    #[schema(schema_with = super::doc::return_id)]
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::doc::order_id)]
     pub order_id: Option<String>,
     pub items: Vec<LineJson<'a>>,
     pub reason: &'a str,
+    #[schema(schema_with = super::doc::return_status)]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection_reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restock: Option<bool>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
     /// The whole order, in the answer to the request that created the return.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub order: Option<Box<OrderJson<'a>>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Refund)]
 pub struct RefundJson<'a> {
+    #[schema(schema_with = super::doc::refund_id)]
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::doc::order_id)]
     pub order_id: Option<String>,
+    #[schema(schema_with = super::doc::money)]
     pub amount: String,
+    #[schema(schema_with = super::doc::return_id_or_null, required = true)]
     pub return_id: Option<String>,
     pub reason: &'a str,
+    #[schema(schema_with = super::doc::refund_status)]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<&'a str>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
     /// The whole order, in the answer to the request that created the refund.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
     pub order: Option<Box<OrderJson<'a>>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Order)]
 pub struct OrderJson<'a> {
+    #[schema(schema_with = super::doc::order_id)]
     pub id: String,
+    #[schema(schema_with = super::doc::key)]
     pub user_id: &'a str,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: &'a str,
+    #[schema(schema_with = super::doc::order_status)]
     pub status: &'static str,
     pub items: Vec<ItemJson<'a>>,
+    #[schema(schema_with = super::doc::money)]
     pub subtotal_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub tax_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub shipping_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub discount_amount: String,
+    #[schema(schema_with = super::doc::money)]
     pub total_amount: String,
     pub shipping_address: AddressJson<'a>,
+    #[schema(required = true)]
     pub billing_address: Option<AddressJson<'a>>,
+    #[schema(schema_with = super::doc::time)]
     pub reservation_expires_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
     pub payment: PaymentJson<'a>,
     pub shipments: Vec<ShipmentJson<'a>>,
@@ -302,18 +369,25 @@ pub fn order(o: &Order) -> OrderJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Transition)]
 pub struct TransitionJson<'a> {
+    #[schema(schema_with = super::doc::order_status_or_null, required = true)]
     pub from: Option<&'static str>,
+    #[schema(schema_with = super::doc::order_status)]
     pub to: &'static str,
     pub reason: &'a str,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub metadata: &'a std::collections::BTreeMap<String, String>,
     pub actor: &'a str,
+    #[schema(schema_with = super::doc::time)]
     pub at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = History)]
 pub struct HistoryJson<'a> {
+    #[schema(schema_with = super::doc::order_id)]
     pub order_id: String,
     pub transitions: Vec<TransitionJson<'a>>,
 }
@@ -336,16 +410,23 @@ pub fn history(o: &Order) -> HistoryJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Warehouse)]
 pub struct WarehouseJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub id: &'a str,
     pub name: &'a str,
     pub country: &'a str,
+    #[schema(required = true)]
     pub lat: Option<f64>,
+    #[schema(required = true)]
     pub lon: Option<f64>,
     pub priority: i64,
+    #[schema(required = true)]
     pub carrier: Option<&'a str>,
+    #[schema(schema_with = super::doc::time)]
     pub created_at: String,
+    #[schema(schema_with = super::doc::time)]
     pub updated_at: String,
 }
 
@@ -363,9 +444,12 @@ pub fn warehouse(w: &Warehouse) -> WarehouseJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Pair)]
 pub struct PairJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub sku: &'a str,
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: &'a str,
     pub on_hand: u64,
     pub reserved: u64,
@@ -382,16 +466,20 @@ pub fn pair(p: &PairView) -> PairJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Stock)]
 pub struct StockJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub warehouse_id: &'a str,
     pub on_hand: u64,
     pub reserved: u64,
     pub available: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SkuInventory)]
 pub struct SkuJson<'a> {
+    #[schema(schema_with = super::doc::key)]
     pub sku: &'a str,
     pub total_available: u64,
     pub warehouses: Vec<StockJson<'a>>,
@@ -425,4 +513,26 @@ pub struct Page<T: Serialize> {
 /// would be the symptom if it ever did.
 pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// A page of orders, as documented (the body is a [`Page`] of [`OrderJson`]).
+#[derive(ToSchema)]
+#[schema(as = OrderPage)]
+#[allow(dead_code)]
+pub struct OrderPage<'a> {
+    data: Vec<OrderJson<'a>>,
+    /// The id of the page's last order; null at the end.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
+/// A page of warehouses, as documented (the body is a [`Page`] of [`WarehouseJson`]).
+#[derive(ToSchema)]
+#[schema(as = WarehousePage)]
+#[allow(dead_code)]
+pub struct WarehousePage<'a> {
+    data: Vec<WarehouseJson<'a>>,
+    /// The id of the page's last warehouse; null at the end.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }

@@ -1,10 +1,11 @@
 //! Warehouse handlers: create-or-update by id, list, read.
 
+use super::doc::{BadRequest, Invalid, NotFound, WarehouseListQuery, WarehousePath};
 use super::error::ApiError;
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::WarehouseBody;
-use super::output::{self, Page, to_bytes};
+use super::output::{self, Page, WarehouseJson, WarehousePage, to_bytes};
 use crate::domain::{Key, Warehouse};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,13 @@ pub const LIST_LIMIT_DEFAULT: usize = 50;
 pub const LIST_LIMIT_MAX: usize = 500;
 
 /// `PUT /v1/warehouses/{warehouse_id}`: 201 if it is new, 200 if it was updated.
+#[utoipa::path(put, path = "/v1/warehouses/{warehouse_id}", operation_id = "putWarehouse", tag = "warehouses",
+    summary = "Create (201) or update (200) a warehouse",
+    params(WarehousePath), request_body = WarehouseBody,
+    responses((status = 201, description = "Created", body = WarehouseJson),
+        (status = 200, description = "Updated", body = WarehouseJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn put(call: Call) -> Result<Response, ApiError> {
     let body: WarehouseBody = call.json()?;
     let input = body.into_input(call.param(0))?;
@@ -32,6 +40,12 @@ pub async fn put(call: Call) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/warehouses?limit=&cursor=`: by id, ascending; the cursor is the last id seen.
+#[utoipa::path(get, path = "/v1/warehouses", operation_id = "listWarehouses", tag = "warehouses",
+    summary = "List warehouses by id",
+    params(WarehouseListQuery),
+    responses((status = 200, description = "A page of warehouses", body = WarehousePage),
+        (status = 400, response = inline(BadRequest)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut limit = LIST_LIMIT_DEFAULT;
     let mut cursor: Option<Key> = None;
@@ -61,6 +75,13 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
 }
 
 /// `GET /v1/warehouses/{warehouse_id}`.
+#[utoipa::path(get, path = "/v1/warehouses/{warehouse_id}", operation_id = "getWarehouse", tag = "warehouses",
+    summary = "Read a warehouse",
+    params(WarehousePath),
+    responses((status = 200, description = "The warehouse", body = WarehouseJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 422, response = inline(Invalid))))]
 pub async fn get(read: Read) -> Result<Response, ApiError> {
     let id = Key::parse(read.param(0)).map_err(|m| ApiError::field("warehouse_id", m))?;
     let w = read

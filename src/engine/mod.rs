@@ -599,11 +599,11 @@ impl Engine {
                 // decide against an empty one first, so a refused change leaves no pair behind
                 // (the SKU stays unknown, its memory unspent). The pair's actor decides again.
                 let empty = crate::domain::Inventory::default();
-                let decided = match change {
-                    pairs::Change::Delta(d) => empty.decide_adjust(d, 0),
-                    pairs::Change::Set(n) => empty.decide_set(n, 0, 0),
+                let (decided, field) = match change {
+                    pairs::Change::Delta(d) => (empty.decide_adjust(d, 0), "delta"),
+                    pairs::Change::Set(n) => (empty.decide_set(n, 0, 0), "on_hand"),
                 };
-                decided.map_err(|r| pairs::change_rejection(&sku, r))?;
+                decided.map_err(|r| pairs::change_rejection(&sku, r, field))?;
                 core.pair_or_create(&sku, &wh)
             }
         };

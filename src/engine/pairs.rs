@@ -236,14 +236,15 @@ impl PairActor {
                     reply,
                 } = *request;
                 let pending = self.pending();
-                let decided = match change {
-                    Change::Delta(d) => self.inv.decide_adjust(d, pending),
-                    Change::Set(n) => self.inv.decide_set(n, pending, self.in_flight_delta),
+                // The field the client sent, to name in a rejection.
+                let (decided, field) = match change {
+                    Change::Delta(d) => (self.inv.decide_adjust(d, pending), "delta"),
+                    Change::Set(n) => (self.inv.decide_set(n, pending, self.in_flight_delta), "on_hand"),
                 };
                 let effect = match decided {
                     Ok(e) => e,
                     Err(r) => {
-                        let _ = reply.send(Err(self.rejection(r)));
+                        let _ = reply.send(Err(self.rejection(r, field)));
                         return;
                     }
                 };
@@ -289,13 +290,14 @@ impl PairActor {
         let _ = reply.send(answer);
     }
 
-    fn rejection(&self, r: InventoryRejection) -> EngineError {
-        change_rejection(&self.pair.sku, r)
+    fn rejection(&self, r: InventoryRejection, field: &'static str) -> EngineError {
+        change_rejection(&self.pair.sku, r, field)
     }
 }
 
-/// The answer to an adjustment or count of `sku` that was refused.
-pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection) -> EngineError {
+/// The answer to an adjustment or count of `sku` that was refused; `field` is the one the
+/// client sent (`delta` for an adjustment, `on_hand` for a count).
+pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static str) -> EngineError {
     match r {
         InventoryRejection::Insufficient { requested, available } => Rejection::InsufficientStock(vec![ShortLine {
             sku: sku.clone(),
@@ -304,8 +306,8 @@ pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection) -> EngineError 
         }])
         .into(),
         InventoryRejection::OutOfRange => Rejection::Validation(vec![crate::domain::FieldError::new(
-            "on_hand",
-            "the count would leave the range 0 to 10^12",
+            field,
+            "would take the count beyond 10^12 units",
         )])
         .into(),
     }

@@ -922,7 +922,7 @@ async fn metrics_count_requests_by_route_template() {
 async fn openapi_documents_exactly_the_served_routes() {
     let t = TestApp::new().await;
     let doc = t.get("/v1/openapi.json").await.ok(200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let mut documented: Vec<(String, String)> = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -1041,4 +1041,65 @@ async fn a_retry_after_a_dropped_request_replays_instead_of_placing_twice() {
     assert_eq!(t.pair("sku-2", "east").await["reserved"], 1, "one order, not two");
     let listed = t.get("/v1/orders?user_id=u1").await.ok(200);
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
+
+/// A problem names the field the client sent, and every invalid field at once.
+#[tokio::test]
+async fn errors_name_the_fields_sent_all_at_once() {
+    let t = stocked().await;
+    let big = json!({"sku": "sku-1", "warehouse_id": "east", "delta": 1_000_000_000_000_i64});
+    let e = t
+        .post("/v1/inventory/adjustments", big)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "delta", "{e}");
+    let mut body = order_body("bad user", &[("sku-1", 0)]);
+    body["currency"] = json!("usd");
+    body["items"][0]["sku"] = json!("bad sku");
+    let e = t.post("/v1/orders", body).await.problem(422, "validation_failed");
+    let fields: Vec<&str> = e["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field"].as_str().unwrap())
+        .collect();
+    for f in ["user_id", "currency", "items[0].sku", "items[0].quantity"] {
+        assert!(fields.contains(&f), "{f} missing: {e}");
+    }
+    assert!(!fields.contains(&"reservation_ttl_seconds"), "a field not sent: {e}");
+}
+
+/// The business counters follow the durable feed; process and build series are there.
+#[tokio::test]
+async fn metrics_count_business_outcomes_and_the_process() {
+    let t = stocked().await;
+    t.order("u1", &[("sku-2", 1)]).await.ok(201);
+    t.order("u1", &[("sku-2", 1_000_000)])
+        .await
+        .problem(409, "insufficient_stock");
+    let pay = json!({"token": "tok_visa_4242"});
+    t.post("/v1/orders/ORD-0000000001/payments", pay).await.ok(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8(t.get("/metrics").await.bytes).unwrap();
+        if text.contains("oms_payments_total{outcome=\"captured\"} 1") {
+            for needle in [
+                "oms_orders_placed_total 1",
+                "oms_placements_rejected_total{reason=\"insufficient_stock\"} 1",
+                "oms_build_info{version=\"",
+                "process_cpu_seconds_total ",
+                "process_resident_memory_bytes ",
+                "process_open_fds ",
+                "process_start_time_seconds ",
+            ] {
+                assert!(text.contains(needle), "metrics lack {needle:?}:\n{text}");
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no captured payment counted:\n{text}"
+        );
+        tokio::task::yield_now().await;
+    }
 }

@@ -2,7 +2,7 @@
 //! after, the table's size is in `/metrics`, and a refused adjustment of a SKU that was never
 //! stocked leaves no inventory behind.
 
-use crate::support::TestApp;
+use crate::support::{TestApp, metric_value};
 use axum::http::Method;
 use oms::engine::RETENTION_MS;
 use serde_json::json;
@@ -17,7 +17,7 @@ async fn an_idempotent_response_is_replayed_for_24_hours_then_forgotten() {
     let key = [("idempotency-key", "adj-1")];
     assert_eq!(t.raw(Method::POST, ADJUST, &body, &key).await.ok(200)["on_hand"], 1);
     let metrics = String::from_utf8(t.get("/metrics").await.bytes).unwrap();
-    assert!(metrics.contains("\noms_idempotency_keys 1\n"), "{metrics}");
+    assert_eq!(metric_value(&metrics, "oms_idempotency_keys"), Some(1.0), "{metrics}");
 
     t.clock.advance_ms(RETENTION_MS);
     let again = t.raw(Method::POST, ADJUST, &body, &key).await;
@@ -29,9 +29,10 @@ async fn an_idempotent_response_is_replayed_for_24_hours_then_forgotten() {
     assert_eq!(later.header("idempotent-replayed"), None, "forgotten after 24 hours");
     assert_eq!(later.ok(200)["on_hand"], 2, "so the request ran again");
     let metrics = String::from_utf8(t.get("/metrics").await.bytes).unwrap();
-    assert!(metrics.contains("\noms_idempotency_keys 1\n"), "{metrics}");
-    assert!(
-        metrics.contains("\noms_idempotency_evicted_early_total 0\n"),
+    assert_eq!(metric_value(&metrics, "oms_idempotency_keys"), Some(1.0), "{metrics}");
+    assert_eq!(
+        metric_value(&metrics, "oms_idempotency_evicted_early_total"),
+        Some(0.0),
         "{metrics}"
     );
 }

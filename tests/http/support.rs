@@ -112,7 +112,13 @@ impl TestApp {
         let engine = Engine::open(cfg, Arc::new(clock.clone()), Arc::new(gateway.clone()))
             .await
             .unwrap();
-        let state = AppState::with_engine(ApiConfig { api_keys: keys.clone() }, engine.clone());
+        let state = AppState::with_engine(
+            ApiConfig {
+                api_keys: keys.clone(),
+                ..ApiConfig::default()
+            },
+            engine.clone(),
+        );
         TestApp {
             app: app(state.clone()),
             state,
@@ -244,5 +250,14 @@ pub fn order_body(user: &str, lines: &[(&str, u64)]) -> Value {
         "currency": "USD",
         "items": items,
         "shipping_address": {"line1": "1 Main St", "city": "New York", "country": "US", "lat": 40.7, "lon": -74.0},
+    })
+}
+
+/// The value of the unlabelled series `name` in a Prometheus text exposition (integers are
+/// written as `1` or `1.0` depending on the metric type, so compare numbers, not text).
+pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let (series, value) = line.split_once(' ')?;
+        (series == name).then(|| value.trim().parse().ok()).flatten()
     })
 }

@@ -1,0 +1,188 @@
+//! [`AppState`]: what every handler and middleware shares, and [`ApiConfig`], what the HTTP
+//! layer is configured with.
+//!
+//! It lives in its own file so that the handlers, the middleware and the route table all depend
+//! on it and none of them on each other (no import cycles inside `api`).
+
+use super::error::ApiError;
+use super::metrics::Metrics;
+use crate::engine::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{OnceCell, watch};
+
+/// Default cap on requests being handled at once; more are shed with 503.
+pub const IN_FLIGHT_REQUESTS_MAX_DEFAULT: usize = 1024;
+/// Default time a request may take before it is answered 503, in milliseconds.
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
+/// What the API layer is configured with.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Accepted bearer keys; empty means no authentication (the binary then insists on a
+    /// loopback listen address).
+    pub api_keys: Vec<String>,
+    /// Requests handled at once (event streams count while they are being set up); a request
+    /// beyond it is answered 503 `unavailable` at once instead of queueing.
+    pub in_flight_requests_max: usize,
+    /// Time a request (event streams excepted) may take before it is answered 503.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            api_keys: Vec::new(),
+            in_flight_requests_max: IN_FLIGHT_REQUESTS_MAX_DEFAULT,
+            request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
+        }
+    }
+}
+
+/// What the route table tells the rest of the layer, set once when the router is built.
+pub(crate) struct RouteIndex {
+    /// Every served route template with its methods (upper case), from the generated document.
+    pub(crate) routes: Vec<(&'static str, Vec<&'static str>)>,
+    /// The OpenAPI document as this server serves it (security as configured), as JSON bytes.
+    pub(crate) document: Vec<u8>,
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    /// Empty while the engine recovers: the server listens (and answers `/healthz`) before
+    /// recovery ends, and every route that needs the engine answers 503 until it is set.
+    engine: OnceCell<Engine>,
+    /// SHA-256 of each API key. Comparing digests in constant time hides both the key bytes
+    /// and their length from a timing attacker.
+    key_digests: Vec<[u8; 32]>,
+    config: ApiConfig,
+    metrics: Metrics,
+    /// Set by the router when it is built (the route table is the router's).
+    routes: OnceLock<RouteIndex>,
+    /// Flipped once when the server begins a graceful shutdown, so long-lived event streams
+    /// end and let the connection drain finish.
+    shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    pub fn new(config: ApiConfig) -> AppState {
+        let key_digests = config
+            .api_keys
+            .iter()
+            .map(|k| Sha256::digest(k.as_bytes()).into())
+            .collect();
+        AppState {
+            inner: Arc::new(Shared {
+                engine: OnceCell::new(),
+                key_digests,
+                config,
+                metrics: Metrics::default(),
+                routes: OnceLock::new(),
+                shutdown: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// A state with the engine already set (tests).
+    pub fn with_engine(config: ApiConfig, engine: Engine) -> AppState {
+        let s = AppState::new(config);
+        s.set_engine(engine);
+        s
+    }
+
+    /// Sets the engine once recovery has finished; false if it was already set.
+    pub fn set_engine(&self, engine: Engine) -> bool {
+        let set = self.inner.engine.set(engine.clone()).is_ok();
+        if set {
+            self.inner.metrics.follow(&engine);
+        }
+        set
+    }
+
+    /// The engine, or 503 `unavailable` while recovering.
+    pub fn engine(&self) -> Result<&Engine, ApiError> {
+        self.inner.engine.get().ok_or(ApiError::Recovering)
+    }
+
+    /// True once recovered and while the log is writable.
+    pub fn ready(&self) -> bool {
+        self.inner.engine.get().is_some_and(Engine::writable)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    /// True when API keys are configured (protected mode).
+    pub fn protected(&self) -> bool {
+        !self.inner.key_digests.is_empty()
+    }
+
+    pub(crate) fn key_digests(&self) -> &[[u8; 32]] {
+        &self.inner.key_digests
+    }
+
+    /// Records the route table; the first router built for this state wins.
+    pub(crate) fn set_routes(&self, index: RouteIndex) {
+        let _ = self.inner.routes.set(index);
+    }
+
+    /// The served OpenAPI document (JSON bytes).
+    pub(crate) fn document(&self) -> &[u8] {
+        self.inner.routes.get().map(|r| r.document.as_slice()).unwrap_or(b"{}")
+    }
+
+    /// The route template as a static string (metrics labels), if `matched` is one.
+    pub(crate) fn template(&self, matched: &str) -> Option<&'static str> {
+        let routes = &self.inner.routes.get()?.routes;
+        routes.iter().map(|(p, _)| *p).find(|p| *p == matched)
+    }
+
+    /// The methods served on the route that matches `path` (for the `Allow` header of a 405).
+    pub(crate) fn methods_for(&self, path: &str) -> Vec<&'static str> {
+        let Some(index) = self.inner.routes.get() else {
+            return Vec::new();
+        };
+        // As the router matches: a literal segment beats a parameter, so among the templates
+        // that fit, only those with the most literal segments answer for the path.
+        let fitting: Vec<&(&'static str, Vec<&'static str>)> = index
+            .routes
+            .iter()
+            .filter(|(template, _)| template_matches(template, path))
+            .collect();
+        let literals = |t: &str| t.split('/').filter(|s| !s.starts_with('{')).count();
+        let most = fitting.iter().map(|(t, _)| literals(t)).max().unwrap_or(0);
+        let methods: BTreeSet<&'static str> = fitting
+            .iter()
+            .filter(|(t, _)| literals(t) == most)
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        methods.into_iter().collect()
+    }
+
+    /// Ends event streams so a graceful shutdown can drain connections.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+}
+
+/// True if `path` fits `template` segment by segment (`{name}` matches any one segment).
+fn template_matches(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+}
