@@ -222,6 +222,20 @@ mod tests {
         assert_eq!(inv.decide_set(12, 0, 4), Ok(InventoryEffect::Adjusted { delta: 2 }));
     }
 
+    /// An inventory is part of every snapshot: these bytes were written by builds before the
+    /// reservations kept their own total, and must keep decoding to the same inventory.
+    #[test]
+    fn snapshot_bytes_of_an_inventory_are_pinned() {
+        let mut inv = stocked(10);
+        inv.apply(&InventoryEffect::Reserved {
+            order: OrderId(7),
+            quantity: 4,
+        });
+        let bytes = postcard::to_allocvec(&inv).unwrap();
+        assert_eq!(bytes, [10, 4, 1, 7, 4], "on_hand, reserved, one reservation: order 7 holds 4");
+        assert_eq!(postcard::from_bytes::<Inventory>(&bytes).unwrap(), inv);
+    }
+
     #[test]
     #[should_panic(expected = "reservation beyond available")]
     fn apply_asserts_no_oversell() {
