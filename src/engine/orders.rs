@@ -8,11 +8,13 @@
 //! finishing with the same key, so nothing is charged or refunded twice. Gateway calls run in
 //! this actor's task, so a slow gateway delays only this order.
 
-use super::cell::Cell;
+use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::gateway::{GatewayError, GatewayRecord};
 use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
 use crate::domain::order::{AttemptStatus, GatewayOutcome, RefundStatus};
-use crate::domain::{Entry, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection, apply_order_events};
+use crate::domain::{
+    Entry, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Record, Rejection, apply_order_events,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,6 +25,14 @@ pub(crate) struct OrderCell {
     /// The order is shared (`Arc`) with replies, reads and the log record that placed it;
     /// the actor copies it on write (`commit` builds the next version from a clone anyway).
     cell: Cell<Arc<Order>, OrderMsg>,
+}
+
+impl HasCell for OrderCell {
+    type State = Arc<Order>;
+    type Msg = OrderMsg;
+    fn cell(&self) -> &Cell<Arc<Order>, OrderMsg> {
+        &self.cell
+    }
 }
 
 impl OrderCell {
@@ -42,7 +52,8 @@ impl OrderCell {
 /// Requests from outside the order (clients) and from the engine itself.
 pub(crate) enum Internal {
     Client(OrderRequest),
-    /// The reservation's time has come (sent by the expiry task).
+    /// The reservation's time has come (sent by the expiry task). Answered `Ok` once settled:
+    /// expired, or nothing left to expire; any error means "ask again later".
     Expire,
     /// Finish a payment or refund whose outcome was not logged (sent after recovery).
     Resolve,
@@ -59,15 +70,15 @@ pub(crate) enum OrderMsg {
     },
 }
 
-pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> mpsc::Sender<OrderMsg> {
-    cell.cell.sender(core.config.mailbox_capacity.min(256), |order, rx| {
+pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<mpsc::Sender<OrderMsg>, ActorDead> {
+    let capacity = core.config.mailbox_capacity.min(256);
+    cell::sender(cell, capacity, &core.dead_actors, |order, mailbox| {
         core.counters.order_actors_active.fetch_add(1, Ordering::Relaxed);
         let actor = OrderActor {
             core: core.clone(),
-            cell: cell.clone(),
             order,
         };
-        tokio::spawn(actor.run(rx));
+        tokio::spawn(actor.run(mailbox));
     })
 }
 
@@ -83,7 +94,6 @@ pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Arc<
 
 struct OrderActor {
     core: Arc<Core>,
-    cell: Arc<OrderCell>,
     order: Arc<Order>,
 }
 
@@ -92,19 +102,19 @@ fn unknown(what: &str, id: &str) -> EngineError {
 }
 
 impl OrderActor {
-    async fn run(mut self, mut rx: mpsc::Receiver<OrderMsg>) {
+    async fn run(mut self, mut mailbox: Mailbox<OrderCell>) {
         let batch_max = self.core.config.batch_max.min(64);
         let idle = Duration::from_millis(self.core.config.order_passivate_after_ms);
         // Grows only as needed: an order rarely has more than one request waiting.
         let mut buf = Vec::new();
         loop {
-            match tokio::time::timeout(idle, rx.recv_many(&mut buf, batch_max)).await {
-                Err(_) => match self.cell.cell.passivate(self.order, &rx) {
+            match tokio::time::timeout(idle, mailbox.recv_many(&mut buf, batch_max)).await {
+                Err(_) => match mailbox.passivate(self.order) {
                     Ok(()) => break,
                     Err(order) => self.order = order,
                 },
                 Ok(0) => {
-                    self.cell.cell.store(self.order);
+                    mailbox.store(self.order);
                     break;
                 }
                 Ok(_) => {
@@ -132,7 +142,7 @@ impl OrderActor {
     ) -> Result<OrderOutcome, EngineError> {
         let o = &self.order;
         let cmd = match request {
-            Internal::Expire => OrderCommand::Expire,
+            Internal::Expire => return self.expire().await,
             Internal::Resolve => {
                 return match self.resolve_pending(&mut None).await? {
                     Some(done) => Ok(done),
@@ -226,6 +236,21 @@ impl OrderActor {
         };
         let events = self.order.decide(&cmd, self.core.clock.now())?;
         self.commit(events, idem, None, None).await
+    }
+
+    /// Answers the expiry task: `Ok` once the reservation is settled (expired now, or nothing
+    /// left to expire); an error means "not yet, ask again" (a payment attempt's outcome still
+    /// unknown, the reservation not due by this clock, the log unavailable).
+    async fn expire(&mut self) -> Result<OrderOutcome, EngineError> {
+        if self.order.status != OrderStatus::PaymentPending {
+            return Ok(self.outcome(None, None));
+        }
+        // An open payment attempt is settled first: it may have been captured.
+        if let Some(done) = self.resolve_pending(&mut None).await? {
+            return Ok(done);
+        }
+        let events = self.order.decide(&OrderCommand::Expire, self.core.clock.now())?;
+        self.commit(events, None, None, None).await
     }
 
     fn carriers(&self) -> std::collections::BTreeMap<crate::domain::WarehouseId, String> {
