@@ -9,6 +9,8 @@
 mod cell;
 pub mod clock;
 mod expiry;
+#[cfg(test)]
+mod fault_tests;
 mod feed;
 pub mod gateway;
 mod orders;

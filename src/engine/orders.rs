@@ -306,18 +306,10 @@ impl OrderActor {
         self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
             let pair = self.core.pair_or_create(&sku, &wh);
-            // Durable already: the pair must hear of it, however long its mailbox is.
-            loop {
-                match self
-                    .core
-                    .to_pair(&pair, super::pairs::PairMsg::Apply { effect: effect.clone() })
-                    .await
-                {
-                    Ok(()) => break,
-                    Err(EngineError::Busy(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
+            // Durable already: the pair must hear of it, however long its mailbox is. Only a
+            // dead pair refuses, and then the engine acknowledges nothing more anyway.
+            let apply = super::pairs::PairMsg::Apply { effect };
+            self.core.deliver_to_pair(&pair, apply).await?;
         }
         drop(durable);
         Ok(outcome)

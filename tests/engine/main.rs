@@ -2,6 +2,7 @@
 
 mod support;
 
+mod actors;
 mod crash_consistency;
 mod expiry;
 mod flash_sale;
