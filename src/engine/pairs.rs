@@ -175,7 +175,9 @@ impl PairActor {
                         Err(inv) => self.ledger = PairLedger::new(inv),
                     },
                     Ok(0) => {
-                        mailbox.store(self.ledger.into_inventory());
+                        // Every sender is gone (the engine is being dropped): no release or
+                        // commit can come any more, so the durable counts are all there is.
+                        mailbox.store(self.ledger.inventory().clone());
                         break;
                     }
                     Ok(_) => {}
@@ -187,7 +189,7 @@ impl PairActor {
                     n = mailbox.recv_many(&mut buf, batch_max) => {
                         if n == 0 {
                             while let Some(done) = landing.next().await { self.land(done); }
-                            mailbox.store(self.ledger.into_inventory());
+                            mailbox.store(self.ledger.inventory().clone());
                             break;
                         }
                     }
