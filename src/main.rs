@@ -14,9 +14,24 @@ use oms::server::{Cli, init_logging, serve};
 async fn main() {
     let args = Cli::parse().serve_args();
     init_logging(args.log_format);
+    abort_on_panic();
     if let Err(e) = serve(args).await {
         tracing::error!(error = %e, "oms cannot continue");
         eprintln!("oms: error: {e}");
         std::process::exit(e.exit_code());
     }
+}
+
+/// Crash-only (ARCHITECTURE.md, "Panics"): a panic is a bug whose damage cannot be bounded (an
+/// actor's half-changed state, a durable record the feed never publishes), so the process
+/// stops at once instead of serving on. The supervisor restarts it and recovery rebuilds the
+/// state from the log. Release builds are compiled with `panic = "abort"`; this hook makes every
+/// build abort, after the default hook has printed the message and its location.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!(panic = %info, "a panic is a bug: aborting; restart to recover from the log");
+        std::process::abort();
+    }));
 }

@@ -2,23 +2,105 @@
 //! events, and the pure `decide`/`apply` pair.
 //!
 //! Architecture invariant: `on_hand >= reserved` after every `apply`, and `reserved` is the sum of
-//! the live reservations. Decisions also count *pending* decrements (tentative holds of placements
-//! in flight and adjustments not yet durable), so any order in which those reach the log keeps
-//! the invariant on every log prefix (see ARCHITECTURE.md, "Placement commit protocol").
+//! the live reservations. Both are asserted on every `apply` in every build, in O(1): the
+//! reservations keep their own running total, updated only where the map changes, and `apply`
+//! asserts that it agrees with `reserved`, which is updated separately. A snapshot whose
+//! inventory breaks either does not decode. Decisions also count *pending* decrements
+//! (tentative holds of placements in flight and adjustments not yet durable, kept by
+//! [`super::ledger::PairLedger`]), so any order in which those reach the log keeps the
+//! invariant on every log prefix (see ARCHITECTURE.md, "Placement commit protocol").
 
 use super::ids::OrderId;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Largest on-hand count of one pair.
 pub const ON_HAND_MAX: u64 = 1_000_000_000_000;
 
+/// Serialized as its three fields in this order (postcard: no names); the byte layout is pinned
+/// by a test because inventories are part of every snapshot. Deserialized through
+/// [`InventoryRepr`], which refuses counts that break the invariant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "InventoryRepr")]
 pub struct Inventory {
     on_hand: u64,
     reserved: u64,
     /// Live reservations by order. Expiry is decided per order (the order carries its
     /// `reservation_expires_at`), so a reservation is just a quantity.
-    reservations: super::FastMap<OrderId, u64>,
+    reservations: Reservations,
+}
+
+/// The serialized shape of an [`Inventory`], checked before it becomes one.
+#[derive(Deserialize)]
+struct InventoryRepr {
+    on_hand: u64,
+    reserved: u64,
+    reservations: Reservations,
+}
+
+impl TryFrom<InventoryRepr> for Inventory {
+    type Error = String;
+
+    fn try_from(r: InventoryRepr) -> Result<Inventory, String> {
+        if r.reserved != r.reservations.total {
+            return Err(format!(
+                "inventory reserves {} but its reservations sum to {}",
+                r.reserved, r.reservations.total
+            ));
+        }
+        if r.on_hand < r.reserved {
+            return Err(format!("inventory reserves {} of {} on hand", r.reserved, r.on_hand));
+        }
+        Ok(Inventory {
+            on_hand: r.on_hand,
+            reserved: r.reserved,
+            reservations: r.reservations,
+        })
+    }
+}
+
+/// Reservations by order and their running total. The total is never serialized (the map is,
+/// exactly as the plain map it replaced); it is recomputed when decoding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Reservations {
+    by_order: super::FastMap<OrderId, u64>,
+    total: u64,
+}
+
+impl Reservations {
+    fn add(&mut self, order: OrderId, quantity: u64) {
+        *self.by_order.entry(order).or_insert(0) += quantity;
+        self.total += quantity;
+    }
+
+    fn take(&mut self, order: OrderId, quantity: u64) {
+        let held = self.by_order.get_mut(&order);
+        let held = held.unwrap_or_else(|| panic!("no reservation of {order:?} to take {quantity} from"));
+        assert!(*held >= quantity, "taking {quantity} of {order:?} which holds {held}");
+        *held -= quantity;
+        if *held == 0 {
+            self.by_order.remove(&order);
+        }
+        self.total -= quantity;
+    }
+}
+
+impl Serialize for Reservations {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.by_order.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reservations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Reservations, D::Error> {
+        let by_order = super::FastMap::<OrderId, u64>::deserialize(d)?;
+        let mut total = 0u64;
+        for q in by_order.values() {
+            total = total
+                .checked_add(*q)
+                .ok_or_else(|| serde::de::Error::custom("reservations overflow"))?;
+        }
+        Ok(Reservations { by_order, total })
+    }
 }
 
 /// A change to one pair, as recorded in the log.
@@ -67,10 +149,10 @@ impl Inventory {
         self.on_hand - self.reserved
     }
     pub fn reservation(&self, order: OrderId) -> u64 {
-        self.reservations.get(&order).copied().unwrap_or(0)
+        self.reservations.by_order.get(&order).copied().unwrap_or(0)
     }
     pub fn reservations(&self) -> impl Iterator<Item = (OrderId, u64)> + '_ {
-        self.reservations.iter().map(|(o, q)| (*o, *q))
+        self.reservations.by_order.iter().map(|(o, q)| (*o, *q))
     }
 
     /// Decides an adjustment by `delta`, given `pending` units already promised elsewhere (holds
@@ -123,7 +205,7 @@ impl Inventory {
     }
 
     /// Applies a durable effect. Cannot fail: an effect that would break an invariant is a
-    /// programmer error and panics.
+    /// programmer error and panics, in every build (O(1) checks).
     pub fn apply(&mut self, effect: &InventoryEffect) {
         match *effect {
             InventoryEffect::Adjusted { delta } => {
@@ -139,33 +221,27 @@ impl Inventory {
                     quantity <= self.available(),
                     "reservation beyond available: {self:?} {effect:?}"
                 );
-                *self.reservations.entry(order).or_insert(0) += quantity;
+                self.reservations.add(order, quantity);
                 self.reserved += quantity;
             }
             InventoryEffect::Released { order, quantity } => {
-                self.take_reservation(order, quantity);
+                self.reservations.take(order, quantity);
+                self.reserved -= quantity;
             }
             InventoryEffect::Committed { order, quantity } => {
-                self.take_reservation(order, quantity);
+                self.reservations.take(order, quantity);
+                self.reserved -= quantity;
                 self.on_hand -= quantity;
             }
             InventoryEffect::Restocked { quantity } => {
-                self.on_hand += quantity;
+                self.on_hand = self.on_hand.checked_add(quantity).expect("restock overflows on_hand");
             }
         }
-        debug_assert_eq!(self.reserved, self.reservations.values().sum::<u64>());
-        debug_assert!(self.on_hand >= self.reserved);
-    }
-
-    fn take_reservation(&mut self, order: OrderId, quantity: u64) {
-        let held = self.reservations.get_mut(&order);
-        let held = held.unwrap_or_else(|| panic!("no reservation of {order:?} to take {quantity} from"));
-        assert!(*held >= quantity, "taking {quantity} of {order:?} which holds {held}");
-        *held -= quantity;
-        if *held == 0 {
-            self.reservations.remove(&order);
-        }
-        self.reserved -= quantity;
+        assert_eq!(
+            self.reserved, self.reservations.total,
+            "reserved disagrees with the sum of reservations after {effect:?}"
+        );
+        assert!(self.on_hand >= self.reserved, "oversold after {effect:?}: {self:?}");
     }
 }
 
@@ -220,6 +296,34 @@ mod tests {
         // With +4 still on its way to the log, setting 10 adds 0 more... relative to 6 + 4.
         assert_eq!(inv.decide_set(10, 0, 4), Ok(InventoryEffect::Adjusted { delta: 0 }));
         assert_eq!(inv.decide_set(12, 0, 4), Ok(InventoryEffect::Adjusted { delta: 2 }));
+    }
+
+    /// An inventory is part of every snapshot: these bytes were written by builds before the
+    /// reservations kept their own total, and must keep decoding to the same inventory.
+    #[test]
+    fn snapshot_bytes_of_an_inventory_are_pinned() {
+        let mut inv = stocked(10);
+        inv.apply(&InventoryEffect::Reserved {
+            order: OrderId(7),
+            quantity: 4,
+        });
+        let bytes = postcard::to_allocvec(&inv).unwrap();
+        assert_eq!(
+            bytes,
+            [10, 4, 1, 7, 4],
+            "on_hand, reserved, one reservation: order 7 holds 4"
+        );
+        assert_eq!(postcard::from_bytes::<Inventory>(&bytes).unwrap(), inv);
+    }
+
+    /// A snapshot whose inventory breaks the invariant is refused when decoded, not trusted.
+    #[test]
+    fn an_inventory_that_breaks_the_invariant_does_not_decode() {
+        let reserved_is_not_the_sum = [10, 5, 1, 7, 4];
+        let err = postcard::from_bytes::<Inventory>(&reserved_is_not_the_sum).unwrap_err();
+        assert!(matches!(err, postcard::Error::SerdeDeCustom), "{err:?}");
+        let oversold = [3, 4, 1, 7, 4];
+        assert!(postcard::from_bytes::<Inventory>(&oversold).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod ids;
 pub mod inventory;
+pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod placement;
@@ -18,6 +19,7 @@ use std::fmt;
 
 pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
 pub use inventory::{Inventory, InventoryEffect};
+pub use ledger::PairLedger;
 pub use order::{Order, OrderCommand, OrderEvent, OrderStatus};
 pub use placement::ShortLine;
 pub use state::{EngineState, Entry, IdempotencyRecord, Record, StatusChange, Warehouse, apply_order_events};

@@ -317,8 +317,6 @@ pub struct NewOrder {
 
 /// Longest reservation an order may ask for: 7 days.
 pub const RESERVATION_TTL_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
-/// Why an expiry waits: a payment attempt is open and must be settled first.
-pub const EXPIRE_WAITS_FOR_PAYMENT: &str = "a payment attempt is in progress";
 
 /// Default reservation: 15 minutes.
 pub const RESERVATION_TTL_MS_DEFAULT: u64 = 15 * 60 * 1000;
@@ -868,8 +866,7 @@ impl Order {
                     return Err(invalid(st, "expire", "only an unpaid payment_pending order expires"));
                 }
                 if self.pending_attempt().is_some() {
-                    // The engine's expiry task reads this detail: it settles the attempt first.
-                    return Err(invalid(st, "expire", EXPIRE_WAITS_FOR_PAYMENT));
+                    return Err(invalid(st, "expire", "a payment attempt is in progress"));
                 }
                 if now < self.reservation_expires_at {
                     return Err(invalid(st, "expire", "the reservation has not expired yet"));

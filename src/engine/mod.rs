@@ -8,6 +8,9 @@
 
 mod cell;
 pub mod clock;
+mod expiry;
+#[cfg(test)]
+mod fault_tests;
 mod feed;
 pub mod gateway;
 mod idempotency;
@@ -33,7 +36,7 @@ use crate::domain::{
 use feed::Feed;
 use orders::{OrderCell, OrderMsg};
 use pairs::{Pair, PairMsg};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -236,6 +239,11 @@ pub struct EngineStats {
     pub idempotency_keys: u64,
     pub idempotency_bytes: u64,
     pub idempotency_evicted_early_total: u64,
+    /// Expiries answered with an error (busy mailbox, unsettled payment, clock behind) and
+    /// tried again later.
+    pub expiry_retries_total: u64,
+    /// Actors that crashed (panicked); while non-zero the engine acknowledges nothing.
+    pub dead_actors: u64,
 }
 
 /// Shared by every actor and the handle: the log, the feed, the registries.
@@ -256,13 +264,16 @@ pub(crate) struct Core {
     /// Stored idempotent responses and the keys of requests in flight.
     pub(crate) idempotency: Arc<idempotency::Idempotency>,
     pub(crate) next_order_seq: AtomicU64,
-    pub(crate) expiry: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(Millis, OrderId)>>>,
-    pub(crate) expiry_changed: tokio::sync::Notify,
+    pub(crate) expiry: expiry::Expiry,
     /// Orders whose payment or refund outcome is unknown, for the background settler. Shared
     /// (`Arc`) so the settler's loop can wait on it without keeping the core alive.
     pub(crate) settler: Arc<settler::SettleQueue>,
     pub(crate) counters: Counters,
     pub(crate) closed: AtomicBool,
+    /// Actors that ended without storing their state (a panic). Shared with every mailbox,
+    /// which counts its own death. Once it is non-zero the engine acknowledges nothing more:
+    /// the lost state is rebuilt only by recovery, after a restart (crash-only).
+    pub(crate) dead_actors: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -274,6 +285,7 @@ pub(crate) struct Counters {
     pub(crate) recovered_records: AtomicU64,
     pub(crate) snapshots_taken: AtomicU64,
     pub(crate) placements_retried_total: AtomicU64,
+    pub(crate) expiry_retries_total: AtomicU64,
 }
 
 #[derive(Default)]
@@ -368,12 +380,14 @@ impl Core {
         p
     }
 
-    /// Sends a pair message, activating the pair's actor as needed.
+    /// Sends a pair message, activating the pair's actor as needed; waits at most
+    /// `mailbox_wait_ms` for room, then answers `Busy`.
     pub(crate) async fn to_pair(self: &Arc<Self>, pair: &Arc<Pair>, mut msg: PairMsg) -> Result<(), EngineError> {
         loop {
-            let tx = pair.sender(self);
+            let tx = pair.sender(self).map_err(|_| pair_dead(pair))?;
             match self.send(&tx, msg).await {
                 Ok(()) => return Ok(()),
+                // Refused by a closing or ended actor: the cell has moved on (cell.rs, step 5).
                 Err(SendFail::Closed(m)) => msg = m,
                 Err(SendFail::Busy) => {
                     return Err(EngineError::Busy(format!(
@@ -385,6 +399,23 @@ impl Core {
         }
     }
 
+    /// Sends a pair message that must not be lost (a durable fact, or the release of a hold),
+    /// waiting for room however long the mailbox stays full. Fails only if the pair's actor
+    /// is dead, which stops the engine anyway.
+    pub(crate) async fn deliver_to_pair(
+        self: &Arc<Self>,
+        pair: &Arc<Pair>,
+        mut msg: PairMsg,
+    ) -> Result<(), EngineError> {
+        loop {
+            let tx = pair.sender(self).map_err(|_| pair_dead(pair))?;
+            match tx.send(msg).await {
+                Ok(()) => return Ok(()),
+                Err(refused) => msg = refused.0,
+            }
+        }
+    }
+
     /// Sends an order message, activating the order's actor as needed.
     pub(crate) async fn to_order(
         self: &Arc<Self>,
@@ -392,7 +423,12 @@ impl Core {
         mut msg: OrderMsg,
     ) -> Result<(), EngineError> {
         loop {
-            let tx = orders::sender(self, cell);
+            let tx = orders::sender(self, cell).map_err(|_| {
+                EngineError::Unavailable(format!(
+                    "order {} is unavailable: its actor crashed; the engine must be restarted",
+                    cell.id
+                ))
+            })?;
             match self.send(&tx, msg).await {
                 Ok(()) => return Ok(()),
                 Err(SendFail::Closed(m)) => msg = m,
@@ -401,20 +437,28 @@ impl Core {
         }
     }
 
-    pub(crate) fn schedule_expiry(&self, id: OrderId, at: Millis) {
-        self.expiry.lock().push(std::cmp::Reverse((at, id)));
-        self.expiry_changed.notify_one();
-    }
-
     fn check_open(&self) -> Result<(), EngineError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(EngineError::Unavailable("the engine is shutting down".into()));
+        }
+        let dead = self.dead_actors.load(Ordering::Relaxed);
+        if dead > 0 {
+            return Err(EngineError::Unavailable(format!(
+                "{dead} actor(s) crashed; the engine accepts nothing until it is restarted"
+            )));
         }
         if let Some(why) = self.wal.poisoned() {
             return Err(EngineError::Unavailable(format!("the log cannot be written: {why}")));
         }
         Ok(())
     }
+}
+
+fn pair_dead(pair: &Pair) -> EngineError {
+    EngineError::Unavailable(format!(
+        "inventory {}@{} is unavailable: its actor crashed; the engine must be restarted",
+        pair.sku, pair.warehouse_id
+    ))
 }
 
 /// A durable record waiting to be published; dropping it publishes it, on every path (early
@@ -732,23 +776,21 @@ impl Engine {
         let durable = match core.append(record).await {
             Ok(d) => d,
             Err(e) => {
-                for pair in &held {
-                    let _ = core.to_pair(pair, PairMsg::ReleaseHold { order: id }).await;
-                }
+                release_holds(core, &held, id).await;
                 return Err(e);
             }
         };
         // Durable: the holds become reservations. Sent before the order is registered, so any
         // later message about this order reaches each pair after its CommitHold; and a durable
-        // fact must reach the pair however long its mailbox is.
+        // fact must reach the pair however long its mailbox is. Only a dead pair refuses it,
+        // and then the engine stops acknowledging anything (the placement is durable: a
+        // restart's recovery reserves it).
         for pair in &held {
-            while let Err(e) = core.to_pair(pair, PairMsg::CommitHold { order: id }).await {
-                tracing::warn!(order = %id, error = %e, "retrying the commit of a durable hold");
-            }
+            core.deliver_to_pair(pair, PairMsg::CommitHold { order: id }).await?;
         }
         let cell = Arc::new(OrderCell::new(order.clone()));
         core.order_shard(id).write().insert(id, cell);
-        core.schedule_expiry(id, order.reservation_expires_at);
+        core.expiry.schedule(id, order.reservation_expires_at);
         // Published only now: a subscriber that hears `order.created` can read the order.
         drop(durable);
         Ok(order)
@@ -817,9 +859,7 @@ impl Engine {
         match failure {
             None => Ok(held),
             Some(f) => {
-                for pair in &held {
-                    let _ = core.to_pair(pair, PairMsg::ReleaseHold { order: id }).await;
-                }
+                release_holds(core, &held, id).await;
                 Err(f)
             }
         }
@@ -955,6 +995,8 @@ impl Engine {
             idempotency_keys: idem.keys,
             idempotency_bytes: idem.bytes,
             idempotency_evicted_early_total: idem.evicted_early_total,
+            expiry_retries_total: c.expiry_retries_total.load(Ordering::Relaxed),
+            dead_actors: self.core.dead_actors.load(Ordering::Relaxed),
         }
     }
 
@@ -998,13 +1040,24 @@ impl Engine {
     /// Stops accepting mutations, flushes the log and closes it.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.core.closed.store(true, Ordering::Release);
-        self.core.expiry_changed.notify_one();
+        self.core.expiry.wake();
         self.core.settler.wake();
         let wal = self.core.wal.clone();
         tokio::task::spawn_blocking(move || wal.close())
             .await
             .map_err(|e| EngineError::Unavailable(e.to_string()))?
             .map_err(|e| EngineError::Unavailable(e.to_string()))
+    }
+}
+
+/// Releases the holds of a placement that failed. Every release is delivered, however full
+/// the pair's mailbox: one lost would hold its stock forever and keep the pair from ever going
+/// idle. A dead pair cannot take it, but its hold died with it.
+async fn release_holds(core: &Arc<Core>, held: &[Arc<Pair>], order: OrderId) {
+    for pair in held {
+        if let Err(e) = core.deliver_to_pair(pair, PairMsg::ReleaseHold { order }).await {
+            tracing::warn!(%order, error = %e, "could not release a hold");
+        }
     }
 }
 

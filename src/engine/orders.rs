@@ -9,7 +9,7 @@
 
 mod payment;
 
-use super::cell::Cell;
+use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::settler::SETTLE_DELAY_MS_MIN;
 use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
 use crate::domain::{
@@ -25,6 +25,14 @@ pub(crate) struct OrderCell {
     /// The order is shared (`Arc`) with replies, reads and the log record that placed it;
     /// the actor copies it on write (`commit` builds the next version from a clone anyway).
     cell: Cell<Arc<Order>, OrderMsg>,
+}
+
+impl HasCell for OrderCell {
+    type State = Arc<Order>;
+    type Msg = OrderMsg;
+    fn cell(&self) -> &Cell<Arc<Order>, OrderMsg> {
+        &self.cell
+    }
 }
 
 impl OrderCell {
@@ -64,15 +72,15 @@ pub(crate) enum OrderMsg {
     },
 }
 
-pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> mpsc::Sender<OrderMsg> {
-    cell.cell.sender(core.config.mailbox_capacity.min(256), |order, rx| {
+pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<mpsc::Sender<OrderMsg>, ActorDead> {
+    let capacity = core.config.mailbox_capacity.min(256);
+    cell::sender(cell, capacity, &core.dead_actors, |order, mailbox| {
         core.counters.order_actors_active.fetch_add(1, Ordering::Relaxed);
         let actor = OrderActor {
             core: core.clone(),
-            cell: cell.clone(),
             order,
         };
-        tokio::spawn(actor.run(rx));
+        tokio::spawn(actor.run(mailbox));
     })
 }
 
@@ -88,7 +96,6 @@ pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Arc<
 
 struct OrderActor {
     core: Arc<Core>,
-    cell: Arc<OrderCell>,
     order: Arc<Order>,
 }
 
@@ -97,19 +104,19 @@ fn unknown(what: &str, id: &str) -> EngineError {
 }
 
 impl OrderActor {
-    async fn run(mut self, mut rx: mpsc::Receiver<OrderMsg>) {
+    async fn run(mut self, mut mailbox: Mailbox<OrderCell>) {
         let batch_max = self.core.config.batch_max.min(64);
         let idle = Duration::from_millis(self.core.config.order_passivate_after_ms);
         // Grows only as needed: an order rarely has more than one request waiting.
         let mut buf = Vec::new();
         loop {
-            match tokio::time::timeout(idle, rx.recv_many(&mut buf, batch_max)).await {
-                Err(_) => match self.cell.cell.passivate(self.order, &rx) {
+            match tokio::time::timeout(idle, mailbox.recv_many(&mut buf, batch_max)).await {
+                Err(_) => match mailbox.passivate(self.order) {
                     Ok(()) => break,
                     Err(order) => self.order = order,
                 },
                 Ok(0) => {
-                    self.cell.cell.store(self.order);
+                    mailbox.store(self.order);
                     break;
                 }
                 Ok(_) => {
@@ -290,18 +297,10 @@ impl OrderActor {
         self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
             let pair = self.core.pair_or_create(&sku, &wh);
-            // Durable already: the pair must hear of it, however long its mailbox is.
-            loop {
-                match self
-                    .core
-                    .to_pair(&pair, super::pairs::PairMsg::Apply { effect: effect.clone() })
-                    .await
-                {
-                    Ok(()) => break,
-                    Err(EngineError::Busy(_)) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
+            // Durable already: the pair must hear of it, however long its mailbox is. Only a
+            // dead pair refuses, and then the engine acknowledges nothing more anyway.
+            let apply = super::pairs::PairMsg::Apply { effect };
+            self.core.deliver_to_pair(&pair, apply).await?;
         }
         drop(durable);
         Ok(outcome)

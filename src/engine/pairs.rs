@@ -1,5 +1,6 @@
-//! The SKU-warehouse actor: owns one pair's [`Inventory`], decides adjustments and tentative
-//! holds, applies durable effects.
+//! The SKU-warehouse actor: routes one pair's messages to its [`PairLedger`] (the inventory
+//! plus the holds and adjustments in flight, where every anti-oversell number lives), appends
+//! adjustments, and applies durable effects.
 //!
 //! Holds (placements in flight) and adjustments not yet durable are *pending decrements*: every
 //! decision subtracts them from `available`, so whatever order those records reach the log in,
@@ -7,13 +8,14 @@
 //! Increases (releases, restocks, positive adjustments) are applied only once durable, so a
 //! decision that relies on them always has a larger LSN than they do.
 
-use super::cell::Cell;
+use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::{Core, EngineError, IdemSpec, PairView};
 use crate::domain::inventory::InventoryRejection;
-use crate::domain::{Entry, Inventory, InventoryEffect, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
+use crate::domain::{
+    Entry, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, ShortLine, Sku, WarehouseId,
+};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,13 +34,16 @@ pub(crate) struct ChangeRequest {
 }
 
 pub(crate) enum PairMsg {
-    /// Tentatively hold `quantity` for a placement in flight; replies whether it was held.
+    /// Tentatively hold `quantity` for a placement in flight, replacing any hold the order
+    /// has here (a re-plan holds again); replies whether it was held. A refused hold leaves
+    /// none. Every granted hold is followed by exactly one `ReleaseHold` or `CommitHold`.
     Hold {
         order: OrderId,
         quantity: u64,
         reply: oneshot::Sender<bool>,
     },
-    /// The placement failed: forget the hold.
+    /// The placement failed: forget the hold. Delivered however full the mailbox is
+    /// ([`Core::deliver_to_pair`]): a lost release would hold the stock forever.
     ReleaseHold {
         order: OrderId,
     },
@@ -67,6 +72,14 @@ pub(crate) struct Pair {
     cell: Cell<Inventory, PairMsg>,
 }
 
+impl HasCell for Pair {
+    type State = Inventory;
+    type Msg = PairMsg;
+    fn cell(&self) -> &Cell<Inventory, PairMsg> {
+        &self.cell
+    }
+}
+
 impl Pair {
     pub(crate) fn new(sku: Sku, warehouse_id: WarehouseId, inv: Inventory) -> Pair {
         Pair {
@@ -81,19 +94,15 @@ impl Pair {
         self.available_hint.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn sender(self: &Arc<Self>, core: &Arc<Core>) -> mpsc::Sender<PairMsg> {
-        self.cell.sender(core.config.mailbox_capacity, |inv, rx| {
+    pub(crate) fn sender(self: &Arc<Self>, core: &Arc<Core>) -> Result<mpsc::Sender<PairMsg>, ActorDead> {
+        cell::sender(self, core.config.mailbox_capacity, &core.dead_actors, |inv, mailbox| {
             core.counters.pair_actors_active.fetch_add(1, Ordering::Relaxed);
             let actor = PairActor {
                 core: core.clone(),
                 pair: self.clone(),
-                inv,
-                holds: HashMap::new(),
-                held_total: 0,
-                pending_dec: 0,
-                in_flight_delta: 0,
+                ledger: PairLedger::new(inv),
             };
-            tokio::spawn(actor.run(rx));
+            tokio::spawn(actor.run(mailbox));
         })
     }
 
@@ -133,49 +142,42 @@ type Landing = (
 struct PairActor {
     core: Arc<Core>,
     pair: Arc<Pair>,
-    inv: Inventory,
-    holds: HashMap<OrderId, u64>,
-    held_total: u64,
-    /// Decrements of adjustments appended but not yet durable.
-    pending_dec: u64,
-    /// Sum of the deltas of adjustments appended but not yet durable (a count is set relative
-    /// to on_hand as it will be once they land).
-    in_flight_delta: i64,
+    ledger: PairLedger,
 }
 
+type Landings = FuturesOrdered<futures::future::BoxFuture<'static, Landing>>;
+
 impl PairActor {
-    fn pending(&self) -> u64 {
-        self.held_total + self.pending_dec
-    }
-
     fn publish_hint(&self) {
-        self.pair
-            .available_hint
-            .store(self.inv.available().saturating_sub(self.pending()), Ordering::Relaxed);
+        self.pair.available_hint.store(self.ledger.free(), Ordering::Relaxed);
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<PairMsg>) {
+    async fn run(mut self, mut mailbox: Mailbox<Pair>) {
         let batch_max = self.core.config.batch_max;
         let idle = Duration::from_millis(self.core.config.passivate_after_ms);
         // Grows only as large as the batches this pair actually gets: most pairs see one or two
         // messages at a time, and a buffer sized for `batch_max` would cost kilobytes per
         // active pair.
         let mut buf = Vec::new();
-        let mut landing: FuturesOrdered<futures::future::BoxFuture<'static, Landing>> = FuturesOrdered::new();
+        let mut landing: Landings = FuturesOrdered::new();
         loop {
             if landing.is_empty() {
-                let got = if self.holds.is_empty() {
-                    tokio::time::timeout(idle, rx.recv_many(&mut buf, batch_max)).await
+                // Only a settled pair (no hold, nothing in flight) may end; one with a hold waits
+                // for its CommitHold or ReleaseHold, which always comes.
+                let got = if self.ledger.is_settled() {
+                    tokio::time::timeout(idle, mailbox.recv_many(&mut buf, batch_max)).await
                 } else {
-                    Ok(rx.recv_many(&mut buf, batch_max).await)
+                    Ok(mailbox.recv_many(&mut buf, batch_max).await)
                 };
                 match got {
-                    Err(_) => match self.pair.cell.passivate(self.inv, &rx) {
+                    Err(_) => match mailbox.passivate(self.ledger.into_inventory()) {
                         Ok(()) => break,
-                        Err(inv) => self.inv = inv,
+                        Err(inv) => self.ledger = PairLedger::new(inv),
                     },
                     Ok(0) => {
-                        self.pair.cell.store(self.inv);
+                        // Every sender is gone (the engine is being dropped): no release or
+                        // commit can come any more, so the durable counts are all there is.
+                        mailbox.store(self.ledger.inventory().clone());
                         break;
                     }
                     Ok(_) => {}
@@ -184,10 +186,10 @@ impl PairActor {
                 tokio::select! {
                     biased;
                     Some(done) = landing.next() => { self.land(done); continue; }
-                    n = rx.recv_many(&mut buf, batch_max) => {
+                    n = mailbox.recv_many(&mut buf, batch_max) => {
                         if n == 0 {
                             while let Some(done) = landing.next().await { self.land(done); }
-                            self.pair.cell.store(self.inv);
+                            mailbox.store(self.ledger.inventory().clone());
                             break;
                         }
                     }
@@ -201,90 +203,75 @@ impl PairActor {
         self.core.counters.pair_actors_active.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn handle(&mut self, msg: PairMsg, landing: &mut FuturesOrdered<futures::future::BoxFuture<'static, Landing>>) {
+    fn handle(&mut self, msg: PairMsg, landing: &mut Landings) {
         match msg {
             PairMsg::Hold { order, quantity, reply } => {
-                let ok = self.inv.decide_hold(quantity, self.pending()).is_ok();
-                if ok {
-                    *self.holds.entry(order).or_insert(0) += quantity;
-                    self.held_total += quantity;
-                }
-                let _ = reply.send(ok);
+                let _ = reply.send(self.ledger.hold(order, quantity).is_ok());
             }
             PairMsg::ReleaseHold { order } => {
-                if let Some(q) = self.holds.remove(&order) {
-                    self.held_total -= q;
-                }
+                self.ledger.release_hold(order);
             }
             PairMsg::CommitHold { order } => {
-                let quantity = self
-                    .holds
-                    .remove(&order)
-                    .expect("commit of a hold that was never taken");
-                self.held_total -= quantity;
-                self.inv.apply(&InventoryEffect::Reserved { order, quantity });
+                self.ledger.commit_hold(order);
             }
-            PairMsg::Apply { effect } => self.inv.apply(&effect),
+            PairMsg::Apply { effect } => self.ledger.apply_order_effect(&effect),
             PairMsg::Read { reply } => {
-                let _ = reply.send(self.inv.clone());
+                let _ = reply.send(self.ledger.inventory().clone());
             }
-            PairMsg::Change(request) => {
-                let ChangeRequest {
-                    change,
-                    reason,
-                    idem,
-                    reply,
-                } = *request;
-                let pending = self.pending();
-                // The field the client sent, to name in a rejection.
-                let (decided, field) = match change {
-                    Change::Delta(d) => (self.inv.decide_adjust(d, pending), "delta"),
-                    Change::Set(n) => (self.inv.decide_set(n, pending, self.in_flight_delta), "on_hand"),
-                };
-                let effect = match decided {
-                    Ok(e) => e,
-                    Err(r) => {
-                        let _ = reply.send(Err(self.rejection(r, field)));
-                        return;
-                    }
-                };
-                let InventoryEffect::Adjusted { delta } = effect else {
-                    unreachable!("adjustments decide Adjusted")
-                };
-                let now = self.core.clock.now();
-                let idempotency = idem.map(|i| {
-                    let mut next = self.inv.clone();
-                    next.apply(&effect);
-                    i.record(&self.pair.view_of(&next), now)
-                });
-                let record = Record {
-                    entry: Entry::InventoryAdjusted {
-                        sku: self.pair.sku.clone(),
-                        warehouse_id: self.pair.warehouse_id.clone(),
-                        delta,
-                        reason,
-                        at: now,
-                    },
-                    idempotency,
-                };
-                self.pending_dec += effect.decrement();
-                self.in_flight_delta += delta;
-                let core = self.core.clone();
-                landing.push_back(Box::pin(async move { (core.append(record).await, effect, reply) }));
-            }
+            PairMsg::Change(request) => self.change(*request, landing),
         }
     }
 
+    /// Decides an adjustment or count, appends it, and lands it when the append finishes.
+    fn change(&mut self, request: ChangeRequest, landing: &mut Landings) {
+        let ChangeRequest {
+            change,
+            reason,
+            idem,
+            reply,
+        } = request;
+        // The field the client sent, to name in a rejection.
+        let (decided, field) = match change {
+            Change::Delta(d) => (self.ledger.decide_adjust(d), "delta"),
+            Change::Set(n) => (self.ledger.decide_set(n), "on_hand"),
+        };
+        let effect = match decided {
+            Ok(e) => e,
+            Err(r) => {
+                let _ = reply.send(Err(self.rejection(r, field)));
+                return;
+            }
+        };
+        let InventoryEffect::Adjusted { delta } = effect else {
+            unreachable!("adjustments decide Adjusted")
+        };
+        let now = self.core.clock.now();
+        let idempotency = idem.map(|i| {
+            let mut next = self.ledger.inventory().clone();
+            next.apply(&effect);
+            i.record(&self.pair.view_of(&next), now)
+        });
+        let record = Record {
+            entry: Entry::InventoryAdjusted {
+                sku: self.pair.sku.clone(),
+                warehouse_id: self.pair.warehouse_id.clone(),
+                delta,
+                reason,
+                at: now,
+            },
+            idempotency,
+        };
+        self.ledger.adjustment_appended(&effect);
+        let core = self.core.clone();
+        landing.push_back(Box::pin(async move { (core.append(record).await, effect, reply) }));
+    }
+
     fn land(&mut self, (result, effect, reply): Landing) {
-        self.pending_dec -= effect.decrement();
-        if let InventoryEffect::Adjusted { delta } = effect {
-            self.in_flight_delta -= delta;
-        }
+        self.ledger.adjustment_landed(&effect, result.is_ok());
         let answer = result.map(|durable| {
-            self.inv.apply(&effect);
             // Published (by dropping `durable`) once the pair shows the change.
             drop(durable);
-            self.pair.view_of(&self.inv)
+            self.pair.view_of(self.ledger.inventory())
         });
         self.publish_hint();
         let _ = reply.send(answer);

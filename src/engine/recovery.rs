@@ -1,16 +1,18 @@
 //! Opening the data directory: the lock, the log, recovery (newest snapshot + replay of the log
-//! after it) and the start of the background tasks (expiry, snapshots, the payment settler).
+//! after it) and the start of the background tasks (expiry, in `expiry.rs`; snapshots; the
+//! payment settler).
 
+use super::expiry::Expiry;
 use super::feed::{Feed, FeedLimits, Indexes};
 use super::idempotency::{Idempotency, Table};
-use super::orders::{Internal, OrderCell, OrderMsg};
+use super::orders::OrderCell;
 use super::pairs::Pair;
 use super::{Clock, Core, Counters, Engine, EngineConfig, EngineError, ORDER_SHARDS, PairRegistry, PaymentGateway};
 use crate::codec;
 use crate::domain::{EngineState, OrderStatus, Record};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// A file written into the data directory once its log exists, durably (temp file, fsync,
@@ -60,7 +62,7 @@ pub(crate) async fn open(
     let core = Arc::new(build_core(config, wal, clock, gateway, state));
     core.counters.recovery_ms.store(recovery_ms, Ordering::Relaxed);
     core.counters.recovered_records.store(replayed, Ordering::Relaxed);
-    tokio::spawn(expiry_loop(Arc::downgrade(&core)));
+    tokio::spawn(super::expiry::run(Arc::downgrade(&core)));
     tokio::spawn(super::snapshot::snapshot_loop(Arc::downgrade(&core)));
     super::settler::start(&core);
     Ok(Engine {
@@ -240,7 +242,7 @@ fn build_core(
 ) -> Core {
     let mut indexes = Indexes::default();
     let mut orders: Vec<crate::domain::FastMap<_, _>> = (0..ORDER_SHARDS).map(|_| Default::default()).collect();
-    let mut expiry = std::collections::BinaryHeap::new();
+    let mut expiry = Vec::new();
     let mut ids: Vec<_> = state.orders.keys().copied().collect();
     ids.sort();
     let mut state = state;
@@ -248,7 +250,7 @@ fn build_core(
         let order = state.orders.remove(&id).expect("listed above");
         indexes.insert(order.id, &order.user_id, order.status);
         if order.status == OrderStatus::PaymentPending {
-            expiry.push(std::cmp::Reverse((order.reservation_expires_at, order.id)));
+            expiry.push((order.id, order.reservation_expires_at));
         }
         orders[(id.0 as usize) % ORDER_SHARDS].insert(id, Arc::new(OrderCell::new(order)));
     }
@@ -279,82 +281,10 @@ fn build_core(
         warehouse_write: tokio::sync::Mutex::new(()),
         idempotency: Arc::new(idempotency),
         next_order_seq: AtomicU64::new(state.last_order_seq + 1),
-        expiry: Mutex::new(expiry),
-        expiry_changed: tokio::sync::Notify::new(),
+        expiry: Expiry::new(expiry),
         settler: Default::default(),
         counters: Counters::default(),
         closed: AtomicBool::new(false),
-    }
-}
-
-/// Fires reservation expiry: a heap of (expires_at, order), no scan of all reservations.
-async fn expiry_loop(core: Weak<Core>) {
-    loop {
-        let Some(c) = core.upgrade() else { return };
-        if c.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let now = c.clock.now();
-        let mut due = Vec::new();
-        let next = {
-            let mut heap = c.expiry.lock();
-            while let Some(std::cmp::Reverse((at, id))) = heap.peek().copied() {
-                if at > now {
-                    break;
-                }
-                heap.pop();
-                due.push(id);
-            }
-            heap.peek().map(|r| r.0.0)
-        };
-        for id in due {
-            let Some(cell) = c.order_cell(id) else { continue };
-            let core = c.clone();
-            tokio::spawn(async move {
-                let (reply, rx) = tokio::sync::oneshot::channel();
-                let msg = OrderMsg::Request {
-                    request: Internal::Expire,
-                    idem: None,
-                    reply,
-                };
-                if core.to_order(&cell, msg).await.is_err() {
-                    core.schedule_expiry(id, core.clock.now());
-                    return;
-                }
-                match rx.await {
-                    Ok(Ok(_)) => tracing::info!(order = %id, "reservation expired; order cancelled"),
-                    Ok(Err(EngineError::Rejected(crate::domain::Rejection::InvalidTransition { detail, .. })))
-                        if detail == crate::domain::order::EXPIRE_WAITS_FOR_PAYMENT =>
-                    {
-                        // A payment attempt is open (its answer was lost to a timeout or a crash):
-                        // settle it with the gateway, then look again. If the gateway is still
-                        // unreachable, try again in a few seconds rather than hold the stock
-                        // forever on an attempt nobody retries.
-                        let (reply, rx) = tokio::sync::oneshot::channel();
-                        let msg = OrderMsg::Request {
-                            request: Internal::Resolve,
-                            idem: None,
-                            reply,
-                        };
-                        let settled = core.to_order(&cell, msg).await.is_ok() && matches!(rx.await, Ok(Ok(_)));
-                        let delay_ms = if settled { 0 } else { 5_000 };
-                        core.schedule_expiry(id, crate::domain::Millis(core.clock.now().0 + delay_ms));
-                    }
-                    _ => {}
-                }
-            });
-        }
-        let sleep = next.map(|at| c.clock.sleep_until(at));
-        // Holding the core across the wait is fine: shutdown wakes this loop and it returns.
-        let changed = c.expiry_changed.notified();
-        match sleep {
-            Some(s) => {
-                tokio::select! {
-                    _ = s => {}
-                    _ = changed => {}
-                }
-            }
-            None => changed.await,
-        }
+        dead_actors: Arc::new(AtomicU64::new(0)),
     }
 }

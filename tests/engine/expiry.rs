@@ -1,9 +1,12 @@
 //! Reservation expiry driven by a manual clock: the decision is logged as an event, the order
-//! is cancelled with a reason naming the expiry, and its stock comes back.
+//! is cancelled with a reason naming the expiry, and its stock comes back; an expiry the order
+//! refuses for now is asked again until it settles.
 
 use crate::support::*;
-use oms::domain::{Entry, OrderId, OrderStatus, Rejection};
-use oms::engine::{Engine, EngineError, OrderRequest};
+use oms::domain::{Entry, Millis, OrderId, OrderStatus, Rejection};
+use oms::engine::{Clock, Engine, EngineError, ManualClock, OrderRequest, SimulatedGateway};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Waits (bounded) until `order` has `status`, woken by each durable record.
@@ -111,5 +114,83 @@ async fn expiry_settles_an_abandoned_payment_attempt_then_releases_stock() {
     ));
     assert_eq!(h.pair("a", "w").await.available, 3);
     assert_eq!(h.gateway.captures(), 0);
+    h.assert_replay_equals_live().await;
+}
+
+/// A clock that steps back by `back_ms` right after the first reading at or past `step_at`,
+/// as an NTP correction would: whoever reads it next sees an earlier time.
+struct SteppingBackClock {
+    manual: ManualClock,
+    step_at: Millis,
+    back_ms: u64,
+    stepped: AtomicBool,
+}
+
+impl Clock for SteppingBackClock {
+    fn now(&self) -> Millis {
+        let t = self.manual.now();
+        if self.stepped.load(Ordering::SeqCst) {
+            return Millis(t.0 - self.back_ms);
+        }
+        if t >= self.step_at {
+            self.stepped.store(true, Ordering::SeqCst);
+        }
+        t
+    }
+
+    fn sleep_until(&self, at: Millis) -> futures::future::BoxFuture<'static, ()> {
+        let back_ms = if self.stepped.load(Ordering::SeqCst) {
+            self.back_ms
+        } else {
+            0
+        };
+        self.manual.sleep_until(Millis(at.0 + back_ms))
+    }
+}
+
+/// The expiry task finds the reservation due, then the clock steps back a second before the
+/// order's actor decides: its answer is "not yet". That answer used to be dropped, and the
+/// order held its stock forever; now the expiry is asked again after a backoff and settles.
+#[tokio::test]
+async fn an_expiry_refused_because_the_clock_stepped_back_is_retried_until_it_settles() {
+    let manual = ManualClock::new(T0);
+    let expires_at = Millis(T0.0 + 60_000);
+    let clock = SteppingBackClock {
+        manual: manual.clone(),
+        step_at: expires_at,
+        back_ms: 1_000,
+        stepped: AtomicBool::new(false),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = SimulatedGateway::default();
+    let engine = Engine::open(config(dir.path(), None), Arc::new(clock), Arc::new(gateway.clone()))
+        .await
+        .unwrap();
+    let h = Harness {
+        engine,
+        clock: manual.clone(),
+        gateway,
+        dir,
+        tweak: |_| {},
+    };
+    h.one_warehouse(&[("a", 3)]).await;
+    let mut req = new_order("u", &[("a", 3, "1.00")]);
+    req.reservation_ttl_ms = 60_000;
+    let o = h.place(req).await;
+    assert_eq!(o.reservation_expires_at, expires_at);
+
+    manual.set(expires_at);
+    // Wait (bounded) until the refused expiry has been put back for a retry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.engine.stats().expiry_retries_total == 0 {
+        assert!(std::time::Instant::now() < deadline, "the expiry was never retried");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(h.engine.order(o.id).await.unwrap().status, OrderStatus::PaymentPending);
+    assert_eq!(h.pair("a", "w").await.available, 0);
+    // Time goes on past the reservation again; the retry is due and settles it.
+    manual.advance_ms(2_000);
+    wait_for_status(&h.engine, o.id, OrderStatus::Cancelled).await;
+    assert_eq!(h.pair("a", "w").await.available, 3);
     h.assert_replay_equals_live().await;
 }

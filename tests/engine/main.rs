@@ -2,6 +2,7 @@
 
 mod support;
 
+mod actors;
 mod arbitrary_bytes;
 mod bounds;
 mod crash_consistency;

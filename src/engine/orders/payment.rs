@@ -256,7 +256,7 @@ impl OrderActor {
         let now = self.core.clock.now();
         if self.order.status == OrderStatus::PaymentPending && now >= self.order.reservation_expires_at {
             // Expiry may have given up on this order while its attempt was unknown: hand it back.
-            self.core.schedule_expiry(self.order.id, now);
+            self.core.expiry.schedule(self.order.id, now);
         }
         Ok(self.outcome(None, None))
     }
