@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
 pub use inventory::{Inventory, InventoryEffect};
 pub use ledger::PairLedger;
-pub use order::{Order, OrderCommand, OrderEvent, OrderStatus};
+pub use order::{Order, OrderCommand, OrderEvent, OrderStatus, StatusChange, apply_order_events};
 pub use placement::ShortLine;
-pub use record::{Entry, IdempotencyRecord, Record, StatusChange};
+pub use record::{Entry, IdempotencyRecord, Record};
 pub use rejection::{FieldError, Rejection};
-pub use state::{EngineState, InvariantViolation, apply_order_events};
+pub use state::{EngineState, InvariantViolation};
 pub use warehouse::Warehouse;
 
 /// A hash map with foldhash: several times faster than SipHash on the short keys used here

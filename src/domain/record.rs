@@ -7,7 +7,7 @@
 
 use super::Millis;
 use super::ids::{OrderId, Sku, WarehouseId};
-use super::order::{Order, OrderEvent, OrderStatus};
+use super::order::{Order, OrderEvent, StatusChange};
 use super::warehouse::Warehouse;
 use serde::{Deserialize, Serialize};
 
@@ -35,14 +35,6 @@ pub enum Entry {
         events: Vec<OrderEvent>,
         changes: Vec<StatusChange>,
     },
-}
-
-/// A status change caused by a record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StatusChange {
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-    pub reason: String,
 }
 
 /// The first successful response to a request that carried an `Idempotency-Key`, logged in the

@@ -9,8 +9,8 @@
 
 use super::ids::{OrderId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
-use super::order::{Order, OrderEvent, OrderStatus, ShipmentStatus, inventory_effects, placement_effects};
-use super::record::{Entry, IdempotencyRecord, Record, StatusChange};
+use super::order::{Order, OrderStatus, ShipmentStatus, apply_order_events, placement_effects};
+use super::record::{Entry, IdempotencyRecord, Record};
 use super::warehouse::Warehouse;
 use super::{FastMap, Millis};
 use serde::{Deserialize, Serialize};
@@ -207,35 +207,6 @@ impl EngineState {
         }
         h.finish()
     }
-}
-
-/// Applies `events` to `order` in place and returns the stock they move and the status changes
-/// they cause. The one function live actors and replay both use.
-pub fn apply_order_events(
-    order: &mut Order,
-    events: &[OrderEvent],
-) -> (Vec<(Sku, WarehouseId, InventoryEffect)>, Vec<StatusChange>) {
-    let mut effects = Vec::new();
-    let mut changes = Vec::new();
-    for ev in events {
-        effects.extend(inventory_effects(order, ev));
-        let before = order.status;
-        let n_history = order.history.len();
-        order.apply(ev);
-        if order.status != before {
-            let reason = order
-                .history
-                .get(n_history)
-                .map(|t| t.reason.clone())
-                .unwrap_or_default();
-            changes.push(StatusChange {
-                from: before,
-                to: order.status,
-                reason,
-            });
-        }
-    }
-    (effects, changes)
 }
 
 fn hash_bytes<T: Serialize>(h: &mut impl Hasher, v: &T) {

@@ -13,7 +13,7 @@ use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::settler::SETTLE_DELAY_MS_MIN;
 use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
 use crate::domain::{
-    Entry, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection, apply_order_events,
+    Entry, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, apply_order_events,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -99,10 +99,6 @@ struct OrderActor {
     order: Arc<Order>,
 }
 
-fn unknown(what: &str, id: &str) -> EngineError {
-    Rejection::NotFound(format!("{what} {id}")).into()
-}
-
 impl OrderActor {
     async fn run(mut self, mut mailbox: Mailbox<OrderCell>) {
         let batch_max = self.core.config.batch_max.min(64);
@@ -149,86 +145,59 @@ impl OrderActor {
         request: Internal,
         idem: Option<IdemSpec<OrderOutcome>>,
     ) -> Result<OrderOutcome, EngineError> {
-        let o = &self.order;
-        let cmd = match request {
+        let request = match request {
             Internal::Expire => return self.expire().await,
             Internal::Resolve => return self.resolve().await,
-            Internal::Client(req) => match req {
-                OrderRequest::Pay { token } => return self.pay(token, idem).await,
-                OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
-                OrderRequest::Fulfill => {
-                    let carriers = self.carriers();
-                    OrderCommand::StartFulfillment { carriers }
-                }
-                OrderRequest::Ship {
-                    shipment_id,
-                    carrier,
-                    tracking_number,
-                } => {
-                    let idx = o
-                        .shipment_idx(&shipment_id)
-                        .ok_or_else(|| unknown("shipment", &shipment_id))?;
-                    OrderCommand::Ship {
-                        shipment_idx: idx,
-                        carrier,
-                        tracking_number,
-                    }
-                }
-                OrderRequest::Deliver { shipment_id } => {
-                    let idx = o
-                        .shipment_idx(&shipment_id)
-                        .ok_or_else(|| unknown("shipment", &shipment_id))?;
-                    OrderCommand::Deliver { shipment_idx: idx }
-                }
-                OrderRequest::RequestReturn { items, reason } => {
-                    let created = o.return_id(o.returns.len());
-                    let cmd = OrderCommand::RequestReturn { items, reason };
-                    let events = self.order.decide(&cmd, self.core.clock.now())?;
-                    return self.commit(events, idem, Some(created), None).await;
-                }
-                OrderRequest::ApproveReturn { return_id } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::ApproveReturn { return_idx: idx }
-                }
-                OrderRequest::RejectReturn { return_id, reason } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::RejectReturn {
-                        return_idx: idx,
-                        reason,
-                    }
-                }
-                OrderRequest::ReceiveReturn {
-                    return_id,
-                    warehouse_id,
-                    restock,
-                } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::ReceiveReturn {
-                        return_idx: idx,
-                        warehouse_id,
-                        restock,
-                    }
-                }
-                OrderRequest::Refund {
+            Internal::Client(request) => request,
+        };
+        // What the request creates, named in the answer (a return is numbered by its position).
+        let mut created = None;
+        let cmd = match request {
+            OrderRequest::Pay { token } => return self.pay(token, idem).await,
+            OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
+            OrderRequest::Refund {
+                amount,
+                return_id,
+                reason,
+            } => {
+                let ask = payment::RefundAsk {
                     amount,
                     return_id,
                     reason,
-                } => {
-                    let return_idx = match &return_id {
-                        Some(r) => Some(o.return_idx(r).ok_or_else(|| unknown("return", r))?),
-                        None => None,
-                    };
-                    let ask = payment::RefundAsk {
-                        amount,
-                        return_idx,
-                        reason,
-                    };
-                    return self.refund(ask, idem).await;
-                }
+                };
+                return self.refund(ask, idem).await;
+            }
+            OrderRequest::Fulfill => OrderCommand::StartFulfillment {
+                carriers: self.carriers(),
+            },
+            OrderRequest::Ship {
+                shipment_id,
+                carrier,
+                tracking_number,
+            } => OrderCommand::Ship {
+                shipment_id,
+                carrier,
+                tracking_number,
+            },
+            OrderRequest::Deliver { shipment_id } => OrderCommand::Deliver { shipment_id },
+            OrderRequest::RequestReturn { items, reason } => {
+                created = Some(self.order.return_id(self.order.returns.len()));
+                OrderCommand::RequestReturn { items, reason }
+            }
+            OrderRequest::ApproveReturn { return_id } => OrderCommand::ApproveReturn { return_id },
+            OrderRequest::RejectReturn { return_id, reason } => OrderCommand::RejectReturn { return_id, reason },
+            OrderRequest::ReceiveReturn {
+                return_id,
+                warehouse_id,
+                restock,
+            } => OrderCommand::ReceiveReturn {
+                return_id,
+                warehouse_id,
+                restock,
             },
         };
         let events = self.order.decide(&cmd, self.core.clock.now())?;
-        self.commit(events, idem, None, None).await
+        self.commit(events, idem, created, None).await
     }
 
     fn carriers(&self) -> std::collections::BTreeMap<crate::domain::WarehouseId, String> {

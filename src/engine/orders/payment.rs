@@ -65,7 +65,8 @@ impl Opened {
 /// A refund as the client asked for it.
 pub(super) struct RefundAsk {
     pub(super) amount: Decimal,
-    pub(super) return_idx: Option<usize>,
+    /// The return refunded, as the client named it (`RET-…`).
+    pub(super) return_id: Option<String>,
     pub(super) reason: String,
 }
 
@@ -287,13 +288,17 @@ impl OrderActor {
 
     /// `POST /refunds`.
     pub(super) async fn refund(&mut self, ask: RefundAsk, idem: Idem) -> Result<OrderOutcome, EngineError> {
+        // An unknown return is answered before anything pending is settled.
+        let return_idx = match &ask.return_id {
+            Some(id) => Some(self.order.find_return(id)?),
+            None => None,
+        };
         if let Some(Opened::Refund(r)) = self.opened_by(&idem) {
             return self.answer_refund(r, idem).await;
         }
         if let Some(r) = self.order.pending_refund() {
             let p = &self.order.refunds[r];
-            let same =
-                !p.for_cancel && p.amount == ask.amount && p.return_idx == ask.return_idx && p.reason == ask.reason;
+            let same = !p.for_cancel && p.amount == ask.amount && p.return_idx == return_idx && p.reason == ask.reason;
             if same {
                 // The same refund asked again while its outcome is unknown: its retry.
                 return self.settle_refund(r, idem, false).await;
@@ -303,7 +308,7 @@ impl OrderActor {
         let now = self.core.clock.now();
         let cmd = OrderCommand::RequestRefund {
             amount: ask.amount,
-            return_idx: ask.return_idx,
+            return_id: ask.return_id,
             reason: ask.reason,
         };
         let events = self.order.decide(&cmd, now)?;

@@ -1,0 +1,1 @@
+//! Given/when/then tests of `decide` and `apply`, one group per command.
