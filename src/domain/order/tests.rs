@@ -1,1 +1,0 @@
-//! Given/when/then tests of `decide` and `apply`, one group per command.
