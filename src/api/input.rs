@@ -87,9 +87,9 @@ impl Fields {
     }
 
     /// A client key (`sku`, `warehouse_id`, `user_id`), or an error on `field`.
-    pub fn key(&mut self, field: &str, value: &str) -> Option<Key> {
+    pub fn key<K: From<Key>>(&mut self, field: &str, value: &str) -> Option<K> {
         match Key::parse(value) {
-            Ok(k) => Some(k),
+            Ok(k) => Some(K::from(k)),
             Err(m) => {
                 self.push(field, m);
                 None
@@ -274,8 +274,8 @@ impl PlaceOrderBody {
 
 /// A warehouse's fields. `lat` and `lon` go together.
 /// Stands in for an invalid key while the rest of a request is still checked.
-fn placeholder_key() -> Key {
-    Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key"))
+fn placeholder_key<K: From<Key>>() -> K {
+    K::from(Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key")))
 }
 
 #[derive(Deserialize, ToSchema)]

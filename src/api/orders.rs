@@ -13,7 +13,7 @@ use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, R
 use super::state::AppState;
 use super::warehouses::{LIST_LIMIT_DEFAULT, parse_limit};
 use crate::domain::ids::parse_child_id;
-use crate::domain::{Key, Order, OrderId, OrderStatus};
+use crate::domain::{Order, OrderId, OrderStatus, UserId, WarehouseId};
 use crate::engine::{OrderOutcome, OrderRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -173,7 +173,7 @@ pub async fn history(read: Read) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut f = Fields::default();
-    let mut user = None;
+    let mut user: Option<UserId> = None;
     let mut status = None;
     let mut limit = LIST_LIMIT_DEFAULT;
     let mut cursor = None;
@@ -367,7 +367,7 @@ pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
 pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
     let body: ReceiveBody = call.json()?;
     let return_id = child_id("return_id", call.param(1))?;
-    let warehouse_id = Key::parse(&body.warehouse_id).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let warehouse_id = WarehouseId::parse(&body.warehouse_id).map_err(|m| ApiError::field("warehouse_id", m))?;
     let request = OrderRequest::ReceiveReturn {
         return_id,
         warehouse_id,

@@ -6,7 +6,7 @@ use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::WarehouseBody;
 use super::output::{self, Page, WarehouseJson, WarehousePage, to_bytes};
-use crate::domain::{Key, Warehouse};
+use crate::domain::{Warehouse, WarehouseId};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -48,11 +48,11 @@ pub async fn put(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut limit = LIST_LIMIT_DEFAULT;
-    let mut cursor: Option<Key> = None;
+    let mut cursor: Option<WarehouseId> = None;
     for (k, v) in query_pairs(&read.uri, &["limit", "cursor"])? {
         match k.as_str() {
             "limit" => limit = parse_limit(&v)?,
-            _ => cursor = Some(Key::parse(&v).map_err(|m| ApiError::field("cursor", m))?),
+            _ => cursor = Some(WarehouseId::parse(&v).map_err(|m| ApiError::field("cursor", m))?),
         }
     }
     let all = read.engine.warehouses();
@@ -83,7 +83,7 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
         (status = 404, response = inline(NotFound)),
         (status = 422, response = inline(Invalid))))]
 pub async fn get(read: Read) -> Result<Response, ApiError> {
-    let id = Key::parse(read.param(0)).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let id = WarehouseId::parse(read.param(0)).map_err(|m| ApiError::field("warehouse_id", m))?;
     let w = read
         .engine
         .warehouse(&id)

@@ -4,11 +4,16 @@
 use super::*;
 use crate::domain::{Entry, Key, Millis};
 
+/// A client key of whichever kind the field wants.
+fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
+}
+
 fn fixture() -> Record {
     Record {
         entry: Entry::InventoryAdjusted {
-            sku: Key::parse("sku-1").unwrap(),
-            warehouse_id: Key::parse("wh-1").unwrap(),
+            sku: key("sku-1"),
+            warehouse_id: key("wh-1"),
             delta: -3,
             reason: "count".into(),
             at: Millis(1_700_000_000_000),
@@ -59,10 +64,10 @@ fn placement_fixture() -> Record {
     use crate::domain::order::{Address, Allocation, NewLine, NewOrder};
     use rust_decimal::Decimal;
     let new = NewOrder {
-        user_id: Key::parse("u-1").unwrap(),
+        user_id: key("u-1"),
         currency: Currency::parse("USD").unwrap(),
         lines: vec![NewLine {
-            sku: Key::parse("sku-1").unwrap(),
+            sku: key("sku-1"),
             quantity: 2,
             unit_price: Decimal::new(1999, 2),
             discount: Decimal::new(100, 2),
@@ -82,7 +87,7 @@ fn placement_fixture() -> Record {
         reservation_ttl_ms: 900_000,
     };
     let alloc = vec![vec![Allocation {
-        warehouse_id: Key::parse("wh-1").unwrap(),
+        warehouse_id: key("wh-1"),
         quantity: 2,
     }]];
     let order = new.into_order(crate::domain::OrderId(7), alloc, Millis(1_700_000_000_000));
@@ -129,17 +134,17 @@ fn full_order() -> crate::domain::Order {
         lon: None,
     };
     let new = NewOrder {
-        user_id: Key::parse("u-2").unwrap(),
+        user_id: key("u-2"),
         currency: Currency::parse("EUR").unwrap(),
         lines: vec![
             NewLine {
-                sku: Key::parse("sku-1").unwrap(),
+                sku: key("sku-1"),
                 quantity: 3,
                 unit_price: Decimal::new(500, 2),
                 discount: Decimal::ZERO,
             },
             NewLine {
-                sku: Key::parse("sku-2").unwrap(),
+                sku: key("sku-2"),
                 quantity: 1,
                 unit_price: Decimal::new(12, 0),
                 discount: Decimal::new(1, 0),
@@ -152,20 +157,19 @@ fn full_order() -> crate::domain::Order {
         billing_address: Some(address("2 Side St")),
         reservation_ttl_ms: 60_000,
     };
-    let wh = |s: &str| Key::parse(s).unwrap();
     let alloc = vec![
         vec![
             Allocation {
-                warehouse_id: wh("wh-1"),
+                warehouse_id: key("wh-1"),
                 quantity: 2,
             },
             Allocation {
-                warehouse_id: wh("wh-2"),
+                warehouse_id: key("wh-2"),
                 quantity: 1,
             },
         ],
         vec![Allocation {
-            warehouse_id: wh("wh-2"),
+            warehouse_id: key("wh-2"),
             quantity: 1,
         }],
     ];
@@ -196,7 +200,7 @@ fn update_fixture() -> Record {
     use rust_decimal::Decimal;
     let at = |n: u64| Millis(1_700_000_000_000 + n);
     let line = |sku: &str, quantity| LineQty {
-        sku: Key::parse(sku).unwrap(),
+        sku: key(sku),
         quantity,
     };
     let events = vec![
@@ -231,7 +235,7 @@ fn update_fixture() -> Record {
         },
         OrderEvent::FulfillmentStarted {
             shipments: vec![Shipment {
-                warehouse_id: Key::parse("wh-1").unwrap(),
+                warehouse_id: key("wh-1"),
                 items: vec![line("sku-1", 2)],
                 carrier: "standard".into(),
                 tracking_number: Some("TRK1".into()),
@@ -272,7 +276,7 @@ fn update_fixture() -> Record {
         },
         OrderEvent::ReturnReceived {
             return_idx: 0,
-            warehouse_id: Key::parse("wh-2").unwrap(),
+            warehouse_id: key("wh-2"),
             restock: true,
             at: at(12),
         },
@@ -336,7 +340,7 @@ fn version_1_part_statuses_are_pinned() {
             ReturnStatus::Approved,
             ReturnStatus::Rejected { reason: "r".into() },
             ReturnStatus::Received {
-                warehouse_id: Key::parse("wh-1").unwrap(),
+                warehouse_id: key("wh-1"),
                 restock: false,
             },
         ],
@@ -363,7 +367,7 @@ fn version_1_warehouse_bytes_are_pinned() {
     let record = Record {
         entry: Entry::WarehouseUpserted {
             warehouse: crate::domain::Warehouse {
-                id: Key::parse("wh-1").unwrap(),
+                id: key("wh-1"),
                 name: "East".into(),
                 country: "US".into(),
                 lat: Some(40.5),
@@ -387,7 +391,7 @@ fn version_1_snapshot_bytes_are_pinned() {
     use crate::domain::{EngineState, OrderId, Record};
     let mut state = EngineState::new();
     let warehouse = crate::domain::Warehouse {
-        id: Key::parse("wh-1").unwrap(),
+        id: key("wh-1"),
         name: "East".into(),
         country: "US".into(),
         lat: None,
@@ -408,8 +412,8 @@ fn version_1_snapshot_bytes_are_pinned() {
         2,
         Record {
             entry: Entry::InventoryAdjusted {
-                sku: Key::parse("sku-1").unwrap(),
-                warehouse_id: Key::parse("wh-1").unwrap(),
+                sku: key("sku-1"),
+                warehouse_id: key("wh-1"),
                 delta: 10,
                 reason: "count".into(),
                 at: Millis(1_700_000_000_000),
@@ -430,7 +434,7 @@ fn version_1_snapshot_bytes_are_pinned() {
         },
     );
     assert_eq!(state.inventory.len(), 1);
-    let inv = &state.inventory[&(Key::parse("sku-1").unwrap(), Key::parse("wh-1").unwrap())];
+    let inv = &state.inventory[&(key("sku-1"), key("wh-1"))];
     assert_eq!((inv.on_hand(), inv.reserved(), inv.reservation(OrderId(7))), (7, 2, 2));
     let bytes = encode_snapshot(&state);
     assert_eq!(hex(&bytes), PINNED_SNAPSHOT_V1);

@@ -222,8 +222,8 @@ mod tests {
     use super::*;
     use crate::domain::ids::Key;
 
-    fn k(s: &str) -> Key {
-        Key::parse(s).unwrap()
+    fn k<K: From<Key>>(s: &str) -> K {
+        K::from(Key::parse(s).unwrap())
     }
     fn site(id: &str, lat: f64, lon: f64, priority: i64) -> Site {
         Site {
@@ -323,7 +323,7 @@ mod tests {
                 av.insert((k(&sku.to_string()), k(wh)), 1);
             }
         }
-        let lines: Vec<(Key, u64)> = "abcdef".chars().map(|c| (k(&c.to_string()), 1)).collect();
+        let lines: Vec<(Sku, u64)> = "abcdef".chars().map(|c| (k(&c.to_string()), 1)).collect();
         let plan = allocate(&lines, &sites, &av, None).unwrap();
         let mut used: Vec<&str> = plan.iter().flatten().map(|a| a.warehouse_id.as_str()).collect();
         used.sort_unstable();
@@ -348,7 +348,7 @@ mod tests {
         // the exact search cannot establish within its budget.
         let sites: Vec<Site> = (0..50).map(|i| site(&format!("w{i}"), 0.0, 0.0, i)).collect();
         let mut av = HashMap::new();
-        let lines: Vec<(Key, u64)> = (0..500).map(|i| (k(&format!("s{i}")), 2)).collect();
+        let lines: Vec<(Sku, u64)> = (0..500).map(|i| (k(&format!("s{i}")), 2)).collect();
         for i in 0..500 {
             av.insert((k(&format!("s{i}")), k(&format!("w{}", i % 50))), 3);
         }
@@ -378,7 +378,7 @@ mod tests {
                     av.insert((k(&format!("s{u}")), k(&format!("w{si}"))), *n);
                 }
             }
-            let req: Vec<(Key, u64)> = lines.iter().map(|(u, q)| (k(&format!("s{u}")), *q)).collect();
+            let req: Vec<(Sku, u64)> = lines.iter().map(|(u, q)| (k(&format!("s{u}")), *q)).collect();
             let mut want = [0u64; 3];
             for (u, q) in &lines {
                 want[*u] += q;
@@ -397,7 +397,7 @@ mod tests {
                 Ok(plan) => {
                     let best = best.expect("a plan exists only when some set covers");
                     let mut used = 0u32;
-                    let mut taken: HashMap<(Key, Key), u64> = HashMap::new();
+                    let mut taken: HashMap<(Sku, WarehouseId), u64> = HashMap::new();
                     for (li, allocs) in plan.iter().enumerate() {
                         proptest::prop_assert_eq!(allocs.iter().map(|a| a.quantity).sum::<u64>(), req[li].1);
                         for a in allocs {

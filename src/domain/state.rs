@@ -267,9 +267,13 @@ mod tests {
     use crate::domain::order::{Address, Allocation, NewLine, NewOrder};
     use std::sync::Arc;
 
+    fn key<K: From<Key>>(s: &str) -> K {
+        K::from(Key::parse(s).unwrap())
+    }
+
     /// A state with 5 units of `sku-1` at `wh-1`, 2 of them reserved by order 1.
     fn placed() -> EngineState {
-        let (sku, wh) = (Key::parse("sku-1").unwrap(), Key::parse("wh-1").unwrap());
+        let (sku, wh): (Sku, WarehouseId) = (key("sku-1"), key("wh-1"));
         let mut state = EngineState::new();
         let adjusted = Entry::InventoryAdjusted {
             sku: sku.clone(),
@@ -286,7 +290,7 @@ mod tests {
             },
         );
         let new = NewOrder {
-            user_id: Key::parse("u-1").unwrap(),
+            user_id: key("u-1"),
             currency: Currency::parse("USD").unwrap(),
             lines: vec![NewLine {
                 sku,

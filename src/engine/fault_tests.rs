@@ -69,8 +69,8 @@ async fn engine_with(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut EngineConf
     engine
 }
 
-fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
 }
 
 fn one_unit_of_a() -> NewOrder {

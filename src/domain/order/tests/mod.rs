@@ -34,8 +34,9 @@ const TTL_MS: u64 = 60_000;
 /// When the command under test is decided (before the reservation expires).
 const NOW: Millis = Millis(1_010_000);
 
-pub(super) fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+/// A client key of whichever kind the field wants.
+fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
 }
 
 fn dec(s: &str) -> Decimal {
