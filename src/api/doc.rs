@@ -9,7 +9,8 @@
 //! route (401, 413, 503, `Idempotency-Key`), which the handlers cannot see.
 
 use crate::domain::ids::KEY_LEN_MAX;
-use crate::domain::order::{OrderStatus, QUANTITY_MAX, TEXT_LEN_MAX};
+use crate::domain::money::{AMOUNT_MAX_EXPONENT, MINOR_UNITS_MAX};
+use crate::domain::order::{OrderStatus, QUANTITY_MAX, TEXT_LEN_MAX, TOKEN_LEN_MAX};
 use serde_json::{Value, json};
 use utoipa::openapi::Object;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
@@ -21,12 +22,8 @@ pub const KEY_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
 pub const ORDER_ID_PATTERN: &str = "^ORD-[0-9]{1,19}$";
 /// Pattern of a money amount as the server renders it.
 pub const MONEY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?$";
-/// Pattern of a money amount a client may send as a string: a plain decimal below 10^15.
-pub const MONEY_IN_PATTERN: &str = "^[0-9]{1,15}(\\.[0-9]{1,3})?$";
 /// Pattern of an SSE event id a client resumes from (`N` or `N.M`, each a `u64`).
 pub const EVENT_ID_PATTERN: &str = "^[0-9]{1,19}(\\.[0-9]{1,19})?$";
-/// Largest amount, as the schema states it (the domain's `AMOUNT_MAX`).
-const AMOUNT_MAX: f64 = 1e15;
 
 /// A client key: 1 to 64 characters from `[A-Za-z0-9._:-]`.
 pub fn key() -> Object {
@@ -95,20 +92,26 @@ pub fn money_in() -> Schema {
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some(MONEY_IN_PATTERN))
+                .pattern(Some(money_in_pattern()))
                 .max_length(Some(crate::api::input::MONEY_LITERAL_LEN_MAX)),
         )
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Number)
                 .minimum(Some(0.0))
-                .maximum(Some(AMOUNT_MAX)),
+                .maximum(Some(10f64.powi(AMOUNT_MAX_EXPONENT as i32))),
         )
         .description(Some(
             "A decimal amount, as a string (\"19.99\") or a number; at most the currency's decimals",
         ))
         .build()
         .into()
+}
+
+/// Pattern of a money amount a client may send as a string: a plain decimal below
+/// 10^`AMOUNT_MAX_EXPONENT` with at most as many decimals as any currency has.
+pub(crate) fn money_in_pattern() -> String {
+    format!("^[0-9]{{1,{AMOUNT_MAX_EXPONENT}}}(\\.[0-9]{{1,{MINOR_UNITS_MAX}}})?$")
 }
 
 /// An RFC 3339 UTC time with milliseconds.
@@ -157,6 +160,16 @@ pub fn text_optional() -> Object {
         ]))
         .min_length(Some(1))
         .max_length(Some(TEXT_LEN_MAX))
+        .pattern(Some("\\S"))
+        .build()
+}
+
+/// A payment token: 1 to 256 bytes, not blank.
+pub fn token() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(TOKEN_LEN_MAX))
         .pattern(Some("\\S"))
         .build()
 }

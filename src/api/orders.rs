@@ -220,7 +220,7 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
 pub async fn pay(call: Call) -> Result<Response, ApiError> {
     let body: PayBody = call.json()?;
     let mut f = Fields::default();
-    f.text("token", &body.token, true);
+    f.token(&body.token);
     f.finish()?;
     lifecycle(call, OrderRequest::Pay { token: body.token }, Answer::Order).await
 }

@@ -12,6 +12,9 @@ pub const AMOUNT_MAX: Decimal = Decimal::from_parts(0xA4C6_8000, 0x3_8D7E, 0, fa
 /// [`AMOUNT_MAX`] is 10 to this power (messages and the API's schema say it so).
 pub const AMOUNT_MAX_EXPONENT: u32 = 15;
 
+/// Most decimals any currency has (its minor unit, e.g. KWD's fils).
+pub const MINOR_UNITS_MAX: u32 = 3;
+
 /// An ISO 4217 code: three upper-case ASCII letters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Currency([u8; 3]);
@@ -31,7 +34,7 @@ impl Currency {
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
 
-    /// Decimal places of the currency's minor unit (ISO 4217).
+    /// Decimal places of the currency's minor unit (ISO 4217), at most [`MINOR_UNITS_MAX`].
     pub fn minor_units(&self) -> u32 {
         match self.as_str() {
             "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"

@@ -10,7 +10,7 @@
 
 use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::{Core, EngineError, IdemSpec, PairView};
-use crate::domain::inventory::InventoryRejection;
+use crate::domain::inventory::{InventoryRejection, ON_HAND_MAX};
 use crate::domain::{
     Entry, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, ShortLine, Sku, WarehouseId,
 };
@@ -294,7 +294,7 @@ pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static
         .into(),
         InventoryRejection::OutOfRange => Rejection::Validation(vec![crate::domain::FieldError::new(
             field,
-            "would take the count beyond 10^12 units",
+            format!("would take the count beyond 10^{} units", ON_HAND_MAX.ilog10()),
         )])
         .into(),
     }
