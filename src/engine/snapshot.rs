@@ -3,7 +3,9 @@
 //! pause for it (the price is one core for the fold and a transient second copy of the state),
 //! and the snapshot is consistent by construction: it is exactly the fold of a log prefix.
 
-use super::{Core, EngineError};
+use super::core::Core;
+use super::error::EngineError;
+use super::replay::fold_log;
 use crate::codec;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 /// (exclusive).
 pub(crate) fn take(core: &Core) -> Result<u64, EngineError> {
     let started = Instant::now();
-    let (state, n) = super::recovery::fold_log(&core.wal, core.config.idempotency)?;
+    let (state, n) = fold_log(&core.wal, core.config.idempotency)?;
     if n == 0 {
         return Ok(state.next_lsn);
     }
