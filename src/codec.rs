@@ -14,7 +14,7 @@ pub const RECORD_FORMAT_V1: u8 = 1;
 /// Version byte of snapshot blobs.
 pub const SNAPSHOT_FORMAT_V1: u8 = 1;
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum CodecError {
     /// The payload is empty or names a format version this build does not know.
     #[error("unknown payload format version {0}")]

@@ -185,9 +185,7 @@ fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
         .open(dir.join("LOCK"))
         .map_err(unusable)?;
     if let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock() {
-        return Err(ServerError::Config(
-            EngineError::Locked(dir.display().to_string()).to_string(),
-        ));
+        return Err(ServerError::Config(EngineError::Locked(dir.to_path_buf()).to_string()));
     }
     Ok(())
 }

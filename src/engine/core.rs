@@ -10,7 +10,7 @@
 
 use super::clock::Clock;
 use super::config::EngineConfig;
-use super::error::EngineError;
+use super::error::{EngineError, Unavailable};
 use super::expiry::queue::Expiry;
 use super::feed::Feed;
 use super::gateway::PaymentGateway;
@@ -74,9 +74,7 @@ impl Core {
         let encoded = codec::encode_record(&record);
         let bytes = encoded.len();
         let ticket = self.wal.append(encoded);
-        let lsn = ticket
-            .await
-            .map_err(|e| EngineError::Unavailable(format!("the log cannot be written: {e}")))?;
+        let lsn = ticket.await?;
         let record = Arc::new(record);
         if let Some(idem) = &record.idempotency {
             self.idempotency.record(idem);
@@ -113,16 +111,14 @@ impl Core {
     /// the log writable.
     pub(crate) fn check_open(&self) -> Result<(), EngineError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(EngineError::Unavailable("the engine is shutting down".into()));
+            return Err(Unavailable::ShuttingDown.into());
         }
         let dead = self.dead_actors.load(Ordering::Relaxed);
         if dead > 0 {
-            return Err(EngineError::Unavailable(format!(
-                "{dead} actor(s) crashed; the engine accepts nothing until it is restarted"
-            )));
+            return Err(Unavailable::ActorsCrashed(dead).into());
         }
         if let Some(why) = self.wal.poisoned() {
-            return Err(EngineError::Unavailable(format!("the log cannot be written: {why}")));
+            return Err(wal::WalError::Poisoned(why).into());
         }
         Ok(())
     }
@@ -135,9 +131,7 @@ pub(crate) async fn run_detached<T: Send + 'static>(
     what: &'static str,
     work: impl Future<Output = Result<T, EngineError>> + Send + 'static,
 ) -> Result<T, EngineError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| EngineError::Unavailable(format!("{what} task failed: {e}")))?
+    tokio::spawn(work).await.map_err(|e| Unavailable::task(what, &e))?
 }
 
 /// A durable record waiting to be published; dropping it publishes it, on every path (early

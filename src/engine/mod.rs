@@ -40,7 +40,7 @@ mod warehouses;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
-pub use error::EngineError;
+pub use error::{Actor, Busy, EngineError, GatewayCall, OpenError, OutcomeUnknown, Unavailable, UnknownCause};
 pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
 pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
@@ -218,12 +218,11 @@ impl Engine {
     /// Leave to replay history from the log for an event stream, or `Busy` when
     /// `stream_replays_max` streams are replaying already. Hold it while reading history.
     pub fn replay_permit(&self) -> Result<ReplayPermit, EngineError> {
-        self.core.feed.try_replay().ok_or_else(|| {
-            EngineError::Busy(format!(
-                "{} event streams are replaying the log already",
-                self.core.config.stream_replays_max
-            ))
-        })
+        let max = self.core.config.stream_replays_max;
+        self.core
+            .feed
+            .try_replay()
+            .ok_or_else(|| Busy::StreamReplays { max }.into())
     }
 
     /// Durable records from `from` (inclusive) up to `to` (inclusive), read from the log.
@@ -251,7 +250,9 @@ impl Engine {
     /// Replays the whole retained log (from the newest snapshot) into a fresh state: what
     /// recovery would build now.
     pub fn replay_state(&self) -> Result<EngineState, EngineError> {
-        replay::fold_log(&self.core.wal, self.core.config.idempotency).map(|(s, _)| s)
+        replay::fold_log(&self.core.wal, self.core.config.idempotency)
+            .map(|(s, _)| s)
+            .map_err(EngineError::Open)
     }
 
     /// Takes a snapshot now (blocking the calling task's thread; use from `spawn_blocking`).
@@ -265,9 +266,9 @@ impl Engine {
         self.core.expiry.wake();
         self.core.settler.wake();
         let wal = self.core.wal.clone();
-        tokio::task::spawn_blocking(move || wal.close())
+        let closed = tokio::task::spawn_blocking(move || wal.close())
             .await
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?
-            .map_err(|e| EngineError::Unavailable(e.to_string()))
+            .map_err(|e| Unavailable::task("log close", &e))?;
+        Ok(closed?)
     }
 }

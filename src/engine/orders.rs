@@ -11,7 +11,7 @@ mod payment;
 
 use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::core::{Core, SendFail};
-use super::error::EngineError;
+use super::error::{Actor, Busy, EngineError, Unavailable};
 use super::idempotency::IdemSpec;
 use super::pairs::{PairMsg, Pairs};
 use super::settler::queue::SETTLE_DELAY_MS_MIN;
@@ -153,16 +153,13 @@ impl Orders {
     /// Sends an order message, activating the order's actor as needed.
     pub(crate) async fn send(&self, cell: &Arc<OrderCell>, mut msg: OrderMsg) -> Result<(), EngineError> {
         loop {
-            let tx = self.sender(cell).map_err(|_| {
-                EngineError::Unavailable(format!(
-                    "order {} is unavailable: its actor crashed; the engine must be restarted",
-                    cell.id
-                ))
-            })?;
+            let tx = self
+                .sender(cell)
+                .map_err(|_| Unavailable::ActorDead(Actor::Order(cell.id)))?;
             match self.core.send(&tx, msg).await {
                 Ok(()) => return Ok(()),
                 Err(SendFail::Closed(m)) => msg = m,
-                Err(SendFail::Busy) => return Err(EngineError::Busy(format!("order {} is busy", cell.id))),
+                Err(SendFail::Busy) => return Err(Busy::Mailbox(Actor::Order(cell.id)).into()),
             }
         }
     }
@@ -175,7 +172,7 @@ impl Orders {
         let (reply, rx) = oneshot::channel();
         self.send(cell, OrderMsg::Read { reply }).await?;
         rx.await
-            .map_err(|_| EngineError::Unavailable("order actor ended".into()))
+            .map_err(|_| Unavailable::NoAnswer(Actor::Order(cell.id)).into())
     }
 
     /// Order `id`, or "not found".
@@ -218,8 +215,7 @@ impl Orders {
     ) -> Result<OrderOutcome, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.send(cell, OrderMsg::Request { request, idem, reply }).await?;
-        rx.await
-            .map_err(|_| EngineError::Unavailable("the order's actor ended without answering".into()))?
+        rx.await.map_err(|_| Unavailable::NoAnswer(Actor::Order(cell.id)))?
     }
 }
 

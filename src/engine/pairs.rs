@@ -10,7 +10,7 @@
 
 use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
 use super::core::{Core, Durable, SendFail};
-use super::error::EngineError;
+use super::error::{Actor, Busy, EngineError, Unavailable};
 use super::idempotency::IdemSpec;
 use crate::domain::inventory::{InventoryRejection, ON_HAND_MAX};
 use crate::domain::{
@@ -133,12 +133,7 @@ impl Pairs {
                 Ok(()) => return Ok(()),
                 // Refused by a closing or ended actor: the cell has moved on (cell.rs, step 5).
                 Err(SendFail::Closed(m)) => msg = m,
-                Err(SendFail::Busy) => {
-                    return Err(EngineError::Busy(format!(
-                        "inventory {}@{} is busy",
-                        pair.sku, pair.warehouse_id
-                    )));
-                }
+                Err(SendFail::Busy) => return Err(Busy::Mailbox(pair.actor()).into()),
             }
         }
     }
@@ -163,8 +158,7 @@ impl Pairs {
         }
         let (reply, rx) = oneshot::channel();
         self.send(pair, PairMsg::Read { reply }).await?;
-        rx.await
-            .map_err(|_| EngineError::Unavailable("inventory actor ended".into()))
+        rx.await.map_err(|_| Unavailable::NoAnswer(pair.actor()).into())
     }
 
     pub(crate) async fn view(&self, pair: &Arc<Pair>) -> Result<PairView, EngineError> {
@@ -204,16 +198,12 @@ impl Pairs {
             reply,
         };
         self.send(&pair, PairMsg::Change(Box::new(request))).await?;
-        rx.await
-            .map_err(|_| EngineError::Unavailable("inventory actor ended".into()))?
+        rx.await.map_err(|_| Unavailable::NoAnswer(pair.actor()))?
     }
 }
 
 fn pair_dead(pair: &Pair) -> EngineError {
-    EngineError::Unavailable(format!(
-        "inventory {}@{} is unavailable: its actor crashed; the engine must be restarted",
-        pair.sku, pair.warehouse_id
-    ))
+    Unavailable::ActorDead(pair.actor()).into()
 }
 
 pub(crate) enum Change {
@@ -282,6 +272,14 @@ impl Pair {
             warehouse_id,
             available_hint: AtomicU64::new(inv.available()),
             cell: Cell::idle(inv),
+        }
+    }
+
+    /// The pair as errors name it.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Pair {
+            sku: self.sku.clone(),
+            warehouse_id: self.warehouse_id.clone(),
         }
     }
 

@@ -14,7 +14,7 @@
 //! Every granted hold ends in exactly one delivered `ReleaseHold` or `CommitHold`.
 
 use super::core::Core;
-use super::error::EngineError;
+use super::error::{EngineError, Unavailable};
 use super::idempotency::IdemSpec;
 use super::orders::Orders;
 use super::pairs::{Pair, PairMsg, Pairs};
@@ -181,11 +181,7 @@ impl Placement {
             match rx.await {
                 Ok(true) => held.push(pair),
                 Ok(false) => failure = failure.or(Some(HoldFailure::Lost)),
-                Err(_) => {
-                    failure = Some(HoldFailure::Engine(EngineError::Unavailable(
-                        "inventory actor ended".into(),
-                    )))
-                }
+                Err(_) => failure = Some(HoldFailure::Engine(Unavailable::NoAnswer(pair.actor()).into())),
             }
         }
         match failure {

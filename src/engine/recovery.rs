@@ -5,7 +5,7 @@
 use super::clock::Clock;
 use super::config::EngineConfig;
 use super::core::{Core, Counters};
-use super::error::EngineError;
+use super::error::{EngineError, OpenError};
 use super::expiry::queue::Expiry;
 use super::feed::{Feed, FeedLimits, Indexes};
 use super::gateway::PaymentGateway;
@@ -45,26 +45,21 @@ pub(crate) async fn open(
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dir(&config))
             .await
-            .map_err(|e| EngineError::Open(e.to_string()))??
+            .map_err(|e| OpenError::task("open", &e))??
     };
     let limits = config.idempotency;
     let (state, replayed) = {
         let wal = wal.clone();
         tokio::task::spawn_blocking(move || fold_log(&wal, limits))
             .await
-            .map_err(|e| EngineError::Open(e.to_string()))??
+            .map_err(|e| OpenError::task("replay", &e))??
     };
     // Appends continue where the replay ended: a log position is never given twice.
     if state.next_lsn != wal.next_lsn() {
-        return Err(EngineError::Open(format!(
-            "the recovered state ends at LSN {} but the log continues at LSN {}; refusing to reuse log positions",
-            state.next_lsn - 1,
-            wal.next_lsn()
-        )));
+        let (state_end, log_next) = (state.next_lsn - 1, wal.next_lsn());
+        return Err(OpenError::PositionMismatch { state_end, log_next }.into());
     }
-    state
-        .check_invariants()
-        .map_err(|e| EngineError::Open(format!("recovered state breaks an invariant: {e}")))?;
+    state.check_invariants().map_err(OpenError::from)?;
     let recovery_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         records = replayed,
@@ -92,19 +87,26 @@ pub(crate) async fn open(
 /// was used before (it has the marker file) must still have its log. Blocking.
 fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal), EngineError> {
     let dir = &config.data_dir;
-    let display = dir.display().to_string();
-    wal::create_dir_durable(dir).map_err(|e| EngineError::Open(format!("cannot create {display}: {e}")))?;
+    let io = |e| Arc::new(e);
+    wal::create_dir_durable(dir).map_err(|e| OpenError::CreateDir {
+        path: dir.clone(),
+        source: io(e),
+    })?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("LOCK"))
-        .map_err(|e| EngineError::Open(format!("cannot write to {display}: {e}")))?;
+        .map_err(|e| OpenError::LockFile {
+            path: dir.clone(),
+            source: io(e),
+        })?;
     match lock.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Err(EngineError::Locked(display)),
+        Err(std::fs::TryLockError::WouldBlock) => return Err(EngineError::Locked(dir.clone())),
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(EngineError::Open(format!("cannot lock {display}/LOCK: {e}")));
+            let dir = dir.clone();
+            return Err(OpenError::Lock { dir, source: io(e) }.into());
         }
     }
     let marker = dir.join(MARKER_FILE);
@@ -118,17 +120,20 @@ fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal), EngineEr
         None => wal::Wal::open(&dir.join("wal"), wal_config),
     };
     let (wal, report) = opened.map_err(|e| match e {
-        wal::WalError::LogMissing { .. } if used => EngineError::Open(format!(
-            "{e}: {} says this data directory was used before; restore its log, or move the directory away to start empty",
-            marker.display()
-        )),
-        e => EngineError::Open(e.to_string()),
+        wal::WalError::LogMissing { .. } if used => OpenError::LogLost {
+            marker: marker.clone(),
+            source: e,
+        },
+        e => OpenError::Log(e),
     })?;
     if report.truncated_bytes > 0 {
         tracing::warn!(bytes = report.truncated_bytes, what = %report.truncated_records_hint, "truncated a torn log tail");
     }
     if !used {
-        write_marker(dir).map_err(|e| EngineError::Open(format!("cannot write {}: {e}", marker.display())))?;
+        write_marker(dir).map_err(|e| OpenError::Marker {
+            path: marker.clone(),
+            source: io(e),
+        })?;
     }
     Ok((lock, wal))
 }

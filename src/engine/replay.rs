@@ -3,7 +3,7 @@
 //! builder (to write the next snapshot) and `Engine::replay_state` (tests comparing replay
 //! with live running).
 
-use super::error::EngineError;
+use super::error::OpenError;
 use super::idempotency::{IdempotencyLimits, Table};
 use crate::codec;
 use crate::domain::{EngineState, Record};
@@ -12,14 +12,10 @@ use std::time::{Duration, Instant};
 /// Newest valid snapshot plus every record after it. Logs progress for long replays. The
 /// idempotent responses are folded into a table with `limits` and returned in
 /// `state.idempotency`, pruned to the retention as of the newest record.
-pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(EngineState, u64), EngineError> {
-    let mut state = match wal
-        .load_latest_snapshot()
-        .map_err(|e| EngineError::Open(e.to_string()))?
-    {
+pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(EngineState, u64), OpenError> {
+    let mut state = match wal.load_latest_snapshot()? {
         Some((next_lsn, blob)) => {
-            let s =
-                codec::decode_snapshot(&blob).map_err(|e| EngineError::Open(format!("snapshot at {next_lsn}: {e}")))?;
+            let s = codec::decode_snapshot(&blob).map_err(|source| OpenError::Snapshot { next_lsn, source })?;
             assert_eq!(s.next_lsn, next_lsn, "snapshot tag and content disagree");
             s
         }
@@ -34,12 +30,12 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(Eng
     // a record's cost, so the overlap shortens recovery on a machine with a spare core. The
     // bounded channel keeps the reader at most a few batches ahead.
     let from = state.next_lsn;
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<(u64, Record)>, EngineError>>(4);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<(u64, Record)>, OpenError>>(4);
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("oms-replay-decode".into())
             .spawn_scoped(scope, move || decode_records(wal, from, &tx))
-            .map_err(|e| EngineError::Open(format!("cannot start the replay reader: {e}")))?;
+            .map_err(|e| OpenError::ReplayThread(std::sync::Arc::new(e)))?;
         for batch in rx {
             for (lsn, mut record) in batch? {
                 // The idempotent response goes to the table that owns its retention and bounds.
@@ -60,7 +56,7 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(Eng
                 last_report = Instant::now();
             }
         }
-        Ok::<(), EngineError>(())
+        Ok::<(), OpenError>(())
     })?;
     if evicted_early > 0 {
         tracing::warn!(
@@ -77,24 +73,22 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(Eng
 
 /// The replay's reader stage: reads, checks and decodes the records from `from` on and sends
 /// them in batches; an error arrives after the records before it, and ends the stage.
-fn decode_records(wal: &wal::Wal, from: u64, tx: &crossbeam_channel::Sender<Result<Vec<(u64, Record)>, EngineError>>) {
+fn decode_records(wal: &wal::Wal, from: u64, tx: &crossbeam_channel::Sender<Result<Vec<(u64, Record)>, OpenError>>) {
     const BATCH: usize = 256;
     let records = match wal.read_from(from) {
         Ok(records) => records,
         Err(e) => {
-            let _ = tx.send(Err(EngineError::Open(e.to_string())));
+            let _ = tx.send(Err(e.into()));
             return;
         }
     };
     let mut batch = Vec::with_capacity(BATCH);
     for item in records {
-        let decoded = item
-            .map_err(|e| EngineError::Open(e.to_string()))
-            .and_then(|(lsn, bytes)| {
-                codec::decode_record(&bytes)
-                    .map(|record| (lsn, record))
-                    .map_err(|e| EngineError::Open(format!("record {lsn}: {e}")))
-            });
+        let decoded = item.map_err(OpenError::from).and_then(|(lsn, bytes)| {
+            codec::decode_record(&bytes)
+                .map(|record| (lsn, record))
+                .map_err(|source| OpenError::Record { lsn, source })
+        });
         match decoded {
             Ok(r) => batch.push(r),
             Err(e) => {

@@ -3,7 +3,7 @@
 //! counters for `/metrics`, and the live state gathered from every actor.
 
 use super::core::Core;
-use super::error::EngineError;
+use super::error::{EngineError, Unavailable};
 use super::feed::Committed;
 use super::orders::Orders;
 use super::pairs::{PairView, Pairs};
@@ -100,17 +100,13 @@ pub(crate) fn log(core: &Core, from: u64, to: u64, max: usize) -> Result<(u64, V
     if start > to {
         return Ok((first, out));
     }
-    let reader = core
-        .wal
-        .read_from(start)
-        .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+    let reader = core.wal.read_from(start).map_err(Unavailable::LogRead)?;
     for item in reader {
-        let (lsn, bytes) = item.map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let (lsn, bytes) = item.map_err(Unavailable::LogRead)?;
         if lsn > to || out.len() >= max {
             break;
         }
-        let record =
-            codec::decode_record(&bytes).map_err(|e| EngineError::Unavailable(format!("record {lsn}: {e}")))?;
+        let record = codec::decode_record(&bytes).map_err(|source| Unavailable::Record { lsn, source })?;
         out.push(Committed {
             lsn,
             record: Arc::new(record),

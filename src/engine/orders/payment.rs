@@ -24,8 +24,9 @@
 use super::{OrderActor, OrderOutcome};
 use crate::domain::order::{AttemptStatus, GatewayOutcome, Refund, RefundStatus};
 use crate::domain::{IdempotencyRecord, Millis, OrderCommand, OrderEvent, OrderStatus};
+use crate::engine::error::{EngineError, GatewayCall, OutcomeUnknown, Unavailable, UnknownCause};
 use crate::engine::gateway::{GatewayError, GatewayRecord};
-use crate::engine::{EngineError, IdemSpec};
+use crate::engine::idempotency::IdemSpec;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
@@ -70,10 +71,14 @@ pub(super) struct RefundAsk {
     pub(super) reason: String,
 }
 
-fn unknown(what: &str, why: impl std::fmt::Display) -> EngineError {
-    EngineError::OutcomeUnknown(format!(
-        "payment gateway ({what}): {why}; it stays pending and is settled by a retry or in the background"
-    ))
+/// The outcome of `call` is unknown, because of `cause`.
+fn unknown(call: GatewayCall, cause: UnknownCause) -> EngineError {
+    OutcomeUnknown { call, cause }.into()
+}
+
+/// The outcome of `call` is unknown: the gateway failed or did not answer.
+fn lost(call: GatewayCall) -> impl FnOnce(GatewayError) -> EngineError {
+    move |e| unknown(call, UnknownCause::Gateway(e))
 }
 
 impl OrderActor {
@@ -143,9 +148,7 @@ impl OrderActor {
         if let GatewayOutcome::Failed { reason } = &outcome {
             let reason = reason.clone();
             self.log_payment(idx, outcome, None).await?;
-            return Err(EngineError::Unavailable(format!(
-                "payment gateway: {reason}; nothing was charged and the order can be paid again"
-            )));
+            return Err(Unavailable::PaymentFailed { reason }.into());
         }
         self.log_payment(idx, outcome, idem).await
     }
@@ -163,7 +166,7 @@ impl OrderActor {
         match authorized {
             Ok(auth_id) => self.capture(&a.gateway_key, auth_id, a.amount).await,
             Err(GatewayError::Declined(reason)) => Ok(GatewayOutcome::Declined { reason }),
-            Err(GatewayError::Unavailable(why)) => Err(unknown("authorization", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Authorization)(e)),
         }
     }
 
@@ -181,7 +184,7 @@ impl OrderActor {
                     reason: format!("capture refused: {reason}"),
                 })
             }
-            Err(GatewayError::Unavailable(why)) => Err(unknown("capture", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Capture)(e)),
         }
     }
 
@@ -192,14 +195,16 @@ impl OrderActor {
         let found = self
             .gateway(self.core.gateway.lookup(a.gateway_key.clone()))
             .await
-            .map_err(|e| unknown("lookup", e))?;
+            .map_err(lost(GatewayCall::Lookup))?;
         match found {
             Some(GatewayRecord::Charged { reference }) => self.capture(&a.gateway_key, reference, a.amount).await,
             Some(GatewayRecord::Declined { reason }) => Ok(GatewayOutcome::Declined { reason }),
             Some(GatewayRecord::Voided) | None => Ok(GatewayOutcome::Failed {
                 reason: "the gateway has no charge for this attempt".into(),
             }),
-            Some(GatewayRecord::Refunded { .. }) => Err(unknown("lookup", "a refund is recorded under a charge key")),
+            Some(GatewayRecord::Refunded { .. }) => {
+                Err(unknown(GatewayCall::Lookup, UnknownCause::RefundUnderChargeKey))
+            }
         }
     }
 
@@ -342,13 +347,13 @@ impl OrderActor {
             let found = self
                 .gateway(self.core.gateway.lookup(refund.gateway_key.clone()))
                 .await
-                .map_err(|e| unknown("refund lookup", e))?;
+                .map_err(lost(GatewayCall::RefundLookup))?;
             match found {
                 Some(GatewayRecord::Refunded { reference }) => GatewayOutcome::Approved { reference },
                 Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
                 None => self.send_refund(&refund).await?,
                 Some(GatewayRecord::Charged { .. } | GatewayRecord::Voided) => {
-                    return Err(unknown("refund lookup", "a charge is recorded under a refund key"));
+                    return Err(unknown(GatewayCall::RefundLookup, UnknownCause::ChargeUnderRefundKey));
                 }
             }
         };
@@ -383,7 +388,7 @@ impl OrderActor {
         match sent {
             Ok(reference) => Ok(GatewayOutcome::Approved { reference }),
             Err(GatewayError::Declined(reason)) => Ok(GatewayOutcome::Declined { reason }),
-            Err(GatewayError::Unavailable(why)) => Err(unknown("refund", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Refund)(e)),
         }
     }
 }
