@@ -79,6 +79,14 @@ pub struct OrderOutcome {
     pub declined: Option<String>,
 }
 
+/// A refund as the client asked for it.
+struct RefundAsk {
+    amount: Decimal,
+    /// The return refunded, as the client named it (`RET-…`).
+    return_id: Option<String>,
+    reason: String,
+}
+
 /// Order cells are sharded by number, to spread lock traffic.
 const SHARDS: usize = 64;
 
@@ -338,7 +346,7 @@ impl OrderActor {
                 return_id,
                 reason,
             } => {
-                let ask = payment::RefundAsk {
+                let ask = RefundAsk {
                     amount,
                     return_id,
                     reason,

@@ -21,7 +21,7 @@
 //! response. If someone else logged the outcome (the settler, a restart), the retry finds the
 //! marker and answers from the attempt or refund, so it replays 200 or 402 instead of 409.
 
-use super::{OrderActor, OrderOutcome};
+use super::{OrderActor, OrderOutcome, RefundAsk};
 use crate::domain::order::{AttemptStatus, GatewayOutcome, Refund, RefundStatus};
 use crate::domain::{IdempotencyRecord, Millis, OrderCommand, OrderEvent, OrderStatus};
 use crate::engine::error::{EngineError, GatewayCall, OutcomeUnknown, Unavailable, UnknownCause};
@@ -61,14 +61,6 @@ impl Opened {
             _ => None,
         }
     }
-}
-
-/// A refund as the client asked for it.
-pub(super) struct RefundAsk {
-    pub(super) amount: Decimal,
-    /// The return refunded, as the client named it (`RET-…`).
-    pub(super) return_id: Option<String>,
-    pub(super) reason: String,
 }
 
 /// The outcome of `call` is unknown, because of `cause`.
