@@ -26,8 +26,8 @@
 use super::error::ApiError;
 use super::state::AppState;
 use axum::Router;
-use axum::extract::Path;
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};

@@ -9,12 +9,14 @@
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::log::{EventEntryAdded, LogEntryLevel};
 use chromiumoxide::cdp::browser_protocol::page::{
     CaptureScreenshotFormat, CaptureScreenshotParams, EventLoadEventFired, Viewport,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EvaluateParams, EventConsoleApiCalled, EventExceptionThrown};
-use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EvaluateParams, EventConsoleApiCalled, EventExceptionThrown,
+};
 use chromiumoxide::layout::Point;
 use chromiumoxide::page::Page;
 use futures::StreamExt;
@@ -38,7 +40,8 @@ fn chromium() -> Option<PathBuf> {
     let names = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::iter::once(PathBuf::from("/usr/bin")).chain(std::env::split_paths(&path));
-    dirs.flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file())
+    dirs.flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
 }
 
 /// True when a missing browser must fail the test (CI) instead of skipping it.
@@ -177,7 +180,9 @@ impl Tab {
             .unwrap_or_else(|_| panic!("{url} did not load"));
     }
 
-    /// Evaluates `expr` (awaiting a promise) and returns its JSON value.
+    /// Evaluates `expr` (awaiting a promise) in the page's current document and returns its
+    /// JSON value. Sent as the raw command, without a context id: chromiumoxide's own
+    /// evaluation names the context it last saw, which can be a document already replaced.
     pub async fn eval(&self, expr: &str) -> Value {
         let params = EvaluateParams::builder()
             .expression(expr)
@@ -185,8 +190,19 @@ impl Tab {
             .return_by_value(true)
             .build()
             .unwrap();
-        let r = self.page.evaluate_expression(params).await.unwrap_or_else(|e| panic!("{expr}: {e}"));
-        r.value().cloned().unwrap_or(Value::Null)
+        let r = self
+            .page
+            .execute(params)
+            .await
+            .unwrap_or_else(|e| panic!("evaluation failed: {e}\n{expr}"))
+            .result;
+        if let Some(x) = r.exception_details {
+            panic!(
+                "evaluation threw: {}\n{expr}",
+                x.exception.and_then(|e| e.description).unwrap_or(x.text)
+            );
+        }
+        r.result.value.unwrap_or(Value::Null)
     }
 
     /// Waits until the JavaScript expression `cond` is truthy, re-checking it on every change
@@ -203,18 +219,30 @@ impl Tab {
         );
         if self.eval(&script).await != Value::Bool(true) {
             let text = self.eval("document.body.innerText").await;
-            panic!("timed out waiting for {what} ({cond}); the page shows:\n{}", text.as_str().unwrap_or(""));
+            panic!(
+                "timed out waiting for {what} ({cond}); the page shows:\n{}",
+                text.as_str().unwrap_or("")
+            );
         }
     }
 
     /// Waits until the current page has loaded its data (`main[aria-busy=false]`).
     pub async fn wait_loaded(&self) {
-        self.wait("the page to load", "document.querySelector('main').getAttribute('aria-busy') === 'false'").await;
+        self.wait(
+            "the page to load",
+            "document.querySelector('main').getAttribute('aria-busy') === 'false'",
+        )
+        .await;
     }
 
     /// Text of the first element matching `selector` ("" if none).
     pub async fn text(&self, selector: &str) -> String {
-        let v = self.eval(&format!("document.querySelector({})?.textContent.trim() ?? ''", js(selector))).await;
+        let v = self
+            .eval(&format!(
+                "document.querySelector({})?.textContent.trim() ?? ''",
+                js(selector)
+            ))
+            .await;
         v.as_str().unwrap_or("").to_string()
     }
 
@@ -252,7 +280,10 @@ impl Tab {
             w = js(want)
         );
         let at = self.target(&format!("button or link named {name:?}"), &find).await;
-        self.page.click(at).await.unwrap_or_else(|e| panic!("cannot click {name:?}: {e}"));
+        self.page
+            .click(at)
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {name:?}: {e}"));
     }
 
     /// Types `value` into the field labelled `label` (replacing what it held); a <select> is
@@ -274,14 +305,20 @@ impl Tab {
             scope = js(scope),
             w = js(want)
         );
-        let at = self.target(&format!("field labelled {label:?} in {scope}"), &find).await;
+        let at = self
+            .target(&format!("field labelled {label:?} in {scope}"), &find)
+            .await;
         let sel = "document.querySelector('[data-test-target]')";
         if self.eval(&format!("{sel}.tagName")).await == "SELECT" {
             let set = format!(
                 "(() => {{ const s = {sel}; s.value = {v}; s.dispatchEvent(new Event('change', {{bubbles: true}})); return s.value; }})()",
                 v = js(value)
             );
-            assert_eq!(self.eval(&set).await, Value::from(value), "{label} has no option {value}");
+            assert_eq!(
+                self.eval(&set).await,
+                Value::from(value),
+                "{label} has no option {value}"
+            );
             return;
         }
         self.page.click(at).await.unwrap();
@@ -291,12 +328,20 @@ impl Tab {
             .await
             .unwrap_or_else(|e| panic!("cannot type into {label:?}: {e}"));
         let typed = self.eval(&format!("{sel}.value")).await;
-        assert_eq!(typed, Value::from(value), "the field labelled {label:?} holds what was typed");
+        assert_eq!(
+            typed,
+            Value::from(value),
+            "the field labelled {label:?} holds what was typed"
+        );
     }
 
     /// Saves a screenshot of the whole page at the tab's width as `dir/name-WIDTH.png`.
     pub async fn screenshot(&self, dir: &Path, name: &str) {
-        let height = self.eval("document.documentElement.scrollHeight").await.as_f64().unwrap_or(900.0);
+        let height = self
+            .eval("document.documentElement.scrollHeight")
+            .await
+            .as_f64()
+            .unwrap_or(900.0);
         let clip = Viewport {
             x: 0.0,
             y: 0.0,
@@ -322,5 +367,8 @@ impl Tab {
 
 /// Where screenshots go: `target/screenshots/` (next to the build's `tmp`).
 pub fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots")
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("screenshots")
 }

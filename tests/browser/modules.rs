@@ -87,7 +87,8 @@ const CHECKS: &str = r#"(async () => {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_modules_parse_streams_add_money_and_offer_the_right_actions() {
-    let Some(chrome) = Chrome::launch_or_skip("the_dashboard_modules_parse_streams_add_money_and_offer_the_right_actions").await
+    let Some(chrome) =
+        Chrome::launch_or_skip("the_dashboard_modules_parse_streams_add_money_and_offer_the_right_actions").await
     else {
         return;
     };
@@ -96,7 +97,10 @@ async fn the_dashboard_modules_parse_streams_add_money_and_offer_the_right_actio
     tab.goto(&format!("{}/admin", server.base)).await;
     tab.wait_loaded().await;
     assert_eq!(
-        tab.eval("document.querySelector('dialog.key-dialog') === null && document.getElementById('forget-key').hidden").await,
+        tab.eval(
+            "document.querySelector('dialog.key-dialog') === null && document.getElementById('forget-key').hidden"
+        )
+        .await,
         Value::Bool(true),
         "a server without keys needs no key"
     );

@@ -1,5 +1,5 @@
 // DOM building and formatting. Elements are built with createElement and text with
-// textContent, never innerHTML, so nothing the API returns (names, reasons, SKUs) can inject
+// textContent, never parsed as markup, so nothing the API returns (names, reasons, SKUs) can inject
 // markup; and no inline styles or handlers, which the Content-Security-Policy forbids.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -40,6 +40,19 @@ export function fill(el, ...children) {
   el.replaceChildren();
   put(el, children);
   return el;
+}
+
+const shown = new WeakMap();
+
+/**
+ * Fills `el` with `build()` unless it already shows the same `key` (e.g. the JSON of the data
+ * it was built from). A redraw that changes nothing would replace the elements under the
+ * pointer, and a click whose press and release land on different elements is lost.
+ */
+export function fillIfChanged(el, key, build) {
+  if (shown.get(el) === key) return;
+  shown.set(el, key);
+  fill(el, build());
 }
 
 let nextId = 0;

@@ -121,8 +121,11 @@ hub.onState((state) => {
 });
 
 const forgetButton = document.getElementById('forget-key');
-forgetButton.hidden = !protectedMode();
+forgetButton.hidden = !protectedMode() || !haveAccess();
 forgetButton.addEventListener('click', () => forgetKey());
+onKeyChange((hasKey) => {
+  forgetButton.hidden = !protectedMode() || !hasKey;
+});
 
 let asking = false;
 onKeyChange(async (hasKey) => {

@@ -4,7 +4,7 @@
 // whoever changes the order (another operator, the expiry, the payment settler).
 
 import { get, seg } from '../api.js';
-import { badge, coalesce, fill, h, money, pageHead, problemBox, ready, table, when } from '../dom.js';
+import { badge, coalesce, fill, fillIfChanged, h, money, pageHead, problemBox, ready, table, when } from '../dom.js';
 import { noActions, allowedActions, refundable } from '../order_rules.js';
 import * as hub from '../hub.js';
 import { openStream } from '../sse.js';
@@ -191,7 +191,7 @@ export async function render({ main, params, signal }) {
   let warehouses = [];
   let shownActions = null;
   const show = (o, history) => {
-    fill(statusEl, badge(o.status, 'big'));
+    fillIfChanged(statusEl, o.status, () => badge(o.status, 'big'));
     statusEl.dataset.orderStatus = o.status;
     // The action bar is rebuilt only when what it offers changes, so an event does not wipe a
     // half-typed reason or amount.
@@ -201,8 +201,8 @@ export async function render({ main, params, signal }) {
       const forms = actionBar(o, { warehouses, out, done: afterAction });
       fill(bar, noActions(allowedActions(o)) ? h('p', { class: 'muted' }, `No action is possible on a ${o.status.replaceAll('_', ' ')} order.`) : forms);
     }
-    fill(
-      top,
+    const key = JSON.stringify([o, history]);
+    fillIfChanged(top, key, () => [
       h('section', { class: 'panel', 'aria-labelledby': 'o-sum' }, h('h2', { id: 'o-sum' }, 'Summary'), summary(o)),
       h(
         'section',
@@ -211,8 +211,8 @@ export async function render({ main, params, signal }) {
         address('Shipping', o.shipping_address),
         address('Billing', o.billing_address),
       ),
-    );
-    fill(body, sections(o, history));
+    ]);
+    fillIfChanged(body, key, () => sections(o, history));
   };
 
   const load = async () => {

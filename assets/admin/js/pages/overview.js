@@ -6,7 +6,7 @@
 import { get, withQuery } from '../api.js';
 import { bars, Window } from '../chart.js';
 import { addTo } from '../decimal.js';
-import { badge, coalesce, field, fill, h, pageHead, perFrame, problemBox, ready, table, when } from '../dom.js';
+import { badge, coalesce, field, fill, fillIfChanged, h, pageHead, perFrame, problemBox, ready, table, when } from '../dom.js';
 import * as hub from '../hub.js';
 import { skuStock, watchedSkus } from '../sources.js';
 
@@ -138,7 +138,8 @@ export async function render({ main, signal }) {
     feed: h('ol', { class: 'feed', 'aria-label': 'Latest events, newest first' }),
     problem: h('div'),
   };
-  const feed = [];
+  /** Events not yet in the feed, oldest first. */
+  const fresh = [];
   let paused = false;
   let threshold = LOW_STOCK_DEFAULT;
   let pairs = [];
@@ -222,25 +223,40 @@ export async function render({ main, signal }) {
     );
   };
 
+  // The status table is built once and its counts updated in place, and the feed grows at
+  // the top: during a sale these change many times a second, and rebuilding them would pull
+  // links away from under the pointer.
+  const countCells = new Map();
+  fill(
+    els.status,
+    table({
+      caption: 'Orders in each status',
+      columns: [
+        { label: 'Status', cell: (st) => h('a', { href: `/admin/orders?status=${st}` }, badge(st)) },
+        {
+          label: 'Orders',
+          num: true,
+          cell: (st) => {
+            const span = h('span', null, '0');
+            countCells.set(st, span);
+            return span;
+          },
+        },
+      ],
+      rows: STATUSES,
+      rowKey: (st) => st,
+    }),
+  );
   const drawStatus = () => {
-    fill(
-      els.status,
-      table({
-        caption: 'Orders in each status',
-        columns: [
-          { label: 'Status', cell: (s) => h('a', { href: `/admin/orders?status=${s}` }, badge(s)) },
-          { label: 'Orders', num: true, cell: (s) => `${fig.counts[s]}${fig.more[s] ? '+' : ''}` },
-        ],
-        rows: STATUSES,
-        rowKey: (s) => s,
-      }),
-    );
+    for (const [st, span] of countCells) {
+      const text = `${fig.counts[st]}${fig.more[st] ? '+' : ''}`;
+      if (span.textContent !== text) span.textContent = text;
+    }
   };
 
   const drawStock = () => {
     const low = pairs.filter((p) => p.available <= threshold).sort((a, b) => a.available - b.available || a.sku.localeCompare(b.sku));
-    fill(
-      els.lowStock,
+    fillIfChanged(els.lowStock, JSON.stringify([low, threshold, stockSkus.size]), () => [
       table({
         caption: `Pairs with at most ${threshold} available`,
         columns: [
@@ -255,23 +271,29 @@ export async function render({ main, signal }) {
         empty: `No pair of the ${stockSkus.size} SKUs followed has ${threshold} or fewer available.`,
       }),
       h('p', { class: 'hint' }, 'Follows the SKUs of recent orders and those watched on the Inventory page.'),
-    );
+    ]);
   };
 
-  const drawFeed = () => {
-    fill(
-      els.feed,
-      feed.map((ev) =>
-        h(
-          'li',
-          { dataset: { type: ev.type } },
-          when(ev.data.at ?? ev.data.updated_at),
-          h('span', { class: 'type' }, ev.type),
-          h('span', { class: 'what' }, ev.data.order_id ? [h('a', { href: `/admin/orders/${ev.data.order_id}`, class: 'mono' }, ev.data.order_id), ' '] : null, hub.describe(ev)),
-        ),
+  const feedItem = (ev) =>
+    h(
+      'li',
+      { dataset: { type: ev.type } },
+      when(ev.data.at ?? ev.data.updated_at),
+      h('span', { class: 'type' }, ev.type),
+      h(
+        'span',
+        { class: 'what' },
+        ev.data.order_id ? [h('a', { href: `/admin/orders/${ev.data.order_id}`, class: 'mono' }, ev.data.order_id), ' '] : null,
+        hub.describe(ev),
       ),
     );
-    if (!feed.length) els.feed.append(h('li', { class: 'empty' }, 'Waiting for events…'));
+  const waiting = h('li', { class: 'empty' }, 'Waiting for events…');
+  els.feed.append(waiting);
+  const drawFeed = () => {
+    if (!fresh.length) return;
+    waiting.remove();
+    els.feed.prepend(...fresh.splice(0).reverse().map(feedItem));
+    while (els.feed.children.length > FEED_MAX) els.feed.lastElementChild.remove();
   };
 
   const draw = perFrame(() => {
@@ -349,8 +371,8 @@ export async function render({ main, signal }) {
         break;
     }
     if (!paused) {
-      feed.unshift(ev);
-      if (feed.length > FEED_MAX) feed.length = FEED_MAX;
+      fresh.push(ev);
+      if (fresh.length > FEED_MAX) fresh.shift();
     }
     draw();
   };

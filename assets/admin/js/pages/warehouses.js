@@ -3,7 +3,7 @@
 // fields, so the form sends them all).
 
 import { newIdempotencyKey, put, seg, withQuery, get } from '../api.js';
-import { field, fill, h, pageHead, problemBox, ready, table, when } from '../dom.js';
+import { field, fill, fillIfChanged, h, pageHead, problemBox, ready, table, when } from '../dom.js';
 import * as hub from '../hub.js';
 
 export const title = 'Warehouses';
@@ -84,8 +84,7 @@ export async function render({ main, query, signal, navigate }) {
   const pager = h('div', { class: 'form-end' });
   let rows = [];
   const draw = () => {
-    fill(
-      listEl,
+    fillIfChanged(listEl, JSON.stringify(rows), () =>
       table({
         caption: 'Warehouses by id',
         columns: [
