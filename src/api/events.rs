@@ -102,7 +102,7 @@ impl Resume {
 /// `GET /v1/events`.
 #[utoipa::path(get, path = "/v1/events", operation_id = "events", tag = "events",
     summary = "Every change, as server-sent events",
-    params(super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M)")),
+    params(super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M); an id beyond the newest event is 422")),
     responses((status = 200, description = "An endless `text/event-stream`", body = super::doc::SseEventJson, content_type = "text/event-stream"),
         (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
@@ -113,7 +113,7 @@ pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, 
 /// `GET /v1/orders/{id}/events`.
 #[utoipa::path(get, path = "/v1/orders/{id}/events", operation_id = "orderEvents", tag = "events",
     summary = "One order's changes, as server-sent events",
-    params(super::doc::OrderPath, super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M)")),
+    params(super::doc::OrderPath, super::doc::ResumeQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$", description = "Resume after this event id (N or N.M); an id beyond the newest event is 422")),
     responses((status = 200, description = "An endless `text/event-stream`", body = super::doc::SseEventJson, content_type = "text/event-stream"),
         (status = 404, response = inline(super::doc::NotFound)),
         (status = 422, response = inline(super::doc::Invalid))))]
