@@ -87,6 +87,8 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/pages/order_forms.js", JS),
     asset!("js/pages/orders.js", JS),
     asset!("js/pages/overview.js", JS),
+    asset!("js/pages/overview_figures.js", JS),
+    asset!("js/pages/overview_panels.js", JS),
     asset!("js/pages/warehouses.js", JS),
 ];
 

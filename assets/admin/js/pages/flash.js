@@ -13,6 +13,39 @@ export const title = 'Flash sale';
 const SECONDS = 60;
 const MAYBE_STOCK = new Set(['shipment.shipped', 'return.received', 'order.state_changed']);
 
+function rateView(sku, orders, units, placed) {
+  const now = Date.now();
+  const perSecond = orders.values(now);
+  // The last complete second: the current one is still filling.
+  const lastSecond = perSecond.at(-2) ?? 0;
+  const lastMinute = perSecond.reduce((a, b) => a + b, 0);
+  const unitsMinute = units.values(now).reduce((a, b) => a + b, 0);
+  return [
+    h(
+      'div',
+      { class: 'figures' },
+      h('p', { class: 'figure', dataset: { figure: 'orders-per-second' } }, String(lastSecond), ' ', h('small', null, 'orders in the last second')),
+      h('p', { class: 'figure', dataset: { figure: 'orders-last-minute' } }, String(lastMinute), ' ', h('small', null, `orders (${unitsMinute} units) in the last minute`)),
+    ),
+    bars(perSecond, { label: `Orders for ${sku} per second over the last minute`, first: '60 s ago', last: 'now' }),
+    h('p', { class: 'hint' }, `${placed} orders for ${sku} since this page opened.`),
+  ];
+}
+
+function stockView(sku, stock, peak) {
+  if (stock === null) return h('p', { class: 'empty' }, `No warehouse has held ${sku} yet.`);
+  const total = stock.total_available;
+  return [
+    h('p', { class: 'figure', dataset: { figure: 'available' } }, String(total), ' ', h('small', null, total === 0 ? 'sold out' : 'available now')),
+    meter(total, peak, { label: `${total} available of at most ${peak} seen`, low: total === 0 }),
+    h(
+      'ul',
+      { class: 'plain' },
+      stock.warehouses.map((w) => h('li', null, `${w.warehouse_id}: ${w.available} available (${w.on_hand} on hand, ${w.reserved} reserved)`)),
+    ),
+  ];
+}
+
 export async function render({ main, query, signal, navigate }) {
   const sku = query.get('sku')?.trim() || null;
   const input = h('input', { name: 'sku', value: sku ?? '', required: true, pattern: '[A-Za-z0-9._:\\-]{1,64}', autocomplete: 'off', spellcheck: 'false' });
@@ -50,44 +83,11 @@ export async function render({ main, query, signal, navigate }) {
   let peak = 1;
 
   const draw = perFrame(() => {
-    const now = Date.now();
-    const perSecond = orders.values(now);
-    const unitsPerSecond = units.values(now);
-    // The last complete second: the current one is still filling.
-    const lastSecond = perSecond.at(-2) ?? 0;
-    const lastMinute = perSecond.reduce((a, b) => a + b, 0);
-    const unitsMinute = unitsPerSecond.reduce((a, b) => a + b, 0);
-    fill(
-      rateEl,
-      h('div', { class: 'figures' },
-        h('p', { class: 'figure', dataset: { figure: 'orders-per-second' } }, String(lastSecond), ' ', h('small', null, 'orders in the last second')),
-        h('p', { class: 'figure', dataset: { figure: 'orders-last-minute' } }, String(lastMinute), ' ', h('small', null, `orders (${unitsMinute} units) in the last minute`)),
-      ),
-      bars(perSecond, { label: `Orders for ${sku} per second over the last minute`, first: '60 s ago', last: 'now' }),
-      h('p', { class: 'hint' }, `${placed} orders for ${sku} since this page opened.`),
-    );
-    if (stock === undefined) return;
-    if (stock === null) {
-      fill(stockEl, h('p', { class: 'empty' }, `No warehouse has held ${sku} yet.`));
-      return;
+    fill(rateEl, rateView(sku, orders, units, placed));
+    if (stock !== undefined) {
+      peak = Math.max(peak, stock?.total_available ?? 0);
+      fill(stockEl, stockView(sku, stock, peak));
     }
-    peak = Math.max(peak, stock.total_available);
-    fill(
-      stockEl,
-      h(
-        'p',
-        { class: 'figure', dataset: { figure: 'available' } },
-        String(stock.total_available),
-        ' ',
-        h('small', null, stock.total_available === 0 ? 'sold out' : 'available now'),
-      ),
-      meter(stock.total_available, peak, { label: `${stock.total_available} available of at most ${peak} seen`, low: stock.total_available === 0 }),
-      h(
-        'ul',
-        { class: 'plain' },
-        stock.warehouses.map((w) => h('li', null, `${w.warehouse_id}: ${w.available} available (${w.on_hand} on hand, ${w.reserved} reserved)`)),
-      ),
-    );
   });
 
   const refresh = coalesce(async () => {

@@ -41,126 +41,118 @@ function address(title, a) {
 
 const items = (list) => list.map((i) => `${i.quantity} × ${i.sku}`).join(', ');
 
-function sections(o, history) {
-  return [
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-lines' },
-      h('h2', { id: 'o-lines' }, 'Lines'),
-      table({
-        caption: 'Lines and where their units are reserved',
-        columns: [
-          { label: 'SKU', cell: (l) => h('a', { href: `/admin/inventory?sku=${encodeURIComponent(l.sku)}`, class: 'mono' }, l.sku) },
-          { label: 'Quantity', num: true, cell: (l) => String(l.quantity) },
-          { label: 'Unit price', num: true, cell: (l) => l.unit_price },
-          { label: 'Discount', num: true, cell: (l) => l.discount },
-          { label: 'Line total', num: true, cell: (l) => l.line_total },
-          { label: 'Allocations', cell: (l) => l.allocations.map((a) => `${a.quantity} from ${a.warehouse_id}`).join(', ') },
-        ],
-        rows: o.items,
-      }),
-    ),
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-pay' },
-      h('h2', { id: 'o-pay' }, 'Payment attempts'),
-      table({
-        caption: 'Payment attempts, oldest first',
-        columns: [
-          { label: 'Attempt', num: true, cell: (_, i) => String(i + 1) },
-          { label: 'Amount', num: true, cell: (a) => money(a.amount, o.currency) },
-          { label: 'Card', cell: (a) => `…${a.token_last4}` },
-          { label: 'Status', cell: (a) => badge(a.status) },
-          { label: 'Reason', cell: (a) => a.reason ?? '' },
-          { label: 'At', cell: (a) => when(a.at) },
-        ].map(withIndex(o.payment.attempts)),
-        rows: o.payment.attempts,
-        empty: 'No payment attempt yet.',
-      }),
-    ),
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-ship' },
-      h('h2', { id: 'o-ship' }, 'Shipments'),
-      table({
-        caption: 'Shipments, one per warehouse',
-        columns: [
-          { label: 'Shipment', cell: (s) => h('span', { class: 'mono' }, s.id) },
-          { label: 'From', cell: (s) => s.warehouse_id },
-          { label: 'Items', cell: (s) => items(s.items) },
-          { label: 'Carrier', cell: (s) => s.carrier },
-          { label: 'Tracking', cell: (s) => s.tracking_number ?? '—' },
-          { label: 'Status', cell: (s) => badge(s.status) },
-          { label: 'Shipped', cell: (s) => when(s.shipped_at) },
-          { label: 'Delivered', cell: (s) => when(s.delivered_at) },
-        ],
-        rows: o.shipments,
-        rowKey: (s) => s.id,
-        empty: 'Not fulfilled yet.',
-      }),
-    ),
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-ret' },
-      h('h2', { id: 'o-ret' }, 'Returns'),
-      table({
-        caption: 'Returns',
-        columns: [
-          { label: 'Return', cell: (r) => h('span', { class: 'mono' }, r.id) },
-          { label: 'Items', cell: (r) => items(r.items) },
-          { label: 'Reason', cell: (r) => r.reason },
-          { label: 'Status', cell: (r) => [badge(r.status), r.rejection_reason ? ` ${r.rejection_reason}` : ''] },
-          { label: 'Received at', cell: (r) => (r.warehouse_id ? `${r.warehouse_id}${r.restock ? ' (restocked)' : ''}` : '—') },
-          { label: 'Updated', cell: (r) => when(r.updated_at) },
-        ],
-        rows: o.returns,
-        rowKey: (r) => r.id,
-        empty: 'No returns.',
-      }),
-    ),
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-ref' },
-      h('h2', { id: 'o-ref' }, 'Refunds'),
-      table({
-        caption: 'Refunds',
-        columns: [
-          { label: 'Refund', cell: (r) => h('span', { class: 'mono' }, r.id) },
-          { label: 'Amount', num: true, cell: (r) => money(r.amount, o.currency) },
-          { label: 'Return', cell: (r) => r.return_id ?? '—' },
-          { label: 'Reason', cell: (r) => r.reason },
-          { label: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? ` ${r.failure_reason}` : ''] },
-          { label: 'Created', cell: (r) => when(r.created_at) },
-        ],
-        rows: o.refunds,
-        rowKey: (r) => r.id,
-        empty: 'No refunds.',
-      }),
-    ),
-    h(
-      'section',
-      { class: 'panel', 'aria-labelledby': 'o-hist' },
-      h('h2', { id: 'o-hist' }, 'History'),
+function panel(id, title, content) {
+  return h('section', { class: 'panel', 'aria-labelledby': id }, h('h2', { id }, title), content);
+}
+
+function lines(o) {
+  return table({
+    caption: 'Lines and where their units are reserved',
+    columns: [
+      { label: 'SKU', cell: (l) => h('a', { href: `/admin/inventory?sku=${encodeURIComponent(l.sku)}`, class: 'mono' }, l.sku) },
+      { label: 'Quantity', num: true, cell: (l) => String(l.quantity) },
+      { label: 'Unit price', num: true, cell: (l) => l.unit_price },
+      { label: 'Discount', num: true, cell: (l) => l.discount },
+      { label: 'Line total', num: true, cell: (l) => l.line_total },
+      { label: 'Allocations', cell: (l) => l.allocations.map((a) => `${a.quantity} from ${a.warehouse_id}`).join(', ') },
+    ],
+    rows: o.items,
+  });
+}
+
+function attempts(o) {
+  return table({
+    caption: 'Payment attempts, oldest first',
+    columns: [
+      { label: 'Attempt', num: true, cell: (_, i) => String(i + 1) },
+      { label: 'Amount', num: true, cell: (a) => money(a.amount, o.currency) },
+      { label: 'Card', cell: (a) => `…${a.token_last4}` },
+      { label: 'Status', cell: (a) => badge(a.status) },
+      { label: 'Reason', cell: (a) => a.reason ?? '' },
+      { label: 'At', cell: (a) => when(a.at) },
+    ].map(withIndex(o.payment.attempts)),
+    rows: o.payment.attempts,
+    empty: 'No payment attempt yet.',
+  });
+}
+
+function shipments(o) {
+  return table({
+    caption: 'Shipments, one per warehouse',
+    columns: [
+      { label: 'Shipment', cell: (s) => h('span', { class: 'mono' }, s.id) },
+      { label: 'From', cell: (s) => s.warehouse_id },
+      { label: 'Items', cell: (s) => items(s.items) },
+      { label: 'Carrier', cell: (s) => s.carrier },
+      { label: 'Tracking', cell: (s) => s.tracking_number ?? '—' },
+      { label: 'Status', cell: (s) => badge(s.status) },
+      { label: 'Shipped', cell: (s) => when(s.shipped_at) },
+      { label: 'Delivered', cell: (s) => when(s.delivered_at) },
+    ],
+    rows: o.shipments,
+    rowKey: (s) => s.id,
+    empty: 'Not fulfilled yet.',
+  });
+}
+
+function returns(o) {
+  return table({
+    caption: 'Returns',
+    columns: [
+      { label: 'Return', cell: (r) => h('span', { class: 'mono' }, r.id) },
+      { label: 'Items', cell: (r) => items(r.items) },
+      { label: 'Reason', cell: (r) => r.reason },
+      { label: 'Status', cell: (r) => [badge(r.status), r.rejection_reason ? ` ${r.rejection_reason}` : ''] },
+      { label: 'Received at', cell: (r) => (r.warehouse_id ? `${r.warehouse_id}${r.restock ? ' (restocked)' : ''}` : '—') },
+      { label: 'Updated', cell: (r) => when(r.updated_at) },
+    ],
+    rows: o.returns,
+    rowKey: (r) => r.id,
+    empty: 'No returns.',
+  });
+}
+
+function refunds(o) {
+  return table({
+    caption: 'Refunds',
+    columns: [
+      { label: 'Refund', cell: (r) => h('span', { class: 'mono' }, r.id) },
+      { label: 'Amount', num: true, cell: (r) => money(r.amount, o.currency) },
+      { label: 'Return', cell: (r) => r.return_id ?? '—' },
+      { label: 'Reason', cell: (r) => r.reason },
+      { label: 'Status', cell: (r) => [badge(r.status), r.failure_reason ? ` ${r.failure_reason}` : ''] },
+      { label: 'Created', cell: (r) => when(r.created_at) },
+    ],
+    rows: o.refunds,
+    rowKey: (r) => r.id,
+    empty: 'No refunds.',
+  });
+}
+
+function timeline(history) {
+  return h(
+    'ol',
+    { class: 'timeline', 'aria-label': 'Status changes, oldest first' },
+    history.transitions.map((t) =>
       h(
-        'ol',
-        { class: 'timeline', 'aria-label': 'Status changes, oldest first' },
-        history.transitions.map((t) =>
-          h(
-            'li',
-            { dataset: { to: t.to } },
-            h('div', null, t.from ? [badge(t.from), ' → '] : null, badge(t.to)),
-            h('div', null, t.reason),
-            h(
-              'div',
-              { class: 'when' },
-              when(t.at),
-              ` · by ${t.actor}`,
-              Object.entries(t.metadata ?? {}).map(([k, v]) => ` · ${k}: ${v}`),
-            ),
-          ),
-        ),
+        'li',
+        { dataset: { to: t.to } },
+        h('div', null, t.from ? [badge(t.from), ' → '] : null, badge(t.to)),
+        h('div', null, t.reason),
+        h('div', { class: 'when' }, when(t.at), ` · by ${t.actor}`, Object.entries(t.metadata ?? {}).map(([k, v]) => ` · ${k}: ${v}`)),
       ),
     ),
+  );
+}
+
+function sections(o, history) {
+  return [
+    panel('o-lines', 'Lines', lines(o)),
+    panel('o-pay', 'Payment attempts', attempts(o)),
+    panel('o-ship', 'Shipments', shipments(o)),
+    panel('o-ret', 'Returns', returns(o)),
+    panel('o-ref', 'Refunds', refunds(o)),
+    panel('o-hist', 'History', timeline(history)),
   ];
 }
 
@@ -203,14 +195,8 @@ export async function render({ main, params, signal }) {
     }
     const key = JSON.stringify([o, history]);
     fillIfChanged(top, key, () => [
-      h('section', { class: 'panel', 'aria-labelledby': 'o-sum' }, h('h2', { id: 'o-sum' }, 'Summary'), summary(o)),
-      h(
-        'section',
-        { class: 'panel', 'aria-labelledby': 'o-addr' },
-        h('h2', { id: 'o-addr' }, 'Addresses'),
-        address('Shipping', o.shipping_address),
-        address('Billing', o.billing_address),
-      ),
+      panel('o-sum', 'Summary', summary(o)),
+      panel('o-addr', 'Addresses', [address('Shipping', o.shipping_address), address('Billing', o.billing_address)]),
     ]);
     fillIfChanged(body, key, () => sections(o, history));
   };

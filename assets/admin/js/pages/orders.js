@@ -40,40 +40,29 @@ function formQuery(form) {
   return q;
 }
 
-export async function render({ main, query, signal, navigate }) {
-  const cursor = query.get('cursor');
-  if (!cursor) previous.length = 0;
-  const openInput = h('input', { type: 'text', name: 'order_id', placeholder: 'ORD-0000000042', autocomplete: 'off', required: true });
-  const openProblem = h('div', { class: 'action-result' });
-  const openForm = h(
+function openOrderForm(navigate) {
+  const input = h('input', { type: 'text', name: 'order_id', placeholder: 'ORD-0000000042', autocomplete: 'off', required: true });
+  const problem = h('div', { class: 'action-result' });
+  const form = h(
     'form',
     { class: 'inline', 'aria-label': 'Open an order by id' },
-    field('Order id', openInput, 'The full id or just its number'),
+    field('Order id', input, 'The full id or just its number'),
     h('button', { type: 'submit' }, 'Open order'),
   );
-  openForm.addEventListener('submit', (e) => {
+  form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const id = normalizeOrderId(openInput.value);
+    const id = normalizeOrderId(input.value);
     if (!id) {
-      fill(openProblem, problemBox({ detail: 'An order id is ORD- followed by digits, or just the digits.' }));
+      fill(problem, problemBox({ detail: 'An order id is ORD- followed by digits, or just the digits.' }));
       return;
     }
     navigate(`/admin/orders/${id}`);
   });
+  return h('section', { class: 'panel', 'aria-label': 'Open an order' }, form, problem);
+}
 
-  const filterForm = h('form', { class: 'fields', 'aria-label': 'Filter orders' });
-  const listEl = h('div');
-  const pager = h('div', { class: 'form-end' });
-  const fresh = h('div', { role: 'status' });
-  fill(
-    main,
-    pageHead('Orders'),
-    h('section', { class: 'panel', 'aria-label': 'Open an order' }, openForm, openProblem),
-    h('section', { class: 'panel', 'aria-labelledby': 'orders-filters' }, h('h2', { id: 'orders-filters' }, 'Filters'), filterForm),
-    fresh,
-    h('section', { class: 'panel', 'aria-labelledby': 'orders-list' }, h('h2', { id: 'orders-list' }, 'Orders, newest first'), listEl, pager),
-  );
-
+/** The filter fields of `filters`, filled from the URL; returns the active filters. */
+async function filterForm(form, query, signal, navigate) {
   let filters;
   try {
     filters = await orderFilters(signal);
@@ -89,9 +78,9 @@ export async function render({ main, query, signal, navigate }) {
   for (const f of filters) {
     const value = query.get(f.name);
     if (value) active[f.name] = value;
-    filterForm.append(field(f.label, filterInput(f, value), f.description));
+    form.append(field(f.label, filterInput(f, value), f.description));
   }
-  filterForm.append(
+  form.append(
     h(
       'div',
       { class: 'form-end' },
@@ -99,69 +88,94 @@ export async function render({ main, query, signal, navigate }) {
       h('button', { type: 'button', class: 'secondary', onclick: () => navigate('/admin/orders') }, 'Clear filters'),
     ),
   );
-  filterForm.addEventListener('submit', (e) => {
+  form.addEventListener('submit', (e) => {
     e.preventDefault();
-    navigate(withQuery('/admin/orders', formQuery(filterForm)));
+    navigate(withQuery('/admin/orders', formQuery(form)));
   });
+  return active;
+}
 
-  let page;
+function ordersTable(orders, active) {
+  const matching = Object.entries(active).map(([k, v]) => `${k} = ${v}`).join(', ');
+  return table({
+    caption: matching ? `Orders matching ${matching}` : 'All orders',
+    columns: [
+      { label: 'Order', cell: (o) => orderLink(o.id) },
+      { label: 'Placed', cell: (o) => when(o.created_at) },
+      { label: 'User', cell: (o) => h('a', { href: withQuery('/admin/orders', { user_id: o.user_id }) }, o.user_id) },
+      { label: 'Status', cell: (o) => badge(o.status) },
+      { label: 'Items', cell: (o) => o.items.map((i) => `${i.quantity} × ${i.sku}`).join(', ') },
+      { label: 'Total', num: true, cell: (o) => money(o.total_amount, o.currency) },
+    ],
+    rows: orders,
+    rowKey: (o) => o.id,
+    empty: 'No orders match.',
+  });
+}
+
+function pagerButtons(cursor, next, active, navigate) {
+  const go = (c) => navigate(withQuery('/admin/orders', { ...active, cursor: c }));
+  const out = [];
+  if (cursor) {
+    const back = previous.at(-1) ?? null;
+    out.push(
+      h('button', { type: 'button', class: 'secondary', onclick: () => { previous.pop(); go(back); } }, 'Previous page'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => go(null) }, 'First page'),
+    );
+  }
+  if (next) out.push(h('button', { type: 'button', onclick: () => { previous.push(cursor); go(next); } }, 'Next page'));
+  return out;
+}
+
+/**
+ * On the first page, says when newer orders arrive instead of moving rows under the reader.
+ * Only for the filters an `order.created` event can be matched against.
+ */
+function noticeNewer(el, active, signal, navigate) {
+  if (Object.keys(active).some((k) => k !== 'user_id' && k !== 'status')) return;
+  let newer = 0;
+  const unsubscribe = hub.subscribe((ev) => {
+    if (ev.type !== 'order.created') return;
+    if (active.user_id && ev.data.user_id !== active.user_id) return;
+    if (active.status && ev.data.status !== active.status) return;
+    newer += 1;
+    fill(
+      el,
+      h(
+        'p',
+        { class: 'notice' },
+        `${newer} new order${newer === 1 ? '' : 's'} since this page was loaded. `,
+        h('button', { type: 'button', class: 'small', onclick: () => navigate(withQuery('/admin/orders', active), { replace: true }) }, 'Show newest orders'),
+      ),
+    );
+  });
+  signal.addEventListener('abort', unsubscribe);
+}
+
+export async function render({ main, query, signal, navigate }) {
+  const cursor = query.get('cursor');
+  if (!cursor) previous.length = 0;
+  const form = h('form', { class: 'fields', 'aria-label': 'Filter orders' });
+  const listEl = h('div');
+  const pager = h('div', { class: 'form-end' });
+  const fresh = h('div', { role: 'status' });
+  fill(
+    main,
+    pageHead('Orders'),
+    openOrderForm(navigate),
+    h('section', { class: 'panel', 'aria-labelledby': 'orders-filters' }, h('h2', { id: 'orders-filters' }, 'Filters'), form),
+    fresh,
+    h('section', { class: 'panel', 'aria-labelledby': 'orders-list' }, h('h2', { id: 'orders-list' }, 'Orders, newest first'), listEl, pager),
+  );
+  const active = await filterForm(form, query, signal, navigate);
   try {
-    page = await get(withQuery('/v1/orders', { ...active, limit: PAGE_SIZE, cursor }), { signal });
+    const page = await get(withQuery('/v1/orders', { ...active, limit: PAGE_SIZE, cursor }), { signal });
+    fill(listEl, ordersTable(page.data, active));
+    fill(pager, pagerButtons(cursor, page.next_cursor, active, navigate));
   } catch (err) {
     if (err?.name === 'AbortError') throw err;
     fill(listEl, problemBox(err, 'The orders could not be read'));
-    ready(main);
-    return;
   }
-  fill(
-    listEl,
-    table({
-      caption: Object.keys(active).length ? `Orders matching ${Object.entries(active).map(([k, v]) => `${k} = ${v}`).join(', ')}` : 'All orders',
-      columns: [
-        { label: 'Order', cell: (o) => orderLink(o.id) },
-        { label: 'Placed', cell: (o) => when(o.created_at) },
-        { label: 'User', cell: (o) => h('a', { href: withQuery('/admin/orders', { user_id: o.user_id }) }, o.user_id) },
-        { label: 'Status', cell: (o) => badge(o.status) },
-        { label: 'Items', cell: (o) => o.items.map((i) => `${i.quantity} × ${i.sku}`).join(', ') },
-        { label: 'Total', num: true, cell: (o) => money(o.total_amount, o.currency) },
-      ],
-      rows: page.data,
-      rowKey: (o) => o.id,
-      empty: 'No orders match.',
-    }),
-  );
-  if (cursor) {
-    const back = previous.length ? previous.at(-1) : null;
-    pager.append(
-      h('button', { type: 'button', class: 'secondary', onclick: () => { previous.pop(); navigate(withQuery('/admin/orders', { ...active, cursor: back })); } }, 'Previous page'),
-      h('button', { type: 'button', class: 'secondary', onclick: () => navigate(withQuery('/admin/orders', active)) }, 'First page'),
-    );
-  }
-  if (page.next_cursor) {
-    pager.append(
-      h('button', { type: 'button', onclick: () => { previous.push(cursor); navigate(withQuery('/admin/orders', { ...active, cursor: page.next_cursor })); } }, 'Next page'),
-    );
-  }
-
-  // On the first page, say when newer orders arrive instead of moving rows under the reader.
-  if (!cursor) {
-    let newer = 0;
-    const unsubscribe = hub.subscribe((ev) => {
-      if (ev.type !== 'order.created') return;
-      if (active.user_id && ev.data.user_id !== active.user_id) return;
-      if (active.status && ev.data.status !== active.status) return;
-      newer += 1;
-      fill(
-        fresh,
-        h(
-          'p',
-          { class: 'notice' },
-          `${newer} new order${newer === 1 ? '' : 's'} since this page was loaded. `,
-          h('button', { type: 'button', class: 'small', onclick: () => navigate(withQuery('/admin/orders', active), { replace: true }) }, 'Show newest orders'),
-        ),
-      );
-    });
-    signal.addEventListener('abort', unsubscribe);
-  }
+  if (!cursor) noticeNewer(fresh, active, signal, navigate);
   ready(main);
 }
