@@ -11,6 +11,7 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::input::InsertTextParams;
 use chromiumoxide::cdp::browser_protocol::log::{EventEntryAdded, LogEntryLevel};
+use chromiumoxide::cdp::browser_protocol::network::EventRequestWillBeSent;
 use chromiumoxide::cdp::browser_protocol::page::{
     CaptureScreenshotFormat, CaptureScreenshotParams, EventLoadEventFired, Viewport,
 };
@@ -132,7 +133,28 @@ impl Chrome {
                 }
             }
         });
-        let mut tab = Tab { page, errors, width };
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let mut sent = page.event_listener::<EventRequestWillBeSent>().await.unwrap();
+        let sink = requests.clone();
+        tokio::spawn(async move {
+            while let Some(e) = sent.next().await {
+                let authorization = e.request.headers.inner().as_object().and_then(|h| {
+                    h.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                        .and_then(|(_, v)| v.as_str().map(str::to_string))
+                });
+                sink.lock().unwrap().push(Request {
+                    url: e.request.url.clone(),
+                    authorization,
+                });
+            }
+        });
+        let mut tab = Tab {
+            page,
+            errors,
+            requests,
+            width,
+        };
         tab.resize(width).await;
         tab
     }
@@ -146,7 +168,15 @@ impl Chrome {
 pub struct Tab {
     pub page: Page,
     errors: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
     width: i64,
+}
+
+/// A request the page sent: its URL and its `Authorization` header.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub url: String,
+    pub authorization: Option<String>,
 }
 
 /// A JavaScript string literal of `s`.
@@ -357,6 +387,11 @@ impl Tab {
         let png = self.page.screenshot(params).await.expect("a screenshot");
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{name}-{}.png", self.width)), png).unwrap();
+    }
+
+    /// Every request the page sent so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
     }
 
     /// Every error the page reported so far.

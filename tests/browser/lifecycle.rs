@@ -371,6 +371,26 @@ async fn an_operator_runs_an_order_from_payment_to_refund_by_clicking() {
     overview_counts_money_live(&tab, &server).await;
     screenshots(&mut tab, &server, &first).await;
 
+    // The key travelled in headers only, on event streams too: no URL holds it, every API
+    // request carried it, and the page set no cookie.
+    let requests = tab.requests();
+    let bearer = format!("Bearer {KEY}");
+    assert!(requests.iter().all(|r| !r.url.contains(KEY)), "the key is in a URL");
+    let api: Vec<_> = requests.iter().filter(|r| r.url.contains("/v1/")).collect();
+    assert!(
+        api.iter().any(|r| r.url.ends_with("/v1/events")),
+        "no event stream was read"
+    );
+    assert!(
+        api.iter()
+            .any(|r| r.url.ends_with("/events") && r.url.contains("/v1/orders/")),
+        "no order stream was read"
+    );
+    for r in &api {
+        assert_eq!(r.authorization.as_deref(), Some(bearer.as_str()), "{}", r.url);
+    }
+    assert_eq!(tab.eval("document.cookie").await, json!(""), "a cookie was set");
+
     // A new tab has no key yet: the dialog, on a phone.
     let phone = chrome.tab(390).await;
     phone.goto(&format!("{}/admin", server.base)).await;
