@@ -114,14 +114,14 @@ pub fn version() -> &'static str {
 
 /// The page as a server with (`protected`) or without API keys serves it: with keys, the
 /// page asks for one before its first call instead of learning it from a `401`.
-pub fn page(protected: bool) -> String {
+fn page(protected: bool) -> String {
     PAGE_TEMPLATE
         .replace("{{version}}", version())
         .replace("{{protected}}", if protected { "true" } else { "false" })
 }
 
 /// The dashboard's routes. Merged by [`super::routes::router`] outside the API middleware.
-pub fn router(state: &AppState) -> Router<AppState> {
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let page = Bytes::from(page(state.protected()));
     let serve_page = move || {
         let page = page.clone();
