@@ -17,10 +17,13 @@
 //! - [`events`]: the SSE streams and the mapping from log records to API events.
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`metrics`]: the registry.
 //! - [`middleware`]: request ids, access logs, metrics, API keys and the readiness gate.
+//! - [`admin`]: the admin dashboard's static files at `/admin` (not API operations: outside
+//!   the document and the API middleware).
 //!
 //! Architecture invariant: this is the only module that knows HTTP and JSON. It holds no
 //! business state: everything durable is the engine's, reached through [`Engine`](crate::engine::Engine).
 
+pub mod admin;
 pub mod doc;
 pub mod error;
 pub mod events;

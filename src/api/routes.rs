@@ -11,7 +11,7 @@ use super::doc;
 use super::error::ApiError;
 use super::middleware::{authenticate, gate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{events, inventory, ops, orders, warehouses};
+use super::{admin, events, inventory, ops, orders, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::from_fn_with_state;
@@ -151,6 +151,8 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), gate))
         .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn_with_state(state.clone(), observe))
+        // The dashboard's static files: no key, no readiness gate, no limits (super::admin).
+        .merge(admin::router(&state))
         .with_state(state)
 }
 

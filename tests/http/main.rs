@@ -1,5 +1,6 @@
 //! HTTP tests: one test binary, one module per concern.
 //!
+//! - `admin`: the dashboard's static routes and assets (the browser tests are `tests/browser`).
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
 //! - `arbitrary_bodies`: random and mangled JSON bodies on every POST and PUT (property test).
 //! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
@@ -11,6 +12,7 @@
 
 mod support;
 
+mod admin;
 mod api;
 mod arbitrary_bodies;
 mod bounds;
