@@ -9,6 +9,7 @@
 //! here, never restated.
 
 use super::error::ApiError;
+use super::limits::MONEY_LITERAL_LEN_MAX;
 use crate::domain::money::Currency;
 use crate::domain::order::{Address, LineQty, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT, limits};
 use crate::domain::{FieldError, Key};
@@ -18,9 +19,6 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
-
-/// Longest money literal accepted, in characters (sign, digits, point, exponent).
-pub const MONEY_LITERAL_LEN_MAX: usize = 40;
 
 /// An exact decimal amount, from `"19.99"` or `19.99`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -188,7 +188,7 @@ mod tests {
             let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
             assert_eq!(
                 limit["schema"]["maximum"],
-                super::super::warehouses::LIST_LIMIT_MAX,
+                super::super::limits::LIST_LIMIT_MAX,
                 "{path}"
             );
         }
