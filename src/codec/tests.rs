@@ -189,21 +189,11 @@ fn version_1_full_placement_bytes_are_pinned() {
     assert_eq!(decode_record(&bytes).unwrap(), record);
 }
 
-/// Every kind of order event in one record (the shape is what is pinned, not whether the
-/// events make sense together), with the status changes a record carries.
-fn update_fixture() -> Record {
-    use crate::domain::StatusChange;
-    use crate::domain::order::{
-        AttemptStatus, LineQty, OrderEvent, OrderStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus,
-        Shipment, ShipmentStatus,
-    };
+/// Attempted, captured, declined, failed; and a cancellation.
+fn payment_events() -> Vec<crate::domain::order::OrderEvent> {
+    use crate::domain::order::*;
     use rust_decimal::Decimal;
-    let at = |n: u64| Millis(1_700_000_000_000 + n);
-    let line = |sku: &str, quantity| LineQty {
-        sku: key(sku),
-        quantity,
-    };
-    let events = vec![
+    vec![
         OrderEvent::PaymentAttempted {
             attempt: PaymentAttempt {
                 amount: Decimal::new(2548, 2),
@@ -233,6 +223,13 @@ fn update_fixture() -> Record {
             actor: "api".into(),
             at: at(5),
         },
+    ]
+}
+
+/// Fulfillment started, a shipment shipped and delivered.
+fn fulfillment_events() -> Vec<crate::domain::order::OrderEvent> {
+    use crate::domain::order::*;
+    vec![
         OrderEvent::FulfillmentStarted {
             shipments: vec![Shipment {
                 warehouse_id: key("wh-1"),
@@ -256,6 +253,13 @@ fn update_fixture() -> Record {
             shipment_idx: 0,
             at: at(8),
         },
+    ]
+}
+
+/// A return requested, approved, rejected and received.
+fn return_events() -> Vec<crate::domain::order::OrderEvent> {
+    use crate::domain::order::*;
+    vec![
         OrderEvent::ReturnRequested {
             ret: Return {
                 items: vec![line("sku-1", 1)],
@@ -280,6 +284,14 @@ fn update_fixture() -> Record {
             restock: true,
             at: at(12),
         },
+    ]
+}
+
+/// A refund requested, succeeded and failed.
+fn refund_events() -> Vec<crate::domain::order::OrderEvent> {
+    use crate::domain::order::*;
+    use rust_decimal::Decimal;
+    vec![
         OrderEvent::RefundRequested {
             refund: Refund {
                 amount: Decimal::new(500, 2),
@@ -301,7 +313,28 @@ fn update_fixture() -> Record {
             reason: "declined".into(),
             at: at(15),
         },
-    ];
+    ]
+}
+
+/// A time of the update fixture.
+fn at(n: u64) -> Millis {
+    Millis(1_700_000_000_000 + n)
+}
+
+/// A line of the update fixture.
+fn line(sku: &str, quantity: u64) -> crate::domain::order::LineQty {
+    crate::domain::order::LineQty {
+        sku: key(sku),
+        quantity,
+    }
+}
+
+/// Every kind of order event in one record (the shape is what is pinned, not whether the
+/// events make sense together), with the status changes a record carries.
+fn update_fixture() -> Record {
+    use crate::domain::StatusChange;
+    use crate::domain::order::OrderStatus;
+    let events = [payment_events(), fulfillment_events(), return_events(), refund_events()].concat();
     Record {
         entry: Entry::OrderUpdated {
             order_id: crate::domain::OrderId(9),
