@@ -168,7 +168,7 @@ fn timed_out(timeout_ms: u64) -> Response {
 mod tests {
     use super::*;
     use crate::domain::inventory::ON_HAND_MAX;
-    use crate::domain::order::{LINES_MAX, RESERVATION_TTL_MS_MAX};
+    use crate::domain::order::{LINES_MAX, RESERVATION_TTL_MS_MAX, TOKEN_LEN_MAX};
 
     /// Bounds `utoipa` takes only as literals in its attributes are the constants the server
     /// checks with: a constant that changes without its attribute fails here.
@@ -183,6 +183,9 @@ mod tests {
             RESERVATION_TTL_MS_MAX / 1000
         );
         assert_eq!(schema("SetCount", "on_hand")["maximum"], ON_HAND_MAX);
+        // The token's bound is the domain's (the document said 500 while the server refused
+        // anything over 256).
+        assert_eq!(schema("Payment", "token")["maxLength"], TOKEN_LEN_MAX);
         for path in ["/v1/warehouses", "/v1/orders"] {
             let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
             let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
