@@ -185,45 +185,15 @@ fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
         .open(dir.join("LOCK"))
         .map_err(unusable)?;
     if let Err(std::fs::TryLockError::WouldBlock) = lock.try_lock() {
-        return Err(ServerError::Config(
-            EngineError::Locked(dir.display().to_string()).to_string(),
-        ));
+        return Err(ServerError::Config(EngineError::Locked(dir.to_path_buf()).to_string()));
     }
     Ok(())
 }
 
-/// Runs the server until SIGTERM or SIGINT.
+/// Runs the server until SIGTERM or SIGINT: listens first (so `/healthz` answers during
+/// recovery), recovers, marks the API ready, and on a signal drains and flushes the log.
 pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
-    let addr: SocketAddr = args.listen.parse().map_err(|_| {
-        ServerError::Config(format!(
-            "invalid listen address {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
-            args.listen
-        ))
-    })?;
-    let api_keys = api_keys_from_env();
-    if api_keys.is_empty() && !addr.ip().is_loopback() {
-        return Err(ServerError::Config(format!(
-            "refusing to listen on {addr} without API keys: set {API_KEYS_ENV} or listen on a loopback address"
-        )));
-    }
-    check_data_dir(&args.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| ServerError::Config(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| ServerError::Runtime(format!("cannot read the listen address: {e}")))?;
-    let state = AppState::new(ApiConfig {
-        api_keys,
-        in_flight_requests_max: usize::try_from(args.max_in_flight_requests).unwrap_or(usize::MAX),
-        request_timeout_ms: args.request_timeout_secs.saturating_mul(1000),
-    });
-    tracing::info!(
-        addr = %local,
-        protected = !state_is_open(&state),
-        "listening on {local}"
-    );
-
+    let (listener, state) = listen(&args).await?;
     let signals = tokio::spawn(wait_for_signal(state.clone()));
     let mut stopping = state.shutdown_signal();
     let server = {
@@ -237,31 +207,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
                 .await
         })
     };
-
-    let config = EngineConfig {
-        data_dir: args.data_dir.clone(),
-        wal: wal::WalConfig {
-            sync: args.sync,
-            ..Default::default()
-        },
-        snapshot_every_records: args.snapshot_every_records,
-        snapshot_every_ms: args.snapshot_every_secs.saturating_mul(1000),
-        idempotency: crate::engine::IdempotencyLimits {
-            keys_max: usize::try_from(args.idempotency_keys_max).unwrap_or(usize::MAX),
-            bytes_max: args.idempotency_bytes_max,
-        },
-        feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
-        stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
-        ..Default::default()
-    };
-    tracing::info!(data_dir = %args.data_dir.display(), "recovering");
     let started = Instant::now();
-    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
     let engine = tokio::select! {
-        r = open => r.map_err(|e| match e {
-            EngineError::Locked(_) => ServerError::Config(e.to_string()),
-            other => ServerError::Runtime(format!("recovery failed: {other}")),
-        }),
+        r = recover(&args) => r,
         _ = stopping.wait_for(|s| *s) => {
             tracing::info!("shutdown requested during recovery");
             return Ok(());
@@ -302,6 +250,68 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Runtime(format!("the log could not be flushed on shutdown: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Checks the configuration that needs no engine and binds the listener: a configuration
+/// error exits before anything is opened.
+async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState), ServerError> {
+    let addr: SocketAddr = args.listen.parse().map_err(|_| {
+        ServerError::Config(format!(
+            "invalid listen address {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
+            args.listen
+        ))
+    })?;
+    let api_keys = api_keys_from_env();
+    if api_keys.is_empty() && !addr.ip().is_loopback() {
+        return Err(ServerError::Config(format!(
+            "refusing to listen on {addr} without API keys: set {API_KEYS_ENV} or listen on a loopback address"
+        )));
+    }
+    check_data_dir(&args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::Config(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServerError::Runtime(format!("cannot read the listen address: {e}")))?;
+    let state = AppState::new(ApiConfig {
+        api_keys,
+        in_flight_requests_max: usize::try_from(args.max_in_flight_requests).unwrap_or(usize::MAX),
+        request_timeout_ms: args.request_timeout_secs.saturating_mul(1000),
+    });
+    tracing::info!(
+        addr = %local,
+        protected = !state_is_open(&state),
+        "listening on {local}"
+    );
+    Ok((listener, state))
+}
+
+/// Opens the engine as the flags configure it; a locked data directory is a configuration
+/// error (exit 2), any other failure a runtime one (exit 1).
+async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
+    let config = EngineConfig {
+        data_dir: args.data_dir.clone(),
+        wal: wal::WalConfig {
+            sync: args.sync,
+            ..Default::default()
+        },
+        snapshot_every_records: args.snapshot_every_records,
+        snapshot_every_ms: args.snapshot_every_secs.saturating_mul(1000),
+        idempotency: crate::engine::IdempotencyLimits {
+            keys_max: usize::try_from(args.idempotency_keys_max).unwrap_or(usize::MAX),
+            bytes_max: args.idempotency_bytes_max,
+        },
+        feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
+        stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
+        ..Default::default()
+    };
+    tracing::info!(data_dir = %args.data_dir.display(), "recovering");
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    open.await.map_err(|e| match e {
+        EngineError::Locked(_) => ServerError::Config(e.to_string()),
+        other => ServerError::Runtime(format!("recovery failed: {other}")),
+    })
 }
 
 fn state_is_open(state: &AppState) -> bool {

@@ -4,7 +4,7 @@
 
 use oms::domain::money::Currency;
 use oms::domain::order::{Address, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT};
-use oms::domain::{Key, Millis};
+use oms::domain::{Key, Millis, Sku};
 use oms::engine::{Engine, EngineConfig, ManualClock, SimulatedGateway, WarehouseInput};
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -16,11 +16,12 @@ pub const IN_FLIGHT: usize = 256;
 pub const SKUS: u64 = 10_000;
 pub const WAREHOUSES: usize = 4;
 
-pub fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+/// A client key of whichever kind (`Sku`, `WarehouseId`, `UserId`) the argument wants.
+pub fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
 }
 
-pub fn order(lines: Vec<(Key, u64)>) -> NewOrder {
+pub fn order(lines: Vec<(Sku, u64)>) -> NewOrder {
     NewOrder {
         user_id: key("bench"),
         currency: Currency::parse("USD").unwrap(),

@@ -225,7 +225,8 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Rejected(r) => r.into(),
             EngineError::Busy(why) => ApiError::Unavailable(format!("busy: {why}")),
-            EngineError::Unavailable(why) | EngineError::OutcomeUnknown(why) => ApiError::Unavailable(why),
+            EngineError::Unavailable(why) => ApiError::Unavailable(why.to_string()),
+            EngineError::OutcomeUnknown(why) => ApiError::Unavailable(why.to_string()),
             e @ (EngineError::Locked(_) | EngineError::Open(_)) => ApiError::Internal(e.to_string()),
         }
     }

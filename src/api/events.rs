@@ -17,21 +17,18 @@
 //! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
 //! stream with nothing to replay needs no permit).
 
+use super::api_event::{ApiEvent, needs_order, record_events, record_order};
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
 use super::orders::order_id;
-use super::output;
 use super::state::AppState;
 use crate::domain::money::Currency;
-use crate::domain::order::{OrderEvent, placement_effects};
-use crate::domain::{Entry, Order, OrderId, Record};
+use crate::domain::{Entry, OrderId};
 use crate::engine::{Committed, Engine, ReplayPermit, Subscription};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use rust_decimal::Decimal;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -47,14 +44,6 @@ pub const HISTORY_CHUNK_RECORDS: usize = 512;
 pub const KEEP_ALIVE_SECS: u64 = 15;
 /// Orders whose currency a stream remembers before it forgets them all.
 pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
-
-/// One API event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiEvent {
-    pub kind: &'static str,
-    pub order_id: Option<OrderId>,
-    pub data: Value,
-}
 
 /// Where a stream resumes: after event `idx` of record `lsn`, or after all of `lsn`.
 /// `lsn` is at most the newest published LSN (checked when the stream opens).
@@ -118,7 +107,7 @@ pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, 
         (status = 404, response = inline(super::doc::NotFound)),
         (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
-    let id = order_id(read.param(0))?;
+    let id = order_id(read.param("id"))?;
     let resume = resume_of(&read)?;
     read.engine.order(id).await?;
     stream(state, read.engine, Some(id), resume)
@@ -339,220 +328,6 @@ impl Producer {
         }
         self.currencies.insert(id, c);
     }
-}
-
-/// The order a record is about, if any.
-pub fn record_order(r: &Record) -> Option<OrderId> {
-    match &r.entry {
-        Entry::OrderPlaced { order } => Some(order.id),
-        Entry::OrderUpdated { order_id, .. } => Some(*order_id),
-        Entry::WarehouseUpserted { .. } | Entry::InventoryAdjusted { .. } => None,
-    }
-}
-
-/// True if mapping these events needs the order's current state (ids and amounts the events
-/// refer to by index).
-fn needs_order(events: &[OrderEvent]) -> bool {
-    events.iter().any(|e| {
-        matches!(
-            e,
-            OrderEvent::PaymentCaptured { .. }
-                | OrderEvent::ReturnRequested { .. }
-                | OrderEvent::RefundRequested { .. }
-                | OrderEvent::RefundSucceeded { .. }
-        )
-    })
-}
-
-fn amount(currency: Option<Currency>, a: Decimal) -> String {
-    match currency {
-        Some(c) => c.render(a),
-        None => a.normalize().to_string(),
-    }
-}
-
-/// The API events of one record. `currency` is the order's (for amounts); `current` is the
-/// order's present state, used to name returns and refunds and to find captured amounts.
-pub fn record_events(record: &Record, currency: Option<Currency>, current: Option<&Order>) -> Vec<ApiEvent> {
-    let mut out = Vec::new();
-    match &record.entry {
-        Entry::WarehouseUpserted { warehouse } => out.push(ApiEvent {
-            kind: "warehouse.updated",
-            order_id: None,
-            data: serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null),
-        }),
-        Entry::InventoryAdjusted {
-            sku,
-            warehouse_id,
-            delta,
-            reason,
-            at,
-        } => out.push(ApiEvent {
-            kind: "inventory.changed",
-            order_id: None,
-            data: json!({
-                "sku": sku.as_str(), "warehouse_id": warehouse_id.as_str(), "delta": delta,
-                "reason": reason, "at": at.rfc3339(),
-            }),
-        }),
-        Entry::OrderPlaced { order } => {
-            let id = order.id.to_string();
-            out.push(ApiEvent {
-                kind: "order.created",
-                order_id: Some(order.id),
-                data: json!({
-                    "order_id": id, "user_id": order.user_id.as_str(), "status": order.status.as_str(),
-                    "currency": order.currency.as_str(),
-                    "total_amount": order.currency.render(order.total_amount),
-                    "items": order.items.iter().map(|i| json!({"sku": i.sku.as_str(), "quantity": i.quantity})).collect::<Vec<_>>(),
-                    "at": order.created_at.rfc3339(),
-                }),
-            });
-            for (sku, wh, eff) in placement_effects(order) {
-                out.push(ApiEvent {
-                    kind: "inventory.changed",
-                    order_id: Some(order.id),
-                    data: json!({
-                        "order_id": id, "sku": sku.as_str(), "warehouse_id": wh.as_str(),
-                        "reserved_delta": eff.decrement(), "at": order.created_at.rfc3339(),
-                    }),
-                });
-            }
-        }
-        Entry::OrderUpdated {
-            order_id,
-            events,
-            changes,
-        } => {
-            let oid = order_id.to_string();
-            let shp = |i: usize| crate::domain::ids::child_id("SHP", *order_id, i);
-            let ret = |i: usize| crate::domain::ids::child_id("RET", *order_id, i);
-            let rf = |i: usize| crate::domain::ids::child_id("REF", *order_id, i);
-            let mut at = None;
-            for ev in events {
-                let t = ev.at().rfc3339();
-                at = Some(t.clone());
-                let (kind, data) = match ev {
-                    OrderEvent::PaymentAttempted { attempt } => (
-                        "payment.attempted",
-                        json!({"order_id": oid, "amount": amount(currency, attempt.amount), "token_last4": attempt.token_hint, "at": t}),
-                    ),
-                    OrderEvent::PaymentCaptured { attempt_idx, .. } => {
-                        let a = current
-                            .and_then(|o| o.payment.attempts.get(*attempt_idx))
-                            .map(|a| amount(currency, a.amount));
-                        ("payment.captured", json!({"order_id": oid, "amount": a, "at": t}))
-                    }
-                    OrderEvent::PaymentDeclined { reason, .. } => {
-                        ("payment.declined", json!({"order_id": oid, "reason": reason, "at": t}))
-                    }
-                    OrderEvent::PaymentFailed { reason, .. } => {
-                        ("payment.failed", json!({"order_id": oid, "reason": reason, "at": t}))
-                    }
-                    OrderEvent::Cancelled { .. } => continue,
-                    OrderEvent::FulfillmentStarted { shipments, .. } => {
-                        for (i, s) in shipments.iter().enumerate() {
-                            out.push(ApiEvent {
-                                kind: "shipment.created",
-                                order_id: Some(*order_id),
-                                data: json!({
-                                    "order_id": oid, "shipment_id": shp(i), "warehouse_id": s.warehouse_id.as_str(),
-                                    "items": s.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
-                                    "carrier": s.carrier, "status": s.status.as_str(), "at": t,
-                                }),
-                            });
-                        }
-                        continue;
-                    }
-                    OrderEvent::ShipmentShipped {
-                        shipment_idx,
-                        carrier,
-                        tracking_number,
-                        ..
-                    } => (
-                        "shipment.shipped",
-                        json!({"order_id": oid, "shipment_id": shp(*shipment_idx), "carrier": carrier, "tracking_number": tracking_number, "at": t}),
-                    ),
-                    OrderEvent::ShipmentDelivered { shipment_idx, .. } => (
-                        "shipment.delivered",
-                        json!({"order_id": oid, "shipment_id": shp(*shipment_idx), "at": t}),
-                    ),
-                    OrderEvent::ReturnRequested { ret: r } => {
-                        let idx = current.and_then(|o| {
-                            o.returns.iter().position(|x| {
-                                x.created_at == r.created_at && x.reason == r.reason && x.items == r.items
-                            })
-                        });
-                        (
-                            "return.requested",
-                            json!({
-                                "order_id": oid, "return_id": idx.map(ret), "reason": r.reason,
-                                "items": r.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
-                                "at": t,
-                            }),
-                        )
-                    }
-                    OrderEvent::ReturnApproved { return_idx, .. } => (
-                        "return.approved",
-                        json!({"order_id": oid, "return_id": ret(*return_idx), "at": t}),
-                    ),
-                    OrderEvent::ReturnRejected { return_idx, reason, .. } => (
-                        "return.rejected",
-                        json!({"order_id": oid, "return_id": ret(*return_idx), "reason": reason, "at": t}),
-                    ),
-                    OrderEvent::ReturnReceived {
-                        return_idx,
-                        warehouse_id,
-                        restock,
-                        ..
-                    } => (
-                        "return.received",
-                        json!({"order_id": oid, "return_id": ret(*return_idx), "warehouse_id": warehouse_id.as_str(), "restock": restock, "at": t}),
-                    ),
-                    OrderEvent::RefundRequested { refund } => {
-                        let idx =
-                            current.and_then(|o| o.refunds.iter().position(|x| x.gateway_key == refund.gateway_key));
-                        (
-                            "refund.requested",
-                            json!({
-                                "order_id": oid, "refund_id": idx.map(rf), "amount": amount(currency, refund.amount),
-                                "return_id": refund.return_idx.map(ret), "reason": refund.reason, "at": t,
-                            }),
-                        )
-                    }
-                    OrderEvent::RefundSucceeded { refund_idx, .. } => {
-                        let a = current
-                            .and_then(|o| o.refunds.get(*refund_idx))
-                            .map(|r| amount(currency, r.amount));
-                        (
-                            "refund.created",
-                            json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": a, "at": t}),
-                        )
-                    }
-                    OrderEvent::RefundFailed { refund_idx, reason, .. } => (
-                        "refund.failed",
-                        json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t}),
-                    ),
-                };
-                out.push(ApiEvent {
-                    kind,
-                    order_id: Some(*order_id),
-                    data,
-                });
-            }
-            for ch in changes {
-                out.push(ApiEvent {
-                    kind: "order.state_changed",
-                    order_id: Some(*order_id),
-                    data: json!({
-                        "order_id": oid, "from": ch.from.as_str(), "to": ch.to.as_str(),
-                        "reason": ch.reason, "at": at,
-                    }),
-                });
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

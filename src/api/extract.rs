@@ -5,6 +5,7 @@
 //! taken over the exact bytes the client sent.
 
 use super::error::ApiError;
+use super::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX};
 use super::state::AppState;
 use crate::domain::FieldError;
 use crate::engine::Engine;
@@ -14,12 +15,6 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
 use serde::de::DeserializeOwned;
-
-/// Largest request body accepted, in bytes (1 MiB).
-pub const BODY_BYTES_MAX: usize = 1024 * 1024;
-
-/// Longest `Idempotency-Key`, in characters.
-pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 
 /// A request body: at most [`BODY_BYTES_MAX`] bytes and, unless empty, declared as JSON.
 pub struct Body(pub Bytes);
@@ -205,11 +200,27 @@ pub struct Mutation<'a> {
     pub body: &'a [u8],
 }
 
-/// What a mutation handler needs: the engine (503 while recovering), the path parameters in
-/// route order, the headers, the method, the path and the raw body.
+/// The path parameters, by the names the route gives them (`{id}`, `{sku}`, ...).
+#[derive(Default)]
+pub struct PathParams(Vec<(String, String)>);
+
+impl PathParams {
+    /// The parameter `name` as sent (percent-decoded); empty if the route has none of that
+    /// name.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// What a mutation handler needs: the engine (503 while recovering), the path parameters by
+/// name, the headers, the method, the path and the raw body.
 pub struct Call {
     pub engine: Engine,
-    pub params: Vec<String>,
+    pub params: PathParams,
     pub headers: HeaderMap,
     pub method: Method,
     pub path: String,
@@ -231,9 +242,9 @@ impl Call {
         parse_json(&self.body)
     }
 
-    /// Path parameter `idx` (in route order).
-    pub fn param(&self, idx: usize) -> &str {
-        self.params.get(idx).map(String::as_str).unwrap_or("")
+    /// Path parameter `name` (`{name}` in the route).
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name)
     }
 }
 
@@ -257,18 +268,19 @@ impl FromRequest<AppState> for Call {
     }
 }
 
-/// What a read handler needs: the engine (503 while recovering), the path parameters in route
-/// order, the URI (for the query string) and the headers.
+/// What a read handler needs: the engine (503 while recovering), the path parameters by name,
+/// the URI (for the query string) and the headers.
 pub struct Read {
     pub engine: Engine,
-    pub params: Vec<String>,
+    pub params: PathParams,
     pub uri: Uri,
     pub headers: HeaderMap,
 }
 
 impl Read {
-    pub fn param(&self, idx: usize) -> &str {
-        self.params.get(idx).map(String::as_str).unwrap_or("")
+    /// Path parameter `name` (`{name}` in the route).
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name)
     }
 }
 
@@ -278,8 +290,8 @@ impl FromRequestParts<AppState> for Read {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let engine = state.engine()?.clone();
         let params = match RawPathParams::from_request_parts(parts, state).await {
-            Ok(p) => p.iter().map(|(_, v)| v.to_string()).collect(),
-            Err(RawPathParamsRejection::MissingPathParams(_)) => Vec::new(),
+            Ok(p) => PathParams(p.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()),
+            Err(RawPathParamsRejection::MissingPathParams(_)) => PathParams::default(),
             Err(_) => return Err(ApiError::BadRequest("a path segment is not valid UTF-8".into())),
         };
         Ok(Read {

@@ -3,12 +3,15 @@
 //! Architecture invariant: these types are the HTTP contract, not the domain. They reject
 //! unknown fields (a typo is a 422 naming the field, not a silently ignored value), take money
 //! as a string or a JSON number read from its literal text (so `0.1` stays exactly one tenth),
-//! and validate client keys with [`Key::parse`]. Rules that need no stock or order state and
-//! that the domain does not check itself live here; the rest is the domain's.
+//! and validate client keys with [`Key::parse`]. Field rules are checked here, before the
+//! engine is asked, so one response names every invalid field; the rules themselves (bounds
+//! and messages) are the domain's (`domain::order::limits`, `NewOrder::validate`), called from
+//! here, never restated.
 
 use super::error::ApiError;
+use super::limits::MONEY_LITERAL_LEN_MAX;
 use crate::domain::money::Currency;
-use crate::domain::order::{Address, LineQty, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT, TEXT_LEN_MAX};
+use crate::domain::order::{Address, LineQty, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT, limits};
 use crate::domain::{FieldError, Key};
 use crate::engine::WarehouseInput;
 use rust_decimal::Decimal;
@@ -16,12 +19,6 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
-
-/// Longest money literal accepted, in characters (sign, digits, point, exponent).
-pub const MONEY_LITERAL_LEN_MAX: usize = 40;
-
-/// Longest reservation a client may ask for, in seconds (7 days, the domain's bound).
-pub const RESERVATION_TTL_SECONDS_MAX: u64 = crate::domain::order::RESERVATION_TTL_MS_MAX / 1000;
 
 /// An exact decimal amount, from `"19.99"` or `19.99`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,9 +84,9 @@ impl Fields {
     }
 
     /// A client key (`sku`, `warehouse_id`, `user_id`), or an error on `field`.
-    pub fn key(&mut self, field: &str, value: &str) -> Option<Key> {
+    pub fn key<K: From<Key>>(&mut self, field: &str, value: &str) -> Option<K> {
         match Key::parse(value) {
-            Ok(k) => Some(k),
+            Ok(k) => Some(K::from(k)),
             Err(m) => {
                 self.push(field, m);
                 None
@@ -97,12 +94,30 @@ impl Fields {
         }
     }
 
-    /// Free text: at most [`TEXT_LEN_MAX`] bytes and, if `required`, not blank.
+    /// Free text: the domain's bound on length and, if `required`, not blank.
     pub fn text(&mut self, field: &str, value: &str, required: bool) {
-        if required && value.trim().is_empty() {
-            self.push(field, "must not be empty");
-        } else if value.len() > TEXT_LEN_MAX {
-            self.push(field, format!("must be at most {TEXT_LEN_MAX} bytes"));
+        if required {
+            limits::required_text(field, value, &mut self.errors);
+        } else {
+            limits::text(field, value, &mut self.errors);
+        }
+    }
+
+    /// A payment token: not blank, within the domain's bound.
+    pub fn token(&mut self, value: &str) {
+        if value.trim().is_empty() {
+            self.push("token", "must not be empty");
+        } else {
+            limits::token(value, &mut self.errors);
+        }
+    }
+
+    /// Adds the failures of a domain check, except on fields already reported.
+    pub fn merge(&mut self, more: Vec<FieldError>) {
+        for e in more {
+            if !self.errors.iter().any(|known| known.field == e.field) {
+                self.errors.push(e);
+            }
         }
     }
 
@@ -209,23 +224,11 @@ impl PlaceOrderBody {
         if currency.is_none() {
             f.push("currency", "must be an ISO 4217 code: three upper-case letters");
         }
-        if self.items.len() > crate::domain::order::LINES_MAX {
-            f.push(
-                "items",
-                format!("must contain at most {} lines", crate::domain::order::LINES_MAX),
-            );
-        }
-        let ttl_ms = match self.reservation_ttl_seconds {
-            None => RESERVATION_TTL_MS_DEFAULT,
-            Some(s) if (1..=RESERVATION_TTL_SECONDS_MAX).contains(&s) => s * 1000,
-            Some(_) => {
-                f.push(
-                    "reservation_ttl_seconds",
-                    format!("must be between 1 and {RESERVATION_TTL_SECONDS_MAX}"),
-                );
-                0
-            }
-        };
+        // Bounded by the domain (`NewOrder::validate`); saturating, so a huge value is
+        // reported as out of range instead of wrapping into one that is not.
+        let ttl_ms = self
+            .reservation_ttl_seconds
+            .map_or(RESERVATION_TTL_MS_DEFAULT, |s| s.saturating_mul(1000));
         let mut lines = Vec::with_capacity(self.items.len());
         for (i, item) in self.items.iter().enumerate() {
             let sku = f.key(&format!("items[{i}].sku"), &item.sku);
@@ -238,7 +241,6 @@ impl PlaceOrderBody {
                 discount: item.discount.map(|d| d.0).unwrap_or_default(),
             });
         }
-        let valid = f.errors.is_empty();
         let order = NewOrder {
             user_id: user_id.unwrap_or_else(placeholder_key),
             // Without a valid currency, amounts are checked against the most decimals any
@@ -252,30 +254,21 @@ impl PlaceOrderBody {
             discount_amount: self.discount_amount.map(|m| m.0).unwrap_or_default(),
             shipping_address: self.shipping_address.into(),
             billing_address: self.billing_address.map(Address::from),
-            reservation_ttl_ms: if ttl_ms == 0 {
-                RESERVATION_TTL_MS_DEFAULT
-            } else {
-                ttl_ms
-            },
+            reservation_ttl_ms: ttl_ms,
         };
-        if !valid {
-            if let Err(crate::domain::Rejection::Validation(more)) = order.validate() {
-                for e in more {
-                    if !f.errors.iter().any(|known| known.field == e.field) {
-                        f.errors.push(e);
-                    }
-                }
-            }
-            f.finish()?;
+        // The domain's rules, with the errors found above, in one response.
+        if let Err(crate::domain::Rejection::Validation(more)) = order.validate() {
+            f.merge(more);
         }
+        f.finish()?;
         Ok(order)
     }
 }
 
 /// A warehouse's fields. `lat` and `lon` go together.
 /// Stands in for an invalid key while the rest of a request is still checked.
-fn placeholder_key() -> Key {
-    Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key"))
+fn placeholder_key<K: From<Key>>() -> K {
+    K::from(Key::parse("invalid").unwrap_or_else(|_| unreachable!("a valid literal key")))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -366,7 +359,7 @@ pub struct SetCountBody {
 #[schema(as = Payment)]
 pub struct PayBody {
     /// The card token (the simulated gateway declines `tok_chargeDeclined…`).
-    #[schema(schema_with = super::doc::text_required)]
+    #[schema(schema_with = super::doc::token)]
     pub token: String,
 }
 
@@ -420,20 +413,10 @@ pub struct ReturnBody {
 
 impl ReturnBody {
     pub fn lines(&self, f: &mut Fields) -> Vec<LineQty> {
-        if self.items.is_empty() {
-            f.push("items", "must contain at least one line");
-        }
-        if self.items.len() > crate::domain::order::LINES_MAX {
-            f.push(
-                "items",
-                format!("must contain at most {} lines", crate::domain::order::LINES_MAX),
-            );
-        }
+        limits::line_count(self.items.len(), &mut f.errors);
         let mut out = Vec::with_capacity(self.items.len());
         for (i, l) in self.items.iter().enumerate() {
-            if l.quantity == 0 || l.quantity > crate::domain::order::QUANTITY_MAX {
-                f.push(format!("items[{i}].quantity"), "must be between 1 and 1000000");
-            }
+            limits::quantity(format!("items[{i}].quantity"), l.quantity, &mut f.errors);
             if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
                 out.push(LineQty {
                     sku,

@@ -6,7 +6,7 @@ use super::extract::{Call, Read};
 use super::idempotency;
 use super::input::{AdjustBody, Fields, SetCountBody};
 use super::output::{self, PairJson, SkuJson, to_bytes};
-use crate::domain::Key;
+use crate::domain::{Sku, WarehouseId};
 use crate::engine::PairView;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,8 @@ fn render(p: &PairView) -> (StatusCode, Vec<u8>) {
 pub async fn adjust(call: Call) -> Result<Response, ApiError> {
     let body: AdjustBody = call.json()?;
     let mut f = Fields::default();
-    let sku = f.key("sku", &body.sku);
-    let wh = f.key("warehouse_id", &body.warehouse_id);
+    let sku: Option<Sku> = f.key("sku", &body.sku);
+    let wh: Option<WarehouseId> = f.key("warehouse_id", &body.warehouse_id);
     if body.delta == 0 {
         f.push("delta", "must not be zero");
     }
@@ -58,8 +58,8 @@ pub async fn adjust(call: Call) -> Result<Response, ApiError> {
 pub async fn set(call: Call) -> Result<Response, ApiError> {
     let body: SetCountBody = call.json()?;
     let mut f = Fields::default();
-    let sku = f.key("sku", call.param(0));
-    let wh = f.key("warehouse_id", call.param(1));
+    let sku: Option<Sku> = f.key("sku", call.param("sku"));
+    let wh: Option<WarehouseId> = f.key("warehouse_id", call.param("warehouse_id"));
     f.finish()?;
     let (Some(sku), Some(wh)) = (sku, wh) else {
         return Err(ApiError::Internal("validated keys missing".into()));
@@ -80,7 +80,7 @@ pub async fn set(call: Call) -> Result<Response, ApiError> {
         (status = 404, response = inline(NotFound)),
         (status = 422, response = inline(Invalid))))]
 pub async fn get_sku(read: Read) -> Result<Response, ApiError> {
-    let sku = Key::parse(read.param(0)).map_err(|m| ApiError::field("sku", m))?;
+    let sku = Sku::parse(read.param("sku")).map_err(|m| ApiError::field("sku", m))?;
     let view = read.engine.inventory(&sku).await?;
     Ok(axum::Json(output::sku(&view)).into_response())
 }
@@ -95,8 +95,8 @@ pub async fn get_sku(read: Read) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn get_pair(read: Read) -> Result<Response, ApiError> {
     let mut f = Fields::default();
-    let sku = f.key("sku", read.param(0));
-    let wh = f.key("warehouse_id", read.param(1));
+    let sku: Option<Sku> = f.key("sku", read.param("sku"));
+    let wh: Option<WarehouseId> = f.key("warehouse_id", read.param("warehouse_id"));
     f.finish()?;
     let (Some(sku), Some(wh)) = (sku, wh) else {
         return Err(ApiError::Internal("validated keys missing".into()));

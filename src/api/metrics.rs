@@ -233,33 +233,74 @@ impl Metrics {
     }
 }
 
+fn counter(r: &mut Registry, name: &str, help: &str, v: u64) {
+    r.register(name, help, ConstCounter::new(v));
+}
+
+fn gauge(r: &mut Registry, name: &str, help: &str, v: f64) {
+    r.register(name, help, ConstGauge::new(v));
+}
+
 fn register_engine(r: &mut Registry, st: &EngineStats) {
-    let counter = |r: &mut Registry, name: &str, help: &str, v: u64| r.register(name, help, ConstCounter::new(v));
-    let gauge = |r: &mut Registry, name: &str, help: &str, v: f64| r.register(name, help, ConstGauge::new(v));
     if let Some(w) = &st.wal {
-        counter(r, "oms_wal_records", "Records appended to the log", w.records_appended);
-        counter(r, "oms_wal_bytes", "Bytes written to log segments", w.bytes_written);
-        counter(r, "oms_wal_batches", "Group-commit writes", w.batches);
-        counter(r, "oms_wal_fsyncs", "fdatasync calls on segments", w.fsyncs);
-        gauge(
-            r,
-            "oms_wal_batch_records_mean",
-            "Mean records per group commit",
-            w.batch_records_mean as f64,
-        );
-        gauge(
-            r,
-            "oms_wal_batch_records_last",
-            "Records in the last group commit",
-            w.batch_records_last as f64,
-        );
-        counter(
-            r,
-            "oms_wal_segments_rolled",
-            "Segments created by rolling",
-            w.segments_rolled,
-        );
+        register_wal(r, w);
     }
+    register_actors(r, st);
+    counter(r, "oms_snapshots", "Snapshots taken since start", st.snapshots_taken);
+    counter(
+        r,
+        "oms_placement_retries",
+        "Placements that re-allocated after losing a race for stock",
+        st.placements_retried_total,
+    );
+    gauge(
+        r,
+        "oms_idempotency_keys",
+        "Stored idempotent responses",
+        st.idempotency_keys as f64,
+    );
+    gauge(
+        r,
+        "oms_idempotency_bytes",
+        "Approximate bytes of the stored idempotent responses",
+        st.idempotency_bytes as f64,
+    );
+    counter(
+        r,
+        "oms_idempotency_evicted_early",
+        "Idempotent responses forgotten before 24 h because a bound was reached",
+        st.idempotency_evicted_early_total,
+    );
+}
+
+/// The log's counters.
+fn register_wal(r: &mut Registry, w: &wal::WalStats) {
+    counter(r, "oms_wal_records", "Records appended to the log", w.records_appended);
+    counter(r, "oms_wal_bytes", "Bytes written to log segments", w.bytes_written);
+    counter(r, "oms_wal_batches", "Group-commit writes", w.batches);
+    counter(r, "oms_wal_fsyncs", "fdatasync calls on segments", w.fsyncs);
+    gauge(
+        r,
+        "oms_wal_batch_records_mean",
+        "Mean records per group commit",
+        w.batch_records_mean as f64,
+    );
+    gauge(
+        r,
+        "oms_wal_batch_records_last",
+        "Records in the last group commit",
+        w.batch_records_last as f64,
+    );
+    counter(
+        r,
+        "oms_wal_segments_rolled",
+        "Segments created by rolling",
+        w.segments_rolled,
+    );
+}
+
+/// Actors, pairs and orders, mailboxes, the last recovery.
+fn register_actors(r: &mut Registry, st: &EngineStats) {
     #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
     struct Kind {
         kind: &'static str,
@@ -291,30 +332,5 @@ fn register_engine(r: &mut Registry, st: &EngineStats) {
         "oms_recovered_records",
         "Log records replayed by the last recovery",
         st.recovered_records as f64,
-    );
-    counter(r, "oms_snapshots", "Snapshots taken since start", st.snapshots_taken);
-    counter(
-        r,
-        "oms_placement_retries",
-        "Placements that re-allocated after losing a race for stock",
-        st.placements_retried_total,
-    );
-    gauge(
-        r,
-        "oms_idempotency_keys",
-        "Stored idempotent responses",
-        st.idempotency_keys as f64,
-    );
-    gauge(
-        r,
-        "oms_idempotency_bytes",
-        "Approximate bytes of the stored idempotent responses",
-        st.idempotency_bytes as f64,
-    );
-    counter(
-        r,
-        "oms_idempotency_evicted_early",
-        "Idempotent responses forgotten before 24 h because a bound was reached",
-        st.idempotency_evicted_early_total,
     );
 }

@@ -9,12 +9,13 @@
 //!   `utoipa` from the handlers' annotations and the wire types), so the two cannot disagree;
 //!   [`doc`]: the document's shared schemas, parameters, problem responses and links.
 //! - [`state`]: [`AppState`] and [`ApiConfig`], shared by handlers, middleware and the router.
-//! - [`error`]: [`ApiError`], the one mapping from failures to `problem+json`.
+//! - [`error`]: [`ApiError`], the one mapping from failures to `problem+json`; [`limits`]: the
+//!   HTTP layer's bounds (body size, key lengths, page sizes).
 //! - [`extract`]: bounded body reading, query and header parsing, the per-handler extractors.
 //! - [`input`], [`output`]: the wire types, in and out.
 //! - [`idempotency`]: the `Idempotency-Key` flow shared by every mutation.
 //! - [`warehouses`], [`inventory`], [`orders`]: handlers by resource.
-//! - [`events`]: the SSE streams and the mapping from log records to API events.
+//! - [`events`]: the SSE streams; [`api_event`]: the mapping from log records to API events.
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`metrics`]: the registry.
 //! - [`middleware`]: request ids, access logs, metrics, API keys and the readiness gate.
 //! - [`admin`]: the admin dashboard's static files at `/admin` (not API operations: outside
@@ -24,6 +25,7 @@
 //! business state: everything durable is the engine's, reached through [`Engine`](crate::engine::Engine).
 
 pub mod admin;
+pub mod api_event;
 pub mod doc;
 pub mod error;
 pub mod events;
@@ -31,6 +33,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod input;
 pub mod inventory;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;

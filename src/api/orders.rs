@@ -9,11 +9,12 @@ use super::idempotency;
 use super::input::{
     EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
 };
+use super::limits::{CHILD_ID_LEN_MAX, LIST_LIMIT_DEFAULT};
 use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, ReturnJson, to_bytes};
 use super::state::AppState;
-use super::warehouses::{LIST_LIMIT_DEFAULT, parse_limit};
+use super::warehouses::parse_limit;
 use crate::domain::ids::parse_child_id;
-use crate::domain::{Key, Order, OrderId, OrderStatus};
+use crate::domain::{Order, OrderId, OrderStatus, UserId, WarehouseId};
 use crate::engine::{OrderOutcome, OrderRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,8 +28,6 @@ pub const CANCEL_REASON_DEFAULT: &str = "cancelled by the client";
 pub const REJECT_REASON_DEFAULT: &str = "return rejected";
 /// Reason recorded for a refund that gives none.
 pub const REFUND_REASON_DEFAULT: &str = "refund";
-/// Longest shipment or return id accepted in a path, in characters.
-pub const CHILD_ID_LEN_MAX: usize = 64;
 
 /// An order id from a path: an unparsable one names no order, so it is a 404.
 pub fn order_id(s: &str) -> Result<OrderId, ApiError> {
@@ -107,7 +106,7 @@ fn render_outcome(out: &OrderOutcome, answer: Answer) -> (StatusCode, Vec<u8>) {
 }
 
 async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<Response, ApiError> {
-    let id = order_id(call.param(0))?;
+    let id = order_id(call.param("id"))?;
     let engine = call.engine.clone();
     let render = move |o: &OrderOutcome| render_outcome(o, answer);
     idempotency::run(&call.engine, call.mutation(), render, move |idem| async move {
@@ -149,7 +148,7 @@ async fn place_order(call: Call) -> Result<Response, ApiError> {
     responses((status = 200, description = "The order", body = OrderJson),
         (status = 404, response = inline(NotFound))))]
 pub async fn get(read: Read) -> Result<Response, ApiError> {
-    let id = order_id(read.param(0))?;
+    let id = order_id(read.param("id"))?;
     let o = read.engine.order(id).await?;
     Ok(axum::Json(output::order(&o)).into_response())
 }
@@ -160,7 +159,7 @@ pub async fn get(read: Read) -> Result<Response, ApiError> {
     responses((status = 200, description = "The transitions, oldest first", body = HistoryJson),
         (status = 404, response = inline(NotFound))))]
 pub async fn history(read: Read) -> Result<Response, ApiError> {
-    let id = order_id(read.param(0))?;
+    let id = order_id(read.param("id"))?;
     let o = read.engine.order(id).await?;
     Ok(axum::Json(output::history(&o)).into_response())
 }
@@ -173,7 +172,7 @@ pub async fn history(read: Read) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut f = Fields::default();
-    let mut user = None;
+    let mut user: Option<UserId> = None;
     let mut status = None;
     let mut limit = LIST_LIMIT_DEFAULT;
     let mut cursor = None;
@@ -220,7 +219,7 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
 pub async fn pay(call: Call) -> Result<Response, ApiError> {
     let body: PayBody = call.json()?;
     let mut f = Fields::default();
-    f.text("token", &body.token, true);
+    f.token(&body.token);
     f.finish()?;
     lifecycle(call, OrderRequest::Pay { token: body.token }, Answer::Order).await
 }
@@ -268,7 +267,7 @@ pub async fn fulfill(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn ship(call: Call) -> Result<Response, ApiError> {
     let body: ShipBody = call.json()?;
-    let shipment_id = child_id("shipment_id", call.param(1))?;
+    let shipment_id = child_id("shipment_id", call.param("shipment_id"))?;
     let mut f = Fields::default();
     if let Some(c) = &body.carrier {
         f.text("carrier", c, true);
@@ -296,7 +295,7 @@ pub async fn ship(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn deliver(call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
-    let shipment_id = child_id("shipment_id", call.param(1))?;
+    let shipment_id = child_id("shipment_id", call.param("shipment_id"))?;
     lifecycle(call, OrderRequest::Deliver { shipment_id }, Answer::Order).await
 }
 
@@ -332,7 +331,7 @@ pub async fn request_return(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn approve_return(call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
-    let return_id = child_id("return_id", call.param(1))?;
+    let return_id = child_id("return_id", call.param("return_id"))?;
     lifecycle(call, OrderRequest::ApproveReturn { return_id }, Answer::Order).await
 }
 
@@ -347,7 +346,7 @@ pub async fn approve_return(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
     let body: ReasonBody = call.json()?;
-    let return_id = child_id("return_id", call.param(1))?;
+    let return_id = child_id("return_id", call.param("return_id"))?;
     let reason = body.reason.unwrap_or_else(|| REJECT_REASON_DEFAULT.to_string());
     let mut f = Fields::default();
     f.text("reason", &reason, true);
@@ -366,8 +365,8 @@ pub async fn reject_return(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
     let body: ReceiveBody = call.json()?;
-    let return_id = child_id("return_id", call.param(1))?;
-    let warehouse_id = Key::parse(&body.warehouse_id).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let return_id = child_id("return_id", call.param("return_id"))?;
+    let warehouse_id = WarehouseId::parse(&body.warehouse_id).map_err(|m| ApiError::field("warehouse_id", m))?;
     let request = OrderRequest::ReceiveReturn {
         return_id,
         warehouse_id,

@@ -163,3 +163,39 @@ fn overloaded(cap: usize) -> Response {
 fn timed_out(timeout_ms: u64) -> Response {
     ApiError::Unavailable(format!("the request did not finish within {timeout_ms} ms")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::ON_HAND_MAX;
+    use crate::domain::order::{LINES_MAX, RESERVATION_TTL_MS_MAX, TOKEN_LEN_MAX};
+
+    /// Bounds `utoipa` takes only as literals in its attributes are the constants the server
+    /// checks with: a constant that changes without its attribute fails here.
+    #[test]
+    fn the_documents_literal_bounds_are_the_servers_constants() {
+        let doc = &TABLE.document;
+        let schema = |name: &str, field: &str| doc["components"]["schemas"][name]["properties"][field].clone();
+        assert_eq!(schema("PlaceOrder", "items")["maxItems"], LINES_MAX);
+        assert_eq!(schema("ReturnRequest", "items")["maxItems"], LINES_MAX);
+        assert_eq!(
+            schema("PlaceOrder", "reservation_ttl_seconds")["maximum"],
+            RESERVATION_TTL_MS_MAX / 1000
+        );
+        assert_eq!(schema("SetCount", "on_hand")["maximum"], ON_HAND_MAX);
+        // The token's bound is the domain's (the document said 500 while the server refused
+        // anything over 256).
+        assert_eq!(schema("Payment", "token")["maxLength"], TOKEN_LEN_MAX);
+        for path in ["/v1/warehouses", "/v1/orders"] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+            assert_eq!(
+                limit["schema"]["maximum"],
+                super::super::limits::LIST_LIMIT_MAX,
+                "{path}"
+            );
+        }
+        // Derived from the domain's constants, and what the document said before they were.
+        assert_eq!(doc::money_in_pattern(), "^[0-9]{1,15}(\\.[0-9]{1,3})?$");
+    }
+}

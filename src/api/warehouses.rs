@@ -5,15 +5,11 @@ use super::error::ApiError;
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::WarehouseBody;
+use super::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use super::output::{self, Page, WarehouseJson, WarehousePage, to_bytes};
-use crate::domain::{Key, Warehouse};
+use crate::domain::{Warehouse, WarehouseId};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-/// Default page size of lists.
-pub const LIST_LIMIT_DEFAULT: usize = 50;
-/// Largest page size of lists.
-pub const LIST_LIMIT_MAX: usize = 500;
 
 /// `PUT /v1/warehouses/{warehouse_id}`: 201 if it is new, 200 if it was updated.
 #[utoipa::path(put, path = "/v1/warehouses/{warehouse_id}", operation_id = "putWarehouse", tag = "warehouses",
@@ -25,7 +21,7 @@ pub const LIST_LIMIT_MAX: usize = 500;
         (status = 422, response = inline(Invalid))))]
 pub async fn put(call: Call) -> Result<Response, ApiError> {
     let body: WarehouseBody = call.json()?;
-    let input = body.into_input(call.param(0))?;
+    let input = body.into_input(call.param("warehouse_id"))?;
     // Decided before the write: a concurrent first PUT of the same id may also answer 201.
     let existed = call.engine.warehouse(&input.id).is_some();
     let render = move |w: &Warehouse| {
@@ -48,11 +44,11 @@ pub async fn put(call: Call) -> Result<Response, ApiError> {
         (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
     let mut limit = LIST_LIMIT_DEFAULT;
-    let mut cursor: Option<Key> = None;
+    let mut cursor: Option<WarehouseId> = None;
     for (k, v) in query_pairs(&read.uri, &["limit", "cursor"])? {
         match k.as_str() {
             "limit" => limit = parse_limit(&v)?,
-            _ => cursor = Some(Key::parse(&v).map_err(|m| ApiError::field("cursor", m))?),
+            _ => cursor = Some(WarehouseId::parse(&v).map_err(|m| ApiError::field("cursor", m))?),
         }
     }
     let all = read.engine.warehouses();
@@ -83,7 +79,7 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
         (status = 404, response = inline(NotFound)),
         (status = 422, response = inline(Invalid))))]
 pub async fn get(read: Read) -> Result<Response, ApiError> {
-    let id = Key::parse(read.param(0)).map_err(|m| ApiError::field("warehouse_id", m))?;
+    let id = WarehouseId::parse(read.param("warehouse_id")).map_err(|m| ApiError::field("warehouse_id", m))?;
     let w = read
         .engine
         .warehouse(&id)

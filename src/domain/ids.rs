@@ -2,8 +2,12 @@
 //! (orders, shipments, returns, refunds).
 //!
 //! Client keys are validated once, at the edge, into [`Key`]; everything inside the engine can then
-//! rely on the pattern `[A-Za-z0-9._:-]{1,64}`. Server ids are numbers inside the engine and only
-//! become `ORD-…` strings when rendered, which keeps orders small in memory and cheap to hash.
+//! rely on the pattern `[A-Za-z0-9._:-]{1,64}`. Each kind of key has its own type ([`Sku`],
+//! [`WarehouseId`], [`UserId`]), so one cannot be passed where another is meant; all three share
+//! `Key`'s validation, its `Arc<str>` (a clone is a reference-count increment) and its encoding
+//! (a plain string: the same bytes in the log as before they were types of their own). Server
+//! ids are numbers inside the engine and only become `ORD-…` strings when rendered, which keeps
+//! orders small in memory and cheap to hash.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,9 +91,57 @@ impl fmt::Display for Key {
     }
 }
 
-pub type Sku = Key;
-pub type WarehouseId = Key;
-pub type UserId = Key;
+/// A kind of client key: a newtype of [`Key`], serialized exactly as `Key` (a plain string).
+macro_rules! client_key {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Key);
+
+        impl $name {
+            /// Validates `s` against `[A-Za-z0-9._:-]{1,64}`.
+            pub fn parse(s: &str) -> Result<$name, &'static str> {
+                Key::parse(s).map($name)
+            }
+
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl From<Key> for $name {
+            fn from(key: Key) -> $name {
+                $name(key)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+client_key!(
+    /// A stock-keeping unit, as the client names it.
+    Sku
+);
+client_key!(
+    /// A warehouse's id, as the client chose it.
+    WarehouseId
+);
+client_key!(
+    /// A customer's id, as the client sends it.
+    UserId
+);
 
 /// An order's number: dense and increasing in the order placements were decided, so "newest
 /// first" is "highest number first". Rendered as `ORD-` and ten digits.
@@ -141,6 +193,32 @@ mod tests {
         assert!(Key::parse(&"a".repeat(64)).is_ok());
         assert!(Key::parse("a b").is_err());
         assert!(Key::parse("é").is_err());
+    }
+
+    /// A key type's bytes are a `Key`'s, which are a `String`'s: logs written before the
+    /// types existed read unchanged.
+    #[test]
+    fn key_types_encode_as_plain_strings() {
+        let plain = postcard::to_allocvec("wh-1").unwrap();
+        assert_eq!(postcard::to_allocvec(&Key::parse("wh-1").unwrap()).unwrap(), plain);
+        assert_eq!(
+            postcard::to_allocvec(&WarehouseId::parse("wh-1").unwrap()).unwrap(),
+            plain
+        );
+        assert_eq!(postcard::to_allocvec(&Sku::parse("wh-1").unwrap()).unwrap(), plain);
+        assert_eq!(postcard::to_allocvec(&UserId::parse("wh-1").unwrap()).unwrap(), plain);
+        let back: Sku = postcard::from_bytes(&plain).unwrap();
+        assert_eq!(back.as_str(), "wh-1");
+        let bad = postcard::to_allocvec("a b").unwrap();
+        assert!(postcard::from_bytes::<Sku>(&bad).is_err(), "decoding validates");
+        assert_eq!(
+            serde_json::to_string(&UserId::parse("u-1").unwrap()).unwrap(),
+            "\"u-1\""
+        );
+        assert_eq!(
+            format!("{:?} {}", Sku::parse("s").unwrap(), Sku::parse("s").unwrap()),
+            "\"s\" s"
+        );
     }
 
     #[test]

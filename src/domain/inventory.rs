@@ -249,6 +249,13 @@ impl Inventory {
 mod tests {
     use super::*;
 
+    /// Messages name the bound as `10^n` (`ON_HAND_MAX.ilog10()`), which is exact only for a
+    /// power of ten.
+    #[test]
+    fn the_on_hand_bound_is_a_power_of_ten() {
+        assert_eq!(10u64.pow(ON_HAND_MAX.ilog10()), ON_HAND_MAX);
+    }
+
     fn stocked(n: u64) -> Inventory {
         let mut inv = Inventory::default();
         inv.apply(&inv.decide_adjust(n as i64, 0).unwrap());

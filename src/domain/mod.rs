@@ -12,17 +12,22 @@ pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod placement;
+pub mod record;
+pub mod rejection;
 pub mod state;
+pub mod warehouse;
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
 pub use inventory::{Inventory, InventoryEffect};
 pub use ledger::PairLedger;
-pub use order::{Order, OrderCommand, OrderEvent, OrderStatus};
+pub use order::{Order, OrderCommand, OrderEvent, OrderStatus, StatusChange, apply_order_events};
 pub use placement::ShortLine;
-pub use state::{EngineState, Entry, IdempotencyRecord, Record, StatusChange, Warehouse, apply_order_events};
+pub use record::{Entry, IdempotencyRecord, Record};
+pub use rejection::{FieldError, Rejection};
+pub use state::{EngineState, InvariantViolation};
+pub use warehouse::Warehouse;
 
 /// A hash map with foldhash: several times faster than SipHash on the short keys used here
 /// (order numbers, SKU names), and still seeded per process against collision attacks.
@@ -40,67 +45,6 @@ impl Millis {
         match chrono::DateTime::from_timestamp(secs, nanos) {
             Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             None => "invalid-time".into(),
-        }
-    }
-}
-
-/// One failing input field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// A business rejection: the command was understood and refused. Nothing changed.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Rejection {
-    Validation(Vec<FieldError>),
-    NotFound(String),
-    InsufficientStock(Vec<ShortLine>),
-    InvalidTransition {
-        from: OrderStatus,
-        action: &'static str,
-        detail: String,
-    },
-    PaymentDeclined {
-        reason: String,
-    },
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rejection::Validation(errs) => {
-                write!(f, "validation failed: ")?;
-                for (i, e) in errs.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, "; ")?;
-                    }
-                    write!(f, "{} {}", e.field, e.message)?;
-                }
-                Ok(())
-            }
-            Rejection::NotFound(what) => write!(f, "{what} not found"),
-            Rejection::InsufficientStock(lines) => {
-                write!(f, "insufficient stock for")?;
-                for l in lines {
-                    write!(f, " {} (requested {}, available {})", l.sku, l.requested, l.available)?;
-                }
-                Ok(())
-            }
-            Rejection::InvalidTransition { from, action, detail } => {
-                write!(f, "cannot {action} an order in state {}: {detail}", from.as_str())
-            }
-            Rejection::PaymentDeclined { reason } => write!(f, "payment declined: {reason}"),
         }
     }
 }

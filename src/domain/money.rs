@@ -6,9 +6,14 @@ use std::fmt;
 
 pub type Amount = Decimal;
 
-/// Largest amount accepted anywhere: 10^15. The bound keeps every sum an order can form (500
-/// lines of 10^6 units) far inside `Decimal`'s 96-bit range.
+/// Largest amount accepted anywhere: 10^[`AMOUNT_MAX_EXPONENT`]. The bound keeps every sum an
+/// order can form (500 lines of 10^6 units) far inside `Decimal`'s 96-bit range.
 pub const AMOUNT_MAX: Decimal = Decimal::from_parts(0xA4C6_8000, 0x3_8D7E, 0, false, 0);
+/// [`AMOUNT_MAX`] is 10 to this power (messages and the API's schema say it so).
+pub const AMOUNT_MAX_EXPONENT: u32 = 15;
+
+/// Most decimals any currency has (its minor unit, e.g. KWD's fils).
+pub const MINOR_UNITS_MAX: u32 = 3;
 
 /// An ISO 4217 code: three upper-case ASCII letters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,7 +34,7 @@ impl Currency {
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
 
-    /// Decimal places of the currency's minor unit (ISO 4217).
+    /// Decimal places of the currency's minor unit (ISO 4217), at most [`MINOR_UNITS_MAX`].
     pub fn minor_units(&self) -> u32 {
         match self.as_str() {
             "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
@@ -69,6 +74,11 @@ impl fmt::Display for Currency {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn the_largest_amount_is_ten_to_its_exponent() {
+        assert_eq!(AMOUNT_MAX, Decimal::from(10u64.pow(AMOUNT_MAX_EXPONENT)));
+    }
 
     #[test]
     fn minor_units_bound_decimals() {

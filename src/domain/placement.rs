@@ -53,7 +53,31 @@ pub fn allocate(
     available: &HashMap<(Sku, WarehouseId), u64>,
     ship_to: Option<(f64, f64)>,
 ) -> Result<Vec<Vec<Allocation>>, Vec<ShortLine>> {
-    // Rank sites once: nearest, then priority, then id.
+    let ranked = rank(sites, ship_to);
+    let demand = Demand::of(lines);
+    // free[u][si]: units of sku u free at ranked site si.
+    let free: Vec<Vec<u64>> = demand
+        .skus
+        .iter()
+        .map(|sku| {
+            ranked
+                .iter()
+                .map(|s| available.get(&((*sku).clone(), s.id.clone())).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    demand.check_covered(lines, &free)?;
+    // Only sites holding some wanted stock can serve; they stay in rank order.
+    let candidates: Vec<usize> = (0..ranked.len())
+        .filter(|&si| free.iter().any(|row| row[si] > 0))
+        .collect();
+    let chosen = smallest_nearest_cover(&candidates, &free, &demand.want)
+        .unwrap_or_else(|| greedy_cover(&candidates, &free, &demand.want));
+    Ok(fill(lines, &demand.line_sku, &chosen, free, &ranked))
+}
+
+/// The sites nearest first, then by priority, then by id.
+fn rank(sites: &[Site], ship_to: Option<(f64, f64)>) -> Vec<&Site> {
     let mut ranked: Vec<(f64, &Site)> = sites
         .iter()
         .map(|s| {
@@ -69,63 +93,70 @@ pub fn allocate(
             .then(a.1.priority.cmp(&b.1.priority))
             .then(a.1.id.cmp(&b.1.id))
     });
-    let ranked: Vec<&Site> = ranked.into_iter().map(|(_, s)| s).collect();
+    ranked.into_iter().map(|(_, s)| s).collect()
+}
 
-    // Distinct skus (a sku may appear on several lines; its lines share its stock).
-    let mut skus: Vec<&Sku> = Vec::new();
-    let mut line_sku: Vec<usize> = Vec::with_capacity(lines.len());
-    for (sku, _) in lines {
-        let u = match skus.iter().position(|s| *s == sku) {
-            Some(u) => u,
-            None => {
-                skus.push(sku);
-                skus.len() - 1
-            }
-        };
-        line_sku.push(u);
-    }
-    let mut want = vec![0u64; skus.len()];
-    for (li, (_, q)) in lines.iter().enumerate() {
-        want[line_sku[li]] += q;
-    }
-    // free[u][si]: units of sku u free at ranked site si.
-    let free: Vec<Vec<u64>> = skus
-        .iter()
-        .map(|sku| {
-            ranked
-                .iter()
-                .map(|s| available.get(&((*sku).clone(), s.id.clone())).copied().unwrap_or(0))
-                .collect()
-        })
-        .collect();
-    let totals: Vec<u64> = free.iter().map(|row| row.iter().sum()).collect();
-    let short: Vec<ShortLine> = lines
-        .iter()
-        .enumerate()
-        .filter(|(li, _)| want[line_sku[*li]] > totals[line_sku[*li]])
-        .map(|(li, (sku, q))| ShortLine {
-            sku: sku.clone(),
-            requested: *q,
-            available: totals[line_sku[li]],
-        })
-        .collect();
-    if !short.is_empty() {
-        return Err(short);
+/// What an order asks for, by distinct sku (a sku may appear on several lines; its lines
+/// share its stock).
+struct Demand<'a> {
+    skus: Vec<&'a Sku>,
+    /// The index in `skus` of each line's sku.
+    line_sku: Vec<usize>,
+    /// Units wanted of each sku, over all its lines.
+    want: Vec<u64>,
+}
+
+impl<'a> Demand<'a> {
+    fn of(lines: &'a [(Sku, u64)]) -> Demand<'a> {
+        let mut skus: Vec<&Sku> = Vec::new();
+        let mut line_sku: Vec<usize> = Vec::with_capacity(lines.len());
+        for (sku, _) in lines {
+            let u = match skus.iter().position(|s| *s == sku) {
+                Some(u) => u,
+                None => {
+                    skus.push(sku);
+                    skus.len() - 1
+                }
+            };
+            line_sku.push(u);
+        }
+        let mut want = vec![0u64; skus.len()];
+        for (li, (_, q)) in lines.iter().enumerate() {
+            want[line_sku[li]] += q;
+        }
+        Demand { skus, line_sku, want }
     }
 
-    // Only sites holding some wanted stock can serve; they stay in rank order.
-    let candidates: Vec<usize> = (0..ranked.len())
-        .filter(|&si| free.iter().any(|row| row[si] > 0))
-        .collect();
-    let chosen =
-        smallest_nearest_cover(&candidates, &free, &want).unwrap_or_else(|| greedy_cover(&candidates, &free, &want));
+    /// Every line whose sku has less free in all than its lines want, with that total.
+    fn check_covered(&self, lines: &[(Sku, u64)], free: &[Vec<u64>]) -> Result<(), Vec<ShortLine>> {
+        let totals: Vec<u64> = free.iter().map(|row| row.iter().sum()).collect();
+        let short: Vec<ShortLine> = lines
+            .iter()
+            .enumerate()
+            .filter(|(li, _)| self.want[self.line_sku[*li]] > totals[self.line_sku[*li]])
+            .map(|(li, (sku, q))| ShortLine {
+                sku: sku.clone(),
+                requested: *q,
+                available: totals[self.line_sku[li]],
+            })
+            .collect();
+        if short.is_empty() { Ok(()) } else { Err(short) }
+    }
+}
 
-    let mut left = free;
+/// Each line takes what it can from the chosen sites in rank order.
+fn fill(
+    lines: &[(Sku, u64)],
+    line_sku: &[usize],
+    chosen: &[usize],
+    mut left: Vec<Vec<u64>>,
+    ranked: &[&Site],
+) -> Vec<Vec<Allocation>> {
     let mut plan: Vec<Vec<Allocation>> = vec![Vec::new(); lines.len()];
     for (li, (_, q)) in lines.iter().enumerate() {
         let u = line_sku[li];
         let mut remaining = *q;
-        for &si in &chosen {
+        for &si in chosen {
             if remaining == 0 {
                 break;
             }
@@ -141,7 +172,7 @@ pub fn allocate(
         }
         assert_eq!(remaining, 0, "the chosen sites cover every line");
     }
-    Ok(plan)
+    plan
 }
 
 /// Whether the sites `set` together hold `want` of every sku.
@@ -222,8 +253,8 @@ mod tests {
     use super::*;
     use crate::domain::ids::Key;
 
-    fn k(s: &str) -> Key {
-        Key::parse(s).unwrap()
+    fn k<K: From<Key>>(s: &str) -> K {
+        K::from(Key::parse(s).unwrap())
     }
     fn site(id: &str, lat: f64, lon: f64, priority: i64) -> Site {
         Site {
@@ -323,7 +354,7 @@ mod tests {
                 av.insert((k(&sku.to_string()), k(wh)), 1);
             }
         }
-        let lines: Vec<(Key, u64)> = "abcdef".chars().map(|c| (k(&c.to_string()), 1)).collect();
+        let lines: Vec<(Sku, u64)> = "abcdef".chars().map(|c| (k(&c.to_string()), 1)).collect();
         let plan = allocate(&lines, &sites, &av, None).unwrap();
         let mut used: Vec<&str> = plan.iter().flatten().map(|a| a.warehouse_id.as_str()).collect();
         used.sort_unstable();
@@ -348,7 +379,7 @@ mod tests {
         // the exact search cannot establish within its budget.
         let sites: Vec<Site> = (0..50).map(|i| site(&format!("w{i}"), 0.0, 0.0, i)).collect();
         let mut av = HashMap::new();
-        let lines: Vec<(Key, u64)> = (0..500).map(|i| (k(&format!("s{i}")), 2)).collect();
+        let lines: Vec<(Sku, u64)> = (0..500).map(|i| (k(&format!("s{i}")), 2)).collect();
         for i in 0..500 {
             av.insert((k(&format!("s{i}")), k(&format!("w{}", i % 50))), 3);
         }
@@ -378,7 +409,7 @@ mod tests {
                     av.insert((k(&format!("s{u}")), k(&format!("w{si}"))), *n);
                 }
             }
-            let req: Vec<(Key, u64)> = lines.iter().map(|(u, q)| (k(&format!("s{u}")), *q)).collect();
+            let req: Vec<(Sku, u64)> = lines.iter().map(|(u, q)| (k(&format!("s{u}")), *q)).collect();
             let mut want = [0u64; 3];
             for (u, q) in &lines {
                 want[*u] += q;
@@ -397,7 +428,7 @@ mod tests {
                 Ok(plan) => {
                     let best = best.expect("a plan exists only when some set covers");
                     let mut used = 0u32;
-                    let mut taken: HashMap<(Key, Key), u64> = HashMap::new();
+                    let mut taken: HashMap<(Sku, WarehouseId), u64> = HashMap::new();
                     for (li, allocs) in plan.iter().enumerate() {
                         proptest::prop_assert_eq!(allocs.iter().map(|a| a.quantity).sum::<u64>(), req[li].1);
                         for a in allocs {

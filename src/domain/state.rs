@@ -1,4 +1,4 @@
-//! The records the log stores and [`EngineState`], the fold of those records.
+//! [`EngineState`], the fold of the log's records (`record.rs`).
 //!
 //! `EngineState::apply` is the replay path: recovery and the snapshot builder fold records into
 //! it. Live running applies the same per-actor functions (`Inventory::apply`, `Order::apply`,
@@ -9,82 +9,13 @@
 
 use super::ids::{OrderId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
-use super::order::{Order, OrderEvent, OrderStatus, inventory_effects, placement_effects};
+use super::order::{Order, OrderStatus, ShipmentStatus, apply_order_events, placement_effects};
+use super::record::{Entry, IdempotencyRecord, Record};
+use super::warehouse::Warehouse;
 use super::{FastMap, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Warehouse {
-    pub id: WarehouseId,
-    pub name: String,
-    pub country: String,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    /// Lower numbers are preferred when distance does not decide.
-    pub priority: i64,
-    /// Carrier for shipments from this warehouse; `standard` when unset.
-    pub carrier: Option<String>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
-
-/// What one log record says happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Entry {
-    WarehouseUpserted {
-        warehouse: Warehouse,
-    },
-    InventoryAdjusted {
-        sku: Sku,
-        warehouse_id: WarehouseId,
-        delta: i64,
-        reason: String,
-        at: Millis,
-    },
-    /// A whole placement: the order and, implied by its allocations, every reservation.
-    OrderPlaced {
-        order: std::sync::Arc<Order>,
-    },
-    /// Events of one command on one order, with the status changes they caused (derived, kept
-    /// so the event stream can say `order.state_changed` without re-folding the order).
-    OrderUpdated {
-        order_id: OrderId,
-        events: Vec<OrderEvent>,
-        changes: Vec<StatusChange>,
-    },
-}
-
-/// A status change caused by a record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StatusChange {
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-    pub reason: String,
-}
-
-/// The first successful response to a request that carried an `Idempotency-Key`, logged in the
-/// same record as the change it answered, so the two are durable together.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    pub key: String,
-    /// SHA-256 of method, path and body.
-    pub fingerprint: [u8; 32],
-    pub status: u16,
-    /// As bytes, not a sequence of numbers: the same postcard encoding (length, then the
-    /// bytes), written and read in one copy.
-    #[serde(with = "serde_bytes")]
-    pub body: Vec<u8>,
-    pub at: Millis,
-}
-
-/// One log record: an entry and, optionally, the idempotent response it produced.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub entry: Entry,
-    pub idempotency: Option<IdempotencyRecord>,
-}
 
 /// The whole engine's durable state as a plain fold of records.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -171,57 +102,71 @@ impl EngineState {
 
     /// Checks the cross-actor invariants: every reservation belongs to a live order that holds
     /// it, and every unshipped allocation of a `payment_pending`..`processing` order is reserved.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         for ((sku, wh), inv) in &self.inventory {
+            let at = || (sku.clone(), wh.clone());
             if inv.on_hand() < inv.reserved() {
-                return Err(format!(
-                    "{sku}@{wh}: on_hand {} < reserved {}",
-                    inv.on_hand(),
-                    inv.reserved()
-                ));
+                let (sku, warehouse_id) = at();
+                return Err(InvariantViolation::OverReserved {
+                    sku,
+                    warehouse_id,
+                    on_hand: inv.on_hand(),
+                    reserved: inv.reserved(),
+                });
             }
-            for (oid, q) in inv.reservations() {
-                let Some(o) = self.orders.get(&oid) else {
-                    return Err(format!("{sku}@{wh}: reservation of unknown order {oid}"));
+            for (order, quantity) in inv.reservations() {
+                let Some(o) = self.orders.get(&order) else {
+                    let (sku, warehouse_id) = at();
+                    return Err(InvariantViolation::UnknownOrder {
+                        sku,
+                        warehouse_id,
+                        order,
+                    });
                 };
                 if o.status.is_terminal() {
-                    return Err(format!(
-                        "{sku}@{wh}: reservation {q} of {} order {oid}",
-                        o.status.as_str()
-                    ));
+                    let (sku, warehouse_id) = at();
+                    return Err(InvariantViolation::TerminalOrder {
+                        sku,
+                        warehouse_id,
+                        order,
+                        quantity,
+                        status: o.status,
+                    });
                 }
             }
         }
-        for o in self.orders.values() {
-            let mut expect: HashMap<(Sku, WarehouseId), u64> = HashMap::new();
-            if !o.status.is_terminal() {
-                for (sku, wh, eff) in placement_effects(o) {
-                    *expect.entry((sku, wh)).or_insert(0) += eff.decrement();
-                }
-                for s in o
-                    .shipments
-                    .iter()
-                    .filter(|s| s.status != super::order::ShipmentStatus::Pending)
-                {
-                    for l in &s.items {
-                        *expect
-                            .get_mut(&(l.sku.clone(), s.warehouse_id.clone()))
-                            .expect("shipped from allocation") -= l.quantity;
-                    }
+        self.orders.values().try_for_each(|o| self.check_reserved_for(o))
+    }
+
+    /// Every unshipped allocation of a live order `o` is reserved at its pair, exactly.
+    fn check_reserved_for(&self, o: &Order) -> Result<(), InvariantViolation> {
+        let mut expect: HashMap<(Sku, WarehouseId), u64> = HashMap::new();
+        if !o.status.is_terminal() {
+            for (sku, wh, eff) in placement_effects(o) {
+                *expect.entry((sku, wh)).or_insert(0) += eff.decrement();
+            }
+            for s in o.shipments.iter().filter(|s| s.status != ShipmentStatus::Pending) {
+                for l in &s.items {
+                    *expect
+                        .get_mut(&(l.sku.clone(), s.warehouse_id.clone()))
+                        .expect("shipped from allocation") -= l.quantity;
                 }
             }
-            for ((sku, wh), q) in expect {
-                let held = self
-                    .inventory
-                    .get(&(sku.clone(), wh.clone()))
-                    .map(|i| i.reservation(o.id))
-                    .unwrap_or(0);
-                if held != q {
-                    return Err(format!(
-                        "order {} expects {q} reserved at {sku}@{wh}, found {held}",
-                        o.id
-                    ));
-                }
+        }
+        for ((sku, warehouse_id), expected) in expect {
+            let found = self
+                .inventory
+                .get(&(sku.clone(), warehouse_id.clone()))
+                .map(|i| i.reservation(o.id))
+                .unwrap_or(0);
+            if found != expected {
+                return Err(InvariantViolation::ReservationMismatch {
+                    order: o.id,
+                    sku,
+                    warehouse_id,
+                    expected,
+                    found,
+                });
             }
         }
         Ok(())
@@ -264,36 +209,167 @@ impl EngineState {
     }
 }
 
-/// Applies `events` to `order` in place and returns the stock they move and the status changes
-/// they cause. The one function live actors and replay both use.
-pub fn apply_order_events(
-    order: &mut Order,
-    events: &[OrderEvent],
-) -> (Vec<(Sku, WarehouseId, InventoryEffect)>, Vec<StatusChange>) {
-    let mut effects = Vec::new();
-    let mut changes = Vec::new();
-    for ev in events {
-        effects.extend(inventory_effects(order, ev));
-        let before = order.status;
-        let n_history = order.history.len();
-        order.apply(ev);
-        if order.status != before {
-            let reason = order
-                .history
-                .get(n_history)
-                .map(|t| t.reason.clone())
-                .unwrap_or_default();
-            changes.push(StatusChange {
-                from: before,
-                to: order.status,
-                reason,
-            });
-        }
-    }
-    (effects, changes)
-}
-
 fn hash_bytes<T: Serialize>(h: &mut impl Hasher, v: &T) {
     let bytes = postcard::to_allocvec(v).expect("domain values serialize");
     bytes.hash(h);
+}
+
+/// A cross-actor invariant that a state breaks (found by [`EngineState::check_invariants`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantViolation {
+    /// A pair reserves more than it has on hand.
+    #[error("{sku}@{warehouse_id}: on_hand {on_hand} < reserved {reserved}")]
+    OverReserved {
+        sku: Sku,
+        warehouse_id: WarehouseId,
+        on_hand: u64,
+        reserved: u64,
+    },
+    /// A pair holds a reservation of an order that does not exist.
+    #[error("{sku}@{warehouse_id}: reservation of unknown order {order}")]
+    UnknownOrder {
+        sku: Sku,
+        warehouse_id: WarehouseId,
+        order: OrderId,
+    },
+    /// A pair holds a reservation of a cancelled or refunded order.
+    #[error("{sku}@{warehouse_id}: reservation {quantity} of {} order {order}", .status.as_str())]
+    TerminalOrder {
+        sku: Sku,
+        warehouse_id: WarehouseId,
+        order: OrderId,
+        quantity: u64,
+        status: OrderStatus,
+    },
+    /// A live order's unshipped allocation at a pair differs from what the pair reserves.
+    #[error("order {order} expects {expected} reserved at {sku}@{warehouse_id}, found {found}")]
+    ReservationMismatch {
+        order: OrderId,
+        sku: Sku,
+        warehouse_id: WarehouseId,
+        expected: u64,
+        found: u64,
+    },
+}
+
+/// For callers that collect violations as text (test harnesses checking several things).
+impl From<InvariantViolation> for String {
+    fn from(v: InvariantViolation) -> String {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Key;
+    use crate::domain::money::Currency;
+    use crate::domain::order::{Address, Allocation, NewLine, NewOrder};
+    use std::sync::Arc;
+
+    fn key<K: From<Key>>(s: &str) -> K {
+        K::from(Key::parse(s).unwrap())
+    }
+
+    /// A state with 5 units of `sku-1` at `wh-1`, 2 of them reserved by order 1.
+    fn placed() -> EngineState {
+        let (sku, wh): (Sku, WarehouseId) = (key("sku-1"), key("wh-1"));
+        let mut state = EngineState::new();
+        let adjusted = Entry::InventoryAdjusted {
+            sku: sku.clone(),
+            warehouse_id: wh.clone(),
+            delta: 5,
+            reason: "count".into(),
+            at: Millis(1),
+        };
+        state.apply(
+            1,
+            Record {
+                entry: adjusted,
+                idempotency: None,
+            },
+        );
+        let new = NewOrder {
+            user_id: key("u-1"),
+            currency: Currency::parse("USD").unwrap(),
+            lines: vec![NewLine {
+                sku,
+                quantity: 2,
+                unit_price: 1.into(),
+                discount: 0.into(),
+            }],
+            tax_amount: 0.into(),
+            shipping_amount: 0.into(),
+            discount_amount: 0.into(),
+            shipping_address: Address::default(),
+            billing_address: None,
+            reservation_ttl_ms: 1000,
+        };
+        let order = new.into_order(
+            OrderId(1),
+            vec![vec![Allocation {
+                warehouse_id: wh,
+                quantity: 2,
+            }]],
+            Millis(2),
+        );
+        let placed = Entry::OrderPlaced { order: Arc::new(order) };
+        state.apply(
+            2,
+            Record {
+                entry: placed,
+                idempotency: None,
+            },
+        );
+        state
+    }
+
+    #[test]
+    fn a_consistent_state_passes() {
+        assert_eq!(placed().check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn a_reservation_without_its_order_is_named() {
+        let mut state = placed();
+        state.orders.clear();
+        let err = state.check_invariants().unwrap_err();
+        assert!(
+            matches!(err, InvariantViolation::UnknownOrder { order: OrderId(1), .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "sku-1@wh-1: reservation of unknown order ORD-0000000001"
+        );
+    }
+
+    #[test]
+    fn a_terminal_order_holding_stock_is_named() {
+        let mut state = placed();
+        Arc::make_mut(state.orders.get_mut(&OrderId(1)).unwrap()).status = OrderStatus::Cancelled;
+        let err = state.check_invariants().unwrap_err();
+        assert!(
+            matches!(err, InvariantViolation::TerminalOrder { quantity: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_allocation_reserved_nowhere_is_named() {
+        let mut state = placed();
+        state.inventory.clear();
+        let err = state.check_invariants().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InvariantViolation::ReservationMismatch {
+                    expected: 2,
+                    found: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 }

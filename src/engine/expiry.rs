@@ -11,15 +11,15 @@
 //! between attempts, on the engine's clock. Nothing is dropped: an expiry leaves the heap only
 //! to be asked, and comes back unless the answer settled it.
 
-use super::orders::{Internal, OrderMsg};
-use super::{Core, EngineError};
+pub(crate) mod queue;
+
+use super::error::EngineError;
+use super::orders::{Internal, Orders};
 use crate::domain::{Millis, OrderId};
-use parking_lot::Mutex;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use queue::Due;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::Semaphore;
 
 /// Wait before asking again after the first unsettled answer, in milliseconds.
 pub(crate) const EXPIRY_RETRY_FIRST_MS: u64 = 100;
@@ -36,71 +36,14 @@ pub(crate) fn retry_delay_ms(retries: u32) -> u64 {
         .min(EXPIRY_RETRY_MAX_MS)
 }
 
-/// One expiry to ask for: ordered by time first, so the heap's top is the earliest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Due {
-    at: Millis,
-    order: OrderId,
-    /// Unsettled answers so far (sets the next backoff).
-    retries: u32,
-}
-
-pub(crate) struct Expiry {
-    /// A std-style lock: held only to push or pop, never across an await.
-    heap: Mutex<BinaryHeap<Reverse<Due>>>,
-    /// Wakes the task: something was scheduled, an attempt finished, or the engine closes.
-    changed: Notify,
-}
-
-impl Expiry {
-    /// The heap of a recovered engine: `(order, reservation_expires_at)` of every unpaid order.
-    pub(crate) fn new(reservations: impl IntoIterator<Item = (OrderId, Millis)>) -> Expiry {
-        let heap = reservations
-            .into_iter()
-            .map(|(order, at)| Reverse(Due { at, order, retries: 0 }))
-            .collect();
-        Expiry {
-            heap: Mutex::new(heap),
-            changed: Notify::new(),
-        }
-    }
-
-    /// Asks for `order` to be expired at `at`.
-    pub(crate) fn schedule(&self, order: OrderId, at: Millis) {
-        self.push(Due { at, order, retries: 0 });
-    }
-
-    /// Wakes the task (to see a change, or that the engine is closing).
-    pub(crate) fn wake(&self) {
-        self.changed.notify_one();
-    }
-
-    fn push(&self, due: Due) {
-        self.heap.lock().push(Reverse(due));
-        self.wake();
-    }
-
-    /// Takes at most `max` expiries due at `now`; returns them and the next due time left.
-    fn take_due(&self, now: Millis, max: usize) -> (Vec<Due>, Option<Millis>) {
-        let mut heap = self.heap.lock();
-        let mut due = Vec::new();
-        while due.len() < max {
-            match heap.peek() {
-                Some(Reverse(d)) if d.at <= now => due.push(heap.pop().expect("peeked").0),
-                _ => break,
-            }
-        }
-        (due, heap.peek().map(|Reverse(d)| d.at))
-    }
-}
-
 /// The expiry task: until the engine closes or is dropped, asks each due expiry (at most
 /// [`EXPIRY_IN_FLIGHT_MAX`] at once), then sleeps on the engine clock until the next one is
 /// due or something changes.
-pub(crate) async fn run(core: Weak<Core>) {
+pub(crate) async fn run(orders: Weak<Orders>) {
     let in_flight = Arc::new(Semaphore::new(EXPIRY_IN_FLIGHT_MAX));
     loop {
-        let Some(c) = core.upgrade() else { return };
+        let Some(o) = orders.upgrade() else { return };
+        let c = o.core().clone();
         if c.closed.load(Ordering::Acquire) {
             return;
         }
@@ -112,14 +55,16 @@ pub(crate) async fn run(core: Weak<Core>) {
                 .clone()
                 .try_acquire_owned()
                 .expect("taken no more than are free");
-            let core = c.clone();
+            let orders = o.clone();
             tokio::spawn(async move {
-                settle(&core, d).await;
+                settle(&orders, d).await;
                 drop(permit);
-                core.expiry.wake(); // a slot is free: expiries left due may go now
+                orders.core().expiry.wake(); // a slot is free: expiries left due may go now
             });
         }
-        // Holding the core across the wait is fine: shutdown wakes this loop and it returns.
+        // Not holding the orders across the wait, so a dropped engine ends the task; holding
+        // the core is fine: shutdown wakes this loop and it returns.
+        drop(o);
         match next {
             Some(at) => {
                 tokio::select! {
@@ -133,10 +78,11 @@ pub(crate) async fn run(core: Weak<Core>) {
 }
 
 /// Asks once; an unsettled answer puts the expiry back with its next backoff.
-async fn settle(core: &Arc<Core>, due: Due) {
-    let Err(e) = ask(core, due.order).await else {
+async fn settle(orders: &Orders, due: Due) {
+    let Err(e) = ask(orders, due.order).await else {
         return;
     };
+    let core = orders.core();
     let delay_ms = retry_delay_ms(due.retries);
     core.counters.expiry_retries_total.fetch_add(1, Ordering::Relaxed);
     tracing::info!(order = %due.order, error = %e, retry_in_ms = delay_ms, "expiry not settled yet");
@@ -147,23 +93,12 @@ async fn settle(core: &Arc<Core>, due: Due) {
     });
 }
 
-/// Sends `Expire` to the order's actor and waits for its answer: `Ok` means settled.
-async fn ask(core: &Arc<Core>, id: OrderId) -> Result<(), EngineError> {
-    let Some(cell) = core.order_cell(id) else {
-        return Ok(()); // no such order: nothing to expire
-    };
-    let (reply, rx) = oneshot::channel();
-    let msg = OrderMsg::Request {
-        request: Internal::Expire,
-        idem: None,
-        reply,
-    };
-    core.to_order(&cell, msg).await?;
-    match rx.await {
-        Ok(answer) => answer.map(|_| ()),
-        Err(_) => Err(EngineError::Unavailable(
-            "the order's actor ended without answering".into(),
-        )),
+/// Sends `Expire` to the order's actor and waits for its answer: `Ok` means settled (an
+/// order that does not exist has nothing to expire).
+async fn ask(orders: &Orders, id: OrderId) -> Result<(), EngineError> {
+    match orders.internal(id, Internal::Expire).await {
+        None => Ok(()),
+        Some(answer) => answer.map(|_| ()),
     }
 }
 
@@ -177,18 +112,5 @@ mod tests {
         assert_eq!(&delays[..4], &[100, 200, 400, 800]);
         assert!(delays.windows(2).all(|w| w[1] == (w[0] * 2).min(EXPIRY_RETRY_MAX_MS)));
         assert_eq!(retry_delay_ms(u32::MAX), EXPIRY_RETRY_MAX_MS);
-    }
-
-    #[test]
-    fn only_due_expiries_are_taken_earliest_first_and_at_most_max() {
-        let e = Expiry::new([
-            (OrderId(3), Millis(30)),
-            (OrderId(1), Millis(10)),
-            (OrderId(2), Millis(20)),
-        ]);
-        let (due, next) = e.take_due(Millis(25), 1);
-        assert_eq!((due[0].order, next), (OrderId(1), Some(Millis(20))));
-        let (due, next) = e.take_due(Millis(25), 8);
-        assert_eq!((due.len(), due[0].order, next), (1, OrderId(2), Some(Millis(30))));
     }
 }

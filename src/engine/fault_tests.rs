@@ -9,11 +9,16 @@
 //! And a full mailbox: the release of a hold must reach the pair however full it is.
 
 use super::cell::HasCell;
+use super::pairs::PairMsg;
+use super::placement::release_holds;
 use super::*;
 use crate::domain::Key;
 use crate::domain::money::Currency;
 use crate::domain::order::{Address, NewLine, RESERVATION_TTL_MS_DEFAULT};
+use rust_decimal::Decimal;
 use std::future::Future;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// How long a caller may take to learn that an actor died.
 const PROMPT_MS: u64 = 5_000;
@@ -69,8 +74,8 @@ async fn engine_with(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut EngineConf
     engine
 }
 
-fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
 }
 
 fn one_unit_of_a() -> NewOrder {
@@ -105,7 +110,7 @@ fn is_unavailable<T>(r: &Result<T, EngineError>) -> bool {
 fn a_panicking_pair_actor_fails_its_callers_and_stops_the_engine() {
     prompt(|dir| async move {
         let engine = engine(&dir).await;
-        let pair = engine.core.pair(&key("a"), &key("w")).unwrap();
+        let pair = engine.pairs.get(&key("a"), &key("w")).unwrap();
         pair.cell().inject_panic();
         // The placement's Hold is the message the actor dies on: its reply is lost with it.
         let placed = engine.place_order(one_unit_of_a(), None).await;
@@ -132,7 +137,7 @@ fn a_panicking_order_actor_fails_its_callers_and_stops_the_engine() {
     prompt(|dir| async move {
         let engine = engine(&dir).await;
         let order = engine.place_order(one_unit_of_a(), None).await.unwrap();
-        let cell = engine.core.order_cell(order.id).unwrap();
+        let cell = engine.orders.cell(order.id).unwrap();
         cell.cell().inject_panic();
         let pay = || OrderRequest::Pay { token: "tok".into() };
         let paid = engine.order_request(order.id, pay(), None).await;
@@ -160,20 +165,21 @@ async fn a_release_reaches_a_pair_whose_mailbox_is_full() {
         c.mailbox_wait_ms = 0;
     })
     .await;
-    let core = &engine.core;
-    let a = core.pair(&key("a"), &key("w")).unwrap();
+    let (core, pairs) = (&engine.core, &engine.pairs);
+    let a = pairs.get(&key("a"), &key("w")).unwrap();
     let order = OrderId(99);
     let (reply, held) = oneshot::channel();
-    core.to_pair(
-        &a,
-        PairMsg::Hold {
-            order,
-            quantity: 2,
-            reply,
-        },
-    )
-    .await
-    .unwrap();
+    pairs
+        .send(
+            &a,
+            PairMsg::Hold {
+                order,
+                quantity: 2,
+                reply,
+            },
+        )
+        .await
+        .unwrap();
     assert!(held.await.unwrap());
     assert_eq!(a.available_hint(), 3);
     // Fill the only slot; nothing awaits between this and the release, so the actor cannot
@@ -181,11 +187,11 @@ async fn a_release_reaches_a_pair_whose_mailbox_is_full() {
     let (reply, read) = oneshot::channel();
     let filled = a.sender(core).unwrap().try_send(PairMsg::Read { reply });
     assert!(filled.is_ok());
-    release_holds(core, std::slice::from_ref(&a), order).await;
+    release_holds(pairs, std::slice::from_ref(&a), order).await;
     read.await.unwrap();
     // Read after the release (waiting for room as the release did): no hold is left.
     let (reply, after) = oneshot::channel();
-    core.deliver_to_pair(&a, PairMsg::Read { reply }).await.unwrap();
+    pairs.deliver(&a, PairMsg::Read { reply }).await.unwrap();
     assert_eq!(after.await.unwrap().available(), 5);
     assert_eq!(a.available_hint(), 5, "the hold leaked");
     engine.place_order(five_of_a(), None).await.unwrap();

@@ -10,15 +10,222 @@
 mod payment;
 
 use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
-use super::settler::SETTLE_DELAY_MS_MIN;
-use super::{Core, EngineError, IdemSpec, OrderOutcome, OrderRequest};
+use super::core::{Core, SendFail};
+use super::error::{Actor, Busy, EngineError, Unavailable};
+use super::idempotency::IdemSpec;
+use super::pairs::{PairMsg, Pairs};
+use super::settler::queue::SETTLE_DELAY_MS_MIN;
+use super::warehouses;
+use crate::domain::order::LineQty;
 use crate::domain::{
-    Entry, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection, apply_order_events,
+    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection,
+    WarehouseId, apply_order_events,
 };
+use parking_lot::RwLock;
+use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// A lifecycle request to an existing order.
+#[derive(Clone, Debug)]
+pub enum OrderRequest {
+    Pay {
+        token: String,
+    },
+    Cancel {
+        reason: String,
+    },
+    Fulfill,
+    Ship {
+        shipment_id: String,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    },
+    Deliver {
+        shipment_id: String,
+    },
+    RequestReturn {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    ApproveReturn {
+        return_id: String,
+    },
+    RejectReturn {
+        return_id: String,
+        reason: String,
+    },
+    ReceiveReturn {
+        return_id: String,
+        warehouse_id: WarehouseId,
+        restock: bool,
+    },
+    Refund {
+        amount: Decimal,
+        return_id: Option<String>,
+        reason: String,
+    },
+}
+
+/// The order after a lifecycle request.
+#[derive(Clone, Debug)]
+pub struct OrderOutcome {
+    pub order: Arc<Order>,
+    /// Id of what the request created (`RET-…`, `REF-…`), if anything.
+    pub created: Option<String>,
+    /// Set when a payment was declined: the order is now cancelled and the client gets a 402.
+    pub declined: Option<String>,
+}
+
+/// A refund as the client asked for it.
+struct RefundAsk {
+    amount: Decimal,
+    /// The return refunded, as the client named it (`RET-…`).
+    return_id: Option<String>,
+    reason: String,
+}
+
+/// Order cells are sharded by number, to spread lock traffic.
+const SHARDS: usize = 64;
+
+/// Every order's cell, by number, and the way to reach each one's actor.
+pub(crate) struct Orders {
+    core: Arc<Core>,
+    /// What an order actor tells of the stock its events move.
+    pairs: Arc<Pairs>,
+    /// A std-style lock per shard: held only for lookups and inserts, never across an await.
+    shards: Vec<RwLock<FastMap<OrderId, Arc<OrderCell>>>>,
+}
+
+impl Orders {
+    /// The orders of a recovered state, every one idle. Recovery's own allocations become the
+    /// cells: no order is copied.
+    pub(crate) fn new(core: Arc<Core>, pairs: Arc<Pairs>, orders: impl IntoIterator<Item = Arc<Order>>) -> Orders {
+        let mut shards: Vec<FastMap<_, _>> = (0..SHARDS).map(|_| Default::default()).collect();
+        for order in orders {
+            let id = order.id;
+            shards[Self::shard_of(id)].insert(id, Arc::new(OrderCell::new(order)));
+        }
+        Orders {
+            core,
+            pairs,
+            shards: shards.into_iter().map(RwLock::new).collect(),
+        }
+    }
+
+    fn shard_of(id: OrderId) -> usize {
+        (id.0 as usize) % SHARDS
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    pub(crate) fn cell(&self, id: OrderId) -> Option<Arc<OrderCell>> {
+        self.shards[Self::shard_of(id)].read().get(&id).cloned()
+    }
+
+    /// Registers a newly placed order (its actor idle).
+    pub(crate) fn insert(&self, order: Arc<Order>) {
+        let id = order.id;
+        let cell = Arc::new(OrderCell::new(order));
+        self.shards[Self::shard_of(id)].write().insert(id, cell);
+    }
+
+    pub(crate) fn cells(&self) -> Vec<Arc<OrderCell>> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    fn sender(&self, cell: &Arc<OrderCell>) -> Result<mpsc::Sender<OrderMsg>, ActorDead> {
+        let capacity = self.core.config.mailbox_capacity.min(256);
+        cell::sender(cell, capacity, &self.core.dead_actors, |order, mailbox| {
+            self.core.counters.order_actors_active.fetch_add(1, Ordering::Relaxed);
+            let actor = OrderActor {
+                core: self.core.clone(),
+                pairs: self.pairs.clone(),
+                order,
+            };
+            tokio::spawn(actor.run(mailbox));
+        })
+    }
+
+    /// Sends an order message, activating the order's actor as needed.
+    pub(crate) async fn send(&self, cell: &Arc<OrderCell>, mut msg: OrderMsg) -> Result<(), EngineError> {
+        loop {
+            let tx = self
+                .sender(cell)
+                .map_err(|_| Unavailable::ActorDead(Actor::Order(cell.id)))?;
+            match self.core.send(&tx, msg).await {
+                Ok(()) => return Ok(()),
+                Err(SendFail::Closed(m)) => msg = m,
+                Err(SendFail::Busy) => return Err(Busy::Mailbox(Actor::Order(cell.id)).into()),
+            }
+        }
+    }
+
+    /// The order as it is now.
+    pub(crate) async fn read(&self, cell: &Arc<OrderCell>) -> Result<Arc<Order>, EngineError> {
+        if let Some(o) = cell.cell.read_idle(|o| o.clone()) {
+            return Ok(o);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(cell, OrderMsg::Read { reply }).await?;
+        rx.await
+            .map_err(|_| Unavailable::NoAnswer(Actor::Order(cell.id)).into())
+    }
+
+    /// Order `id`, or "not found".
+    pub(crate) async fn get(&self, id: OrderId) -> Result<Arc<Order>, EngineError> {
+        let cell = self
+            .cell(id)
+            .ok_or_else(|| Rejection::NotFound(format!("order {id}")))?;
+        self.read(&cell).await
+    }
+
+    /// Runs a client's lifecycle request on order `id`.
+    pub(crate) async fn request(
+        &self,
+        id: OrderId,
+        request: OrderRequest,
+        idem: Option<IdemSpec<OrderOutcome>>,
+    ) -> Result<OrderOutcome, EngineError> {
+        self.core.check_open()?;
+        if let OrderRequest::ReceiveReturn { warehouse_id, .. } = &request {
+            warehouses::require(&self.core, warehouse_id, "warehouse_id")?;
+        }
+        let cell = self
+            .cell(id)
+            .ok_or_else(|| Rejection::NotFound(format!("order {id}")))?;
+        self.ask(&cell, Internal::Client(request), idem).await
+    }
+
+    /// Asks order `id` to expire or settle (the engine's own requests); `None` if there is no
+    /// such order.
+    pub(crate) async fn internal(&self, id: OrderId, request: Internal) -> Option<Result<OrderOutcome, EngineError>> {
+        let cell = self.cell(id)?;
+        Some(self.ask(&cell, request, None).await)
+    }
+
+    async fn ask(
+        &self,
+        cell: &Arc<OrderCell>,
+        request: Internal,
+        idem: Option<IdemSpec<OrderOutcome>>,
+    ) -> Result<OrderOutcome, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(cell, OrderMsg::Request { request, idem, reply }).await?;
+        rx.await.map_err(|_| Unavailable::NoAnswer(Actor::Order(cell.id)))?
+    }
+}
 
 pub(crate) struct OrderCell {
     pub(crate) id: OrderId,
@@ -72,35 +279,10 @@ pub(crate) enum OrderMsg {
     },
 }
 
-pub(crate) fn sender(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<mpsc::Sender<OrderMsg>, ActorDead> {
-    let capacity = core.config.mailbox_capacity.min(256);
-    cell::sender(cell, capacity, &core.dead_actors, |order, mailbox| {
-        core.counters.order_actors_active.fetch_add(1, Ordering::Relaxed);
-        let actor = OrderActor {
-            core: core.clone(),
-            order,
-        };
-        tokio::spawn(actor.run(mailbox));
-    })
-}
-
-pub(crate) async fn read(core: &Arc<Core>, cell: &Arc<OrderCell>) -> Result<Arc<Order>, EngineError> {
-    if let Some(o) = cell.cell.read_idle(|o| o.clone()) {
-        return Ok(o);
-    }
-    let (reply, rx) = oneshot::channel();
-    core.to_order(cell, OrderMsg::Read { reply }).await?;
-    rx.await
-        .map_err(|_| EngineError::Unavailable("order actor ended".into()))
-}
-
 struct OrderActor {
     core: Arc<Core>,
+    pairs: Arc<Pairs>,
     order: Arc<Order>,
-}
-
-fn unknown(what: &str, id: &str) -> EngineError {
-    Rejection::NotFound(format!("{what} {id}")).into()
 }
 
 impl OrderActor {
@@ -149,89 +331,62 @@ impl OrderActor {
         request: Internal,
         idem: Option<IdemSpec<OrderOutcome>>,
     ) -> Result<OrderOutcome, EngineError> {
-        let o = &self.order;
-        let cmd = match request {
+        let request = match request {
             Internal::Expire => return self.expire().await,
             Internal::Resolve => return self.resolve().await,
-            Internal::Client(req) => match req {
-                OrderRequest::Pay { token } => return self.pay(token, idem).await,
-                OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
-                OrderRequest::Fulfill => {
-                    let carriers = self.carriers();
-                    OrderCommand::StartFulfillment { carriers }
-                }
-                OrderRequest::Ship {
-                    shipment_id,
-                    carrier,
-                    tracking_number,
-                } => {
-                    let idx = o
-                        .shipment_idx(&shipment_id)
-                        .ok_or_else(|| unknown("shipment", &shipment_id))?;
-                    OrderCommand::Ship {
-                        shipment_idx: idx,
-                        carrier,
-                        tracking_number,
-                    }
-                }
-                OrderRequest::Deliver { shipment_id } => {
-                    let idx = o
-                        .shipment_idx(&shipment_id)
-                        .ok_or_else(|| unknown("shipment", &shipment_id))?;
-                    OrderCommand::Deliver { shipment_idx: idx }
-                }
-                OrderRequest::RequestReturn { items, reason } => {
-                    let created = o.return_id(o.returns.len());
-                    let cmd = OrderCommand::RequestReturn { items, reason };
-                    let events = self.order.decide(&cmd, self.core.clock.now())?;
-                    return self.commit(events, idem, Some(created), None).await;
-                }
-                OrderRequest::ApproveReturn { return_id } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::ApproveReturn { return_idx: idx }
-                }
-                OrderRequest::RejectReturn { return_id, reason } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::RejectReturn {
-                        return_idx: idx,
-                        reason,
-                    }
-                }
-                OrderRequest::ReceiveReturn {
-                    return_id,
-                    warehouse_id,
-                    restock,
-                } => {
-                    let idx = o.return_idx(&return_id).ok_or_else(|| unknown("return", &return_id))?;
-                    OrderCommand::ReceiveReturn {
-                        return_idx: idx,
-                        warehouse_id,
-                        restock,
-                    }
-                }
-                OrderRequest::Refund {
+            Internal::Client(request) => request,
+        };
+        // What the request creates, named in the answer (a return is numbered by its position).
+        let mut created = None;
+        let cmd = match request {
+            OrderRequest::Pay { token } => return self.pay(token, idem).await,
+            OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
+            OrderRequest::Refund {
+                amount,
+                return_id,
+                reason,
+            } => {
+                let ask = RefundAsk {
                     amount,
                     return_id,
                     reason,
-                } => {
-                    let return_idx = match &return_id {
-                        Some(r) => Some(o.return_idx(r).ok_or_else(|| unknown("return", r))?),
-                        None => None,
-                    };
-                    let ask = payment::RefundAsk {
-                        amount,
-                        return_idx,
-                        reason,
-                    };
-                    return self.refund(ask, idem).await;
-                }
+                };
+                return self.refund(ask, idem).await;
+            }
+            OrderRequest::Fulfill => OrderCommand::StartFulfillment {
+                carriers: self.carriers(),
+            },
+            OrderRequest::Ship {
+                shipment_id,
+                carrier,
+                tracking_number,
+            } => OrderCommand::Ship {
+                shipment_id,
+                carrier,
+                tracking_number,
+            },
+            OrderRequest::Deliver { shipment_id } => OrderCommand::Deliver { shipment_id },
+            OrderRequest::RequestReturn { items, reason } => {
+                created = Some(self.order.return_id(self.order.returns.len()));
+                OrderCommand::RequestReturn { items, reason }
+            }
+            OrderRequest::ApproveReturn { return_id } => OrderCommand::ApproveReturn { return_id },
+            OrderRequest::RejectReturn { return_id, reason } => OrderCommand::RejectReturn { return_id, reason },
+            OrderRequest::ReceiveReturn {
+                return_id,
+                warehouse_id,
+                restock,
+            } => OrderCommand::ReceiveReturn {
+                return_id,
+                warehouse_id,
+                restock,
             },
         };
         let events = self.order.decide(&cmd, self.core.clock.now())?;
-        self.commit(events, idem, None, None).await
+        self.commit(events, idem, created, None).await
     }
 
-    fn carriers(&self) -> std::collections::BTreeMap<crate::domain::WarehouseId, String> {
+    fn carriers(&self) -> std::collections::BTreeMap<WarehouseId, String> {
         let whs = self.core.warehouses.read();
         self.order
             .items
@@ -296,11 +451,10 @@ impl OrderActor {
         let durable = self.core.append(record).await?;
         self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
-            let pair = self.core.pair_or_create(&sku, &wh);
+            let pair = self.pairs.get_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is. Only a
             // dead pair refuses, and then the engine acknowledges nothing more anyway.
-            let apply = super::pairs::PairMsg::Apply { effect };
-            self.core.deliver_to_pair(&pair, apply).await?;
+            self.pairs.deliver(&pair, PairMsg::Apply { effect }).await?;
         }
         drop(durable);
         Ok(outcome)

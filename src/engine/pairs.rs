@@ -9,17 +9,202 @@
 //! decision that relies on them always has a larger LSN than they do.
 
 use super::cell::{self, ActorDead, Cell, HasCell, Mailbox};
-use super::{Core, EngineError, IdemSpec, PairView};
-use crate::domain::inventory::InventoryRejection;
+use super::core::{Core, Durable, SendFail};
+use super::error::{Actor, Busy, EngineError, Unavailable};
+use super::idempotency::IdemSpec;
+use crate::domain::inventory::{InventoryRejection, ON_HAND_MAX};
 use crate::domain::{
-    Entry, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, ShortLine, Sku, WarehouseId,
+    Entry, FastMap, FieldError, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, ShortLine, Sku,
+    WarehouseId,
 };
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use parking_lot::RwLock;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// One pair's counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairView {
+    pub sku: Sku,
+    pub warehouse_id: WarehouseId,
+    pub on_hand: u64,
+    pub reserved: u64,
+    pub available: u64,
+}
+
+/// Every pair, by key and by SKU, and the way to reach each one's actor.
+pub(crate) struct Pairs {
+    core: Arc<Core>,
+    /// A std-style lock (parking_lot): held only for map lookups and inserts, never across an
+    /// await.
+    registry: RwLock<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_key: FastMap<(Sku, WarehouseId), Arc<Pair>>,
+    by_sku: FastMap<Sku, Vec<Arc<Pair>>>,
+}
+
+impl Pairs {
+    /// The pairs of a recovered state, every one idle.
+    pub(crate) fn new(core: Arc<Core>, inventory: impl IntoIterator<Item = ((Sku, WarehouseId), Inventory)>) -> Pairs {
+        let mut registry = Registry::default();
+        for ((sku, wh), inv) in inventory {
+            let p = Arc::new(Pair::new(sku.clone(), wh.clone(), inv));
+            registry.by_sku.entry(sku.clone()).or_default().push(p.clone());
+            registry.by_key.insert((sku, wh), p);
+        }
+        Pairs {
+            core,
+            registry: RwLock::new(registry),
+        }
+    }
+
+    pub(crate) fn get(&self, sku: &Sku, wh: &WarehouseId) -> Option<Arc<Pair>> {
+        self.registry.read().by_key.get(&(sku.clone(), wh.clone())).cloned()
+    }
+
+    /// The pair for (sku, wh), created empty if it does not exist yet.
+    pub(crate) fn get_or_create(&self, sku: &Sku, wh: &WarehouseId) -> Arc<Pair> {
+        if let Some(p) = self.get(sku, wh) {
+            return p;
+        }
+        let mut reg = self.registry.write();
+        if let Some(p) = reg.by_key.get(&(sku.clone(), wh.clone())) {
+            return p.clone();
+        }
+        // Share one allocation per name: the SKU's with its other pairs, the warehouse's with
+        // the warehouse registry (a million pairs should not mean two million strings).
+        let sku = reg
+            .by_sku
+            .get_key_value(sku)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| sku.clone());
+        let wh = self
+            .core
+            .warehouses
+            .read()
+            .get_key_value(wh)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| wh.clone());
+        let p = Arc::new(Pair::new(sku.clone(), wh.clone(), Default::default()));
+        reg.by_key.insert((sku.clone(), wh), p.clone());
+        reg.by_sku.entry(sku).or_default().push(p.clone());
+        p
+    }
+
+    /// Every pair of `sku`.
+    pub(crate) fn of_sku(&self, sku: &Sku) -> Vec<Arc<Pair>> {
+        self.registry.read().by_sku.get(sku).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Pair>> {
+        self.registry.read().by_key.values().cloned().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.registry.read().by_key.len()
+    }
+
+    /// What every pair of the lines' SKUs says it can still give, without asking the actors
+    /// (a lock-free hint each; the actor's answer to `Hold` is what counts).
+    pub(crate) fn available_hints(&self, lines: &[(Sku, u64)]) -> HashMap<(Sku, WarehouseId), u64> {
+        let reg = self.registry.read();
+        let mut out = HashMap::new();
+        for (sku, _) in lines {
+            for p in reg.by_sku.get(sku).into_iter().flatten() {
+                out.insert((sku.clone(), p.warehouse_id.clone()), p.available_hint());
+            }
+        }
+        out
+    }
+
+    /// Sends a pair message, activating the pair's actor as needed; waits at most
+    /// `mailbox_wait_ms` for room, then answers `Busy`.
+    pub(crate) async fn send(&self, pair: &Arc<Pair>, mut msg: PairMsg) -> Result<(), EngineError> {
+        loop {
+            let tx = pair.sender(&self.core).map_err(|_| pair_dead(pair))?;
+            match self.core.send(&tx, msg).await {
+                Ok(()) => return Ok(()),
+                // Refused by a closing or ended actor: the cell has moved on (cell.rs, step 5).
+                Err(SendFail::Closed(m)) => msg = m,
+                Err(SendFail::Busy) => return Err(Busy::Mailbox(pair.actor()).into()),
+            }
+        }
+    }
+
+    /// Sends a pair message that must not be lost (a durable fact, or the release of a hold),
+    /// waiting for room however long the mailbox stays full. Fails only if the pair's actor
+    /// is dead, which stops the engine anyway.
+    pub(crate) async fn deliver(&self, pair: &Arc<Pair>, mut msg: PairMsg) -> Result<(), EngineError> {
+        loop {
+            let tx = pair.sender(&self.core).map_err(|_| pair_dead(pair))?;
+            match tx.send(msg).await {
+                Ok(()) => return Ok(()),
+                Err(refused) => msg = refused.0,
+            }
+        }
+    }
+
+    /// The pair's durable counts.
+    pub(crate) async fn inventory(&self, pair: &Arc<Pair>) -> Result<Inventory, EngineError> {
+        if let Some(inv) = pair.cell.read_idle(|inv| inv.clone()) {
+            return Ok(inv);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(pair, PairMsg::Read { reply }).await?;
+        rx.await.map_err(|_| Unavailable::NoAnswer(pair.actor()).into())
+    }
+
+    pub(crate) async fn view(&self, pair: &Arc<Pair>) -> Result<PairView, EngineError> {
+        let inv = self.inventory(pair).await?;
+        Ok(pair.view_of(&inv))
+    }
+
+    /// An adjustment or a count of (sku, wh), decided, appended and applied by the pair's actor.
+    pub(crate) async fn change(
+        &self,
+        sku: &Sku,
+        wh: &WarehouseId,
+        change: Change,
+        reason: String,
+        idem: Option<IdemSpec<PairView>>,
+    ) -> Result<PairView, EngineError> {
+        let pair = match self.get(sku, wh) {
+            Some(pair) => pair,
+            None => {
+                // A pair that was never stocked holds nothing and nothing is pending at it:
+                // decide against an empty one first, so a refused change leaves no pair behind
+                // (the SKU stays unknown, its memory unspent). The pair's actor decides again.
+                let empty = Inventory::default();
+                let (decided, field) = match change {
+                    Change::Delta(d) => (empty.decide_adjust(d, 0), "delta"),
+                    Change::Set(n) => (empty.decide_set(n, 0, 0), "on_hand"),
+                };
+                decided.map_err(|r| change_rejection(sku, r, field))?;
+                self.get_or_create(sku, wh)
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        let request = ChangeRequest {
+            change,
+            reason,
+            idem,
+            reply,
+        };
+        self.send(&pair, PairMsg::Change(Box::new(request))).await?;
+        rx.await.map_err(|_| Unavailable::NoAnswer(pair.actor()))?
+    }
+}
+
+fn pair_dead(pair: &Pair) -> EngineError {
+    Unavailable::ActorDead(pair.actor()).into()
+}
 
 pub(crate) enum Change {
     Delta(i64),
@@ -43,7 +228,7 @@ pub(crate) enum PairMsg {
         reply: oneshot::Sender<bool>,
     },
     /// The placement failed: forget the hold. Delivered however full the mailbox is
-    /// ([`Core::deliver_to_pair`]): a lost release would hold the stock forever.
+    /// ([`Pairs::deliver`]): a lost release would hold the stock forever.
     ReleaseHold {
         order: OrderId,
     },
@@ -90,6 +275,14 @@ impl Pair {
         }
     }
 
+    /// The pair as errors name it.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::Pair {
+            sku: self.sku.clone(),
+            warehouse_id: self.warehouse_id.clone(),
+        }
+    }
+
     pub(crate) fn available_hint(&self) -> u64 {
         self.available_hint.load(Ordering::Relaxed)
     }
@@ -115,26 +308,10 @@ impl Pair {
             available: inv.available(),
         }
     }
-
-    /// The pair's durable counts.
-    pub(crate) async fn view(self: &Arc<Self>, core: &Arc<Core>) -> Result<PairView, EngineError> {
-        let inv = self.inventory(core).await?;
-        Ok(self.view_of(&inv))
-    }
-
-    pub(crate) async fn inventory(self: &Arc<Self>, core: &Arc<Core>) -> Result<Inventory, EngineError> {
-        if let Some(inv) = self.cell.read_idle(|inv| inv.clone()) {
-            return Ok(inv);
-        }
-        let (reply, rx) = oneshot::channel();
-        core.to_pair(self, PairMsg::Read { reply }).await?;
-        rx.await
-            .map_err(|_| EngineError::Unavailable("inventory actor ended".into()))
-    }
 }
 
 type Landing = (
-    Result<super::Durable, EngineError>,
+    Result<Durable, EngineError>,
     InventoryEffect,
     oneshot::Sender<Result<PairView, EngineError>>,
 );
@@ -284,7 +461,7 @@ impl PairActor {
 
 /// The answer to an adjustment or count of `sku` that was refused; `field` is the one the
 /// client sent (`delta` for an adjustment, `on_hand` for a count).
-pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static str) -> EngineError {
+fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static str) -> EngineError {
     match r {
         InventoryRejection::Insufficient { requested, available } => Rejection::InsufficientStock(vec![ShortLine {
             sku: sku.clone(),
@@ -292,9 +469,9 @@ pub(crate) fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static
             available,
         }])
         .into(),
-        InventoryRejection::OutOfRange => Rejection::Validation(vec![crate::domain::FieldError::new(
+        InventoryRejection::OutOfRange => Rejection::Validation(vec![FieldError::new(
             field,
-            "would take the count beyond 10^12 units",
+            format!("would take the count beyond 10^{} units", ON_HAND_MAX.ilog10()),
         )])
         .into(),
     }

@@ -3,7 +3,9 @@
 //! pause for it (the price is one core for the fold and a transient second copy of the state),
 //! and the snapshot is consistent by construction: it is exactly the fold of a log prefix.
 
-use super::{Core, EngineError};
+use super::core::Core;
+use super::error::{EngineError, Unavailable};
+use super::replay::fold_log;
 use crate::codec;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -13,14 +15,14 @@ use std::time::{Duration, Instant};
 /// (exclusive).
 pub(crate) fn take(core: &Core) -> Result<u64, EngineError> {
     let started = Instant::now();
-    let (state, n) = super::recovery::fold_log(&core.wal, core.config.idempotency)?;
+    let (state, n) = fold_log(&core.wal, core.config.idempotency).map_err(EngineError::Open)?;
     if n == 0 {
         return Ok(state.next_lsn);
     }
     let blob = codec::encode_snapshot(&state);
     core.wal
         .write_snapshot(state.next_lsn, &blob)
-        .map_err(|e| EngineError::Unavailable(format!("snapshot: {e}")))?;
+        .map_err(Unavailable::Snapshot)?;
     core.counters.snapshots_taken.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
         next_lsn = state.next_lsn,

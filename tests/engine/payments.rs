@@ -96,7 +96,7 @@ async fn a_gateway_timeout_leaves_the_attempt_open_and_the_retry_settles_it() {
     h.gateway.set_latency_ms(60_000);
     let err = h.pay(o.id, "tok_visa").await.unwrap_err();
     assert!(
-        matches!(&err, EngineError::OutcomeUnknown(m) if m.contains("timed out")),
+        matches!(&err, EngineError::OutcomeUnknown(m) if m.to_string().contains("timed out")),
         "{err}"
     );
     assert_eq!(

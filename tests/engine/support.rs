@@ -143,8 +143,9 @@ impl Harness {
     }
 }
 
-pub fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+/// A client key of whichever kind (`Sku`, `WarehouseId`, `UserId`) the argument wants.
+pub fn key<K: From<Key>>(s: &str) -> K {
+    K::from(Key::parse(s).unwrap())
 }
 
 pub fn money(s: &str) -> Decimal {

@@ -3,6 +3,10 @@
 use crate::WalError;
 use crate::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
+/// Default of `WalConfig::queue_bytes_max`: most bytes (record frames) that may wait in the
+/// queue for the writer before appends are refused with [`WalError::QueueFull`].
+pub const QUEUE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
 /// When the writer thread calls `fdatasync` and when appends are acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
@@ -38,7 +42,7 @@ pub struct WalConfig {
     pub batch_bytes_max: usize,
     /// Bound on the record bytes (frames) waiting for the writer; beyond it appends are
     /// refused with `WalError::QueueFull` instead of growing memory without bound (a single
-    /// append is always accepted into an empty queue). Default [`crate::QUEUE_BYTES_MAX`], 1 GiB.
+    /// append is always accepted into an empty queue). Default [`QUEUE_BYTES_MAX`], 1 GiB.
     pub queue_bytes_max: u64,
     /// Whether `open` may start a new, empty log in a directory that holds no segment. A
     /// caller that knows the log existed (the engine, once its data directory has been used)
@@ -55,7 +59,7 @@ impl Default for WalConfig {
             record_size_bytes_max: 16 * 1024 * 1024,
             snapshots_kept: 2,
             batch_bytes_max: 8 * 1024 * 1024,
-            queue_bytes_max: crate::QUEUE_BYTES_MAX,
+            queue_bytes_max: QUEUE_BYTES_MAX,
             create_if_missing: true,
         }
     }

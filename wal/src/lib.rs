@@ -65,13 +65,14 @@ mod storage;
 mod ticket;
 mod writer;
 
-pub use config::{SyncPolicy, WalConfig};
+pub use config::{QUEUE_BYTES_MAX, SyncPolicy, WalConfig};
 pub use error::WalError;
-pub use log::{OpenReport, QUEUE_BYTES_MAX, Wal, WalStats};
+pub use log::{OpenReport, Wal};
 pub use reader::WalReader;
 pub use sim::{CrashMode, SimFault, SimOp, SimStorage};
 pub use storage::{FsStorage, Storage, create_dir_durable};
 pub use ticket::AppendTicket;
+pub use writer::WalStats;
 
 /// Log sequence number: dense and monotonic; the first record ever has LSN 1, 0 means "none".
 pub type Lsn = u64;

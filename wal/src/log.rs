@@ -17,10 +17,6 @@ use crate::ticket::{AppendTicket, TicketSlot};
 use crate::writer::{Queue, QueuedTicket, Shared, StatsCounters, Writer};
 use crate::{Lsn, WalConfig, WalError};
 
-/// Default of `WalConfig::queue_bytes_max`: most bytes (record frames) that may wait in the
-/// queue for the writer before appends are refused with [`WalError::QueueFull`].
-pub const QUEUE_BYTES_MAX: u64 = 1024 * 1024 * 1024;
-
 /// What opening the log found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
@@ -32,25 +28,6 @@ pub struct OpenReport {
     pub truncated_records_hint: String,
     /// Number of segment files.
     pub segments: usize,
-}
-
-/// Counters for metrics. Snapshot of monotonic counters since open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WalStats {
-    /// Records written and acknowledged (or written, for `Interval`/`None`).
-    pub records_appended: u64,
-    /// Bytes written to segments (frames, without segment headers).
-    pub bytes_written: u64,
-    /// Write calls (group commits, plus one extra per segment roll inside a batch).
-    pub batches: u64,
-    /// `fdatasync` calls on segments by the writer.
-    pub fsyncs: u64,
-    /// Records in the last group commit.
-    pub batch_records_last: u64,
-    /// Mean records per write.
-    pub batch_records_mean: u64,
-    /// Segments created by rolling.
-    pub segments_rolled: u64,
 }
 
 /// Handle to an open log. Cheap to clone; all clones share one writer thread. When the last

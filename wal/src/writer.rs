@@ -16,7 +16,7 @@ use crate::format::{encode_record, record_frame_bytes};
 use crate::segment::{SegmentInfo, create_segment};
 use crate::storage::Storage;
 use crate::ticket::TicketSlot;
-use crate::{Lsn, SyncPolicy, WalConfig, WalError, WalStats};
+use crate::{Lsn, SyncPolicy, WalConfig, WalError};
 
 /// One queued `append` or `append_batch`.
 #[derive(Debug)]
@@ -49,6 +49,25 @@ pub(crate) struct Queue {
     pub(crate) writer_idle: bool,
     /// `Wal::sync` requests: complete each once its LSN is synced, whatever the policy.
     pub(crate) sync_waiters: Vec<(Lsn, Arc<TicketSlot>)>,
+}
+
+/// Counters for metrics. Snapshot of monotonic counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records written and acknowledged (or written, for `Interval`/`None`).
+    pub records_appended: u64,
+    /// Bytes written to segments (frames, without segment headers).
+    pub bytes_written: u64,
+    /// Write calls (group commits, plus one extra per segment roll inside a batch).
+    pub batches: u64,
+    /// `fdatasync` calls on segments by the writer.
+    pub fsyncs: u64,
+    /// Records in the last group commit.
+    pub batch_records_last: u64,
+    /// Mean records per write.
+    pub batch_records_mean: u64,
+    /// Segments created by rolling.
+    pub segments_rolled: u64,
 }
 
 /// Counters behind [`WalStats`]. Relaxed atomics: they are metrics, not synchronisation.

@@ -164,17 +164,7 @@ fn check_every_prefix(log: &[Option<InventoryEffect>]) -> Result<(i128, i128), T
 
 fn step(ledger: &mut PairLedger, m: &mut Model, op: Op) -> Result<(), TestCaseError> {
     match op {
-        Op::Hold { order, quantity } => {
-            if matches!(m.placements.get(&order), None | Some(Placement::Held(_))) {
-                m.placements.remove(&order); // replaced, whatever happens
-                let want = m.grants(quantity);
-                let got = ledger.hold(OrderId(order), quantity).is_ok();
-                prop_assert_eq!(got, want, "hold {} for {}", quantity, order);
-                if got {
-                    m.placements.insert(order, Placement::Held(quantity));
-                }
-            }
-        }
+        Op::Hold { order, quantity } => hold(ledger, m, order, quantity)?,
         Op::Release { order } => {
             if let Some(Placement::Held(q)) = m.placements.get(&order).copied() {
                 prop_assert_eq!(ledger.release_hold(OrderId(order)), q);
@@ -198,81 +188,111 @@ fn step(ledger: &mut PairLedger, m: &mut Model, op: Op) -> Result<(), TestCaseEr
                 *m.order_reserved.entry(order).or_insert(0) += q;
             }
         }
-        Op::Adjust { delta } => {
-            let want = delta >= 0 || m.grants(delta.unsigned_abs());
-            let decided = ledger.decide_adjust(delta);
-            prop_assert_eq!(decided.is_ok(), want, "adjust by {}", delta);
-            if let Ok(effect) = decided {
-                appended(ledger, m, effect);
-            }
-        }
-        Op::Set { on_hand } => {
-            let in_flight: i128 = m.in_flight.iter().map(|(_, d)| *d as i128).sum();
-            let delta = on_hand as i128 - (m.on_hand + in_flight);
-            let want = delta >= 0 || m.grants(delta.unsigned_abs() as u64);
-            let decided = ledger.decide_set(on_hand);
-            prop_assert_eq!(decided.is_ok(), want, "set to {}", on_hand);
-            if let Ok(effect) = decided {
-                prop_assert_eq!(&effect, &InventoryEffect::Adjusted { delta: delta as i64 });
-                appended(ledger, m, effect);
-            }
-        }
-        Op::Land { pick, durable } => {
-            if !m.in_flight.is_empty() {
-                let (lsn, delta) = m.in_flight.remove(pick % m.in_flight.len());
-                ledger.adjustment_landed(&InventoryEffect::Adjusted { delta }, durable);
-                if durable {
-                    m.on_hand += delta as i128;
-                } else {
-                    m.log[lsn] = None;
-                }
-            }
-        }
-        Op::OrderRelease { pick } => {
-            if let Some((&order, &q)) = m.order_reserved.iter().nth(pick % m.order_reserved.len().max(1)) {
-                log_order_effect(
-                    m,
-                    InventoryEffect::Released {
-                        order: OrderId(order),
-                        quantity: q,
-                    },
-                );
-                m.order_reserved.remove(&order);
-            }
-        }
-        Op::OrderShip { pick, quantity } => {
-            if let Some((&order, &q)) = m.order_reserved.iter().nth(pick % m.order_reserved.len().max(1)) {
-                let quantity = quantity.min(q);
-                log_order_effect(
-                    m,
-                    InventoryEffect::Committed {
-                        order: OrderId(order),
-                        quantity,
-                    },
-                );
-                if quantity == q {
-                    m.order_reserved.remove(&order);
-                } else {
-                    m.order_reserved.insert(order, q - quantity);
-                }
-            }
-        }
+        Op::Adjust { delta } => adjust(ledger, m, delta)?,
+        Op::Set { on_hand } => set(ledger, m, on_hand)?,
+        Op::Land { pick, durable } => land(ledger, m, pick, durable),
+        Op::OrderRelease { pick } => order_release(m, pick),
+        Op::OrderShip { pick, quantity } => order_ship(m, pick, quantity),
         Op::OrderRestock { quantity } => log_order_effect(m, InventoryEffect::Restocked { quantity }),
-        Op::Deliver { pick } => {
-            if !m.undelivered.is_empty() {
-                // Each order's effects arrive in the order it sent them (one actor, awaited sends).
-                let picked = order_of(&m.undelivered[pick % m.undelivered.len()]);
-                let first = m
-                    .undelivered
-                    .iter()
-                    .position(|e| order_of(e) == picked)
-                    .expect("picked one");
-                let effect = m.undelivered.remove(first);
-                deliver(ledger, m, &effect);
-            }
+        Op::Deliver { pick } => deliver_next(ledger, m, pick),
+    }
+    Ok(())
+}
+
+/// A placement holds `quantity` for `order`, replacing a hold it had.
+fn hold(ledger: &mut PairLedger, m: &mut Model, order: u64, quantity: u64) -> Result<(), TestCaseError> {
+    if matches!(m.placements.get(&order), None | Some(Placement::Held(_))) {
+        m.placements.remove(&order); // replaced, whatever happens
+        let want = m.grants(quantity);
+        let got = ledger.hold(OrderId(order), quantity).is_ok();
+        prop_assert_eq!(got, want, "hold {} for {}", quantity, order);
+        if got {
+            m.placements.insert(order, Placement::Held(quantity));
         }
     }
     Ok(())
+}
+
+fn adjust(ledger: &mut PairLedger, m: &mut Model, delta: i64) -> Result<(), TestCaseError> {
+    let want = delta >= 0 || m.grants(delta.unsigned_abs());
+    let decided = ledger.decide_adjust(delta);
+    prop_assert_eq!(decided.is_ok(), want, "adjust by {}", delta);
+    if let Ok(effect) = decided {
+        appended(ledger, m, effect);
+    }
+    Ok(())
+}
+
+fn set(ledger: &mut PairLedger, m: &mut Model, on_hand: u64) -> Result<(), TestCaseError> {
+    let in_flight: i128 = m.in_flight.iter().map(|(_, d)| *d as i128).sum();
+    let delta = on_hand as i128 - (m.on_hand + in_flight);
+    let want = delta >= 0 || m.grants(delta.unsigned_abs() as u64);
+    let decided = ledger.decide_set(on_hand);
+    prop_assert_eq!(decided.is_ok(), want, "set to {}", on_hand);
+    if let Ok(effect) = decided {
+        prop_assert_eq!(&effect, &InventoryEffect::Adjusted { delta: delta as i64 });
+        appended(ledger, m, effect);
+    }
+    Ok(())
+}
+
+/// An appended adjustment's append finishes, durable or failed.
+fn land(ledger: &mut PairLedger, m: &mut Model, pick: usize, durable: bool) {
+    if !m.in_flight.is_empty() {
+        let (lsn, delta) = m.in_flight.remove(pick % m.in_flight.len());
+        ledger.adjustment_landed(&InventoryEffect::Adjusted { delta }, durable);
+        if durable {
+            m.on_hand += delta as i128;
+        } else {
+            m.log[lsn] = None;
+        }
+    }
+}
+
+fn order_release(m: &mut Model, pick: usize) {
+    if let Some((&order, &q)) = m.order_reserved.iter().nth(pick % m.order_reserved.len().max(1)) {
+        log_order_effect(
+            m,
+            InventoryEffect::Released {
+                order: OrderId(order),
+                quantity: q,
+            },
+        );
+        m.order_reserved.remove(&order);
+    }
+}
+
+fn order_ship(m: &mut Model, pick: usize, quantity: u64) {
+    if let Some((&order, &q)) = m.order_reserved.iter().nth(pick % m.order_reserved.len().max(1)) {
+        let quantity = quantity.min(q);
+        log_order_effect(
+            m,
+            InventoryEffect::Committed {
+                order: OrderId(order),
+                quantity,
+            },
+        );
+        if quantity == q {
+            m.order_reserved.remove(&order);
+        } else {
+            m.order_reserved.insert(order, q - quantity);
+        }
+    }
+}
+
+/// Delivers an order effect to the pair: each order's effects arrive in the order it sent
+/// them (one actor, awaited sends).
+fn deliver_next(ledger: &mut PairLedger, m: &mut Model, pick: usize) {
+    if !m.undelivered.is_empty() {
+        let picked = order_of(&m.undelivered[pick % m.undelivered.len()]);
+        let first = m
+            .undelivered
+            .iter()
+            .position(|e| order_of(e) == picked)
+            .expect("picked one");
+        let effect = m.undelivered.remove(first);
+        deliver(ledger, m, &effect);
+    }
 }
 
 fn appended(ledger: &mut PairLedger, m: &mut Model, effect: InventoryEffect) {

@@ -21,11 +21,12 @@
 //! response. If someone else logged the outcome (the settler, a restart), the retry finds the
 //! marker and answers from the attempt or refund, so it replays 200 or 402 instead of 409.
 
-use super::{OrderActor, OrderOutcome};
+use super::{OrderActor, OrderOutcome, RefundAsk};
 use crate::domain::order::{AttemptStatus, GatewayOutcome, Refund, RefundStatus};
 use crate::domain::{IdempotencyRecord, Millis, OrderCommand, OrderEvent, OrderStatus};
+use crate::engine::error::{EngineError, GatewayCall, OutcomeUnknown, Unavailable, UnknownCause};
 use crate::engine::gateway::{GatewayError, GatewayRecord};
-use crate::engine::{EngineError, IdemSpec};
+use crate::engine::idempotency::IdemSpec;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
@@ -62,17 +63,14 @@ impl Opened {
     }
 }
 
-/// A refund as the client asked for it.
-pub(super) struct RefundAsk {
-    pub(super) amount: Decimal,
-    pub(super) return_idx: Option<usize>,
-    pub(super) reason: String,
+/// The outcome of `call` is unknown, because of `cause`.
+fn unknown(call: GatewayCall, cause: UnknownCause) -> EngineError {
+    OutcomeUnknown { call, cause }.into()
 }
 
-fn unknown(what: &str, why: impl std::fmt::Display) -> EngineError {
-    EngineError::OutcomeUnknown(format!(
-        "payment gateway ({what}): {why}; it stays pending and is settled by a retry or in the background"
-    ))
+/// The outcome of `call` is unknown: the gateway failed or did not answer.
+fn lost(call: GatewayCall) -> impl FnOnce(GatewayError) -> EngineError {
+    move |e| unknown(call, UnknownCause::Gateway(e))
 }
 
 impl OrderActor {
@@ -142,9 +140,7 @@ impl OrderActor {
         if let GatewayOutcome::Failed { reason } = &outcome {
             let reason = reason.clone();
             self.log_payment(idx, outcome, None).await?;
-            return Err(EngineError::Unavailable(format!(
-                "payment gateway: {reason}; nothing was charged and the order can be paid again"
-            )));
+            return Err(Unavailable::PaymentFailed { reason }.into());
         }
         self.log_payment(idx, outcome, idem).await
     }
@@ -162,7 +158,7 @@ impl OrderActor {
         match authorized {
             Ok(auth_id) => self.capture(&a.gateway_key, auth_id, a.amount).await,
             Err(GatewayError::Declined(reason)) => Ok(GatewayOutcome::Declined { reason }),
-            Err(GatewayError::Unavailable(why)) => Err(unknown("authorization", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Authorization)(e)),
         }
     }
 
@@ -180,7 +176,7 @@ impl OrderActor {
                     reason: format!("capture refused: {reason}"),
                 })
             }
-            Err(GatewayError::Unavailable(why)) => Err(unknown("capture", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Capture)(e)),
         }
     }
 
@@ -191,14 +187,16 @@ impl OrderActor {
         let found = self
             .gateway(self.core.gateway.lookup(a.gateway_key.clone()))
             .await
-            .map_err(|e| unknown("lookup", e))?;
+            .map_err(lost(GatewayCall::Lookup))?;
         match found {
             Some(GatewayRecord::Charged { reference }) => self.capture(&a.gateway_key, reference, a.amount).await,
             Some(GatewayRecord::Declined { reason }) => Ok(GatewayOutcome::Declined { reason }),
             Some(GatewayRecord::Voided) | None => Ok(GatewayOutcome::Failed {
                 reason: "the gateway has no charge for this attempt".into(),
             }),
-            Some(GatewayRecord::Refunded { .. }) => Err(unknown("lookup", "a refund is recorded under a charge key")),
+            Some(GatewayRecord::Refunded { .. }) => {
+                Err(unknown(GatewayCall::Lookup, UnknownCause::RefundUnderChargeKey))
+            }
         }
     }
 
@@ -287,13 +285,17 @@ impl OrderActor {
 
     /// `POST /refunds`.
     pub(super) async fn refund(&mut self, ask: RefundAsk, idem: Idem) -> Result<OrderOutcome, EngineError> {
+        // An unknown return is answered before anything pending is settled.
+        let return_idx = match &ask.return_id {
+            Some(id) => Some(self.order.find_return(id)?),
+            None => None,
+        };
         if let Some(Opened::Refund(r)) = self.opened_by(&idem) {
             return self.answer_refund(r, idem).await;
         }
         if let Some(r) = self.order.pending_refund() {
             let p = &self.order.refunds[r];
-            let same =
-                !p.for_cancel && p.amount == ask.amount && p.return_idx == ask.return_idx && p.reason == ask.reason;
+            let same = !p.for_cancel && p.amount == ask.amount && p.return_idx == return_idx && p.reason == ask.reason;
             if same {
                 // The same refund asked again while its outcome is unknown: its retry.
                 return self.settle_refund(r, idem, false).await;
@@ -303,7 +305,7 @@ impl OrderActor {
         let now = self.core.clock.now();
         let cmd = OrderCommand::RequestRefund {
             amount: ask.amount,
-            return_idx: ask.return_idx,
+            return_id: ask.return_id,
             reason: ask.reason,
         };
         let events = self.order.decide(&cmd, now)?;
@@ -337,13 +339,13 @@ impl OrderActor {
             let found = self
                 .gateway(self.core.gateway.lookup(refund.gateway_key.clone()))
                 .await
-                .map_err(|e| unknown("refund lookup", e))?;
+                .map_err(lost(GatewayCall::RefundLookup))?;
             match found {
                 Some(GatewayRecord::Refunded { reference }) => GatewayOutcome::Approved { reference },
                 Some(GatewayRecord::Declined { reason }) => GatewayOutcome::Declined { reason },
                 None => self.send_refund(&refund).await?,
                 Some(GatewayRecord::Charged { .. } | GatewayRecord::Voided) => {
-                    return Err(unknown("refund lookup", "a charge is recorded under a refund key"));
+                    return Err(unknown(GatewayCall::RefundLookup, UnknownCause::ChargeUnderRefundKey));
                 }
             }
         };
@@ -378,7 +380,7 @@ impl OrderActor {
         match sent {
             Ok(reference) => Ok(GatewayOutcome::Approved { reference }),
             Err(GatewayError::Declined(reason)) => Ok(GatewayOutcome::Declined { reason }),
-            Err(GatewayError::Unavailable(why)) => Err(unknown("refund", why)),
+            Err(e @ GatewayError::Unavailable(_)) => Err(lost(GatewayCall::Refund)(e)),
         }
     }
 }

@@ -1,0 +1,202 @@
+//! What the handlers' annotations name besides their bodies: the problem responses, the path
+//! and query parameters, and the shape of a server-sent event.
+
+use super::schemas::{key, order_status};
+use utoipa::{IntoParams, ToResponse, ToSchema};
+
+/// A problem document (RFC 9457) with the machine `code` and the extras of some codes.
+#[derive(ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)] // A description of `ApiError::body`, which builds the JSON itself.
+pub struct ProblemJson {
+    /// `https://oms.dev/problems/<code>`.
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+    code: String,
+    /// `validation_failed`: every invalid field.
+    errors: Option<Vec<FieldErrorJson>>,
+    /// `insufficient_stock`: each short line.
+    lines: Option<Vec<ShortLineJson>>,
+    /// `invalid_transition`: the order's status.
+    from: Option<String>,
+    /// `invalid_transition`: what was asked.
+    action: Option<String>,
+    /// `payment_declined`.
+    order_id: Option<String>,
+    /// `payment_declined`: the order's status after the decline.
+    order_status: Option<String>,
+    /// `payload_too_large`.
+    limit_bytes: Option<u64>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorJson {
+    /// JSON path into the request (`items[0].quantity`), or a header or query parameter's name.
+    field: String,
+    message: String,
+}
+
+#[derive(ToSchema)]
+#[schema(as = ShortLine)]
+#[allow(dead_code)]
+pub struct ShortLineJson {
+    sku: String,
+    requested: u64,
+    available: u64,
+}
+
+/// `malformed_json` (the body is not JSON) or `bad_request` (not declared as JSON, an
+/// undecodable query string or path).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct BadRequest(ProblemJson);
+
+/// `payment_declined`: the order is now cancelled and its stock released.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct PaymentDeclined(ProblemJson);
+
+/// `not_found`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct NotFound(ProblemJson);
+
+/// `insufficient_stock` or `invalid_transition`; nothing was changed.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct Conflict(ProblemJson);
+
+/// `validation_failed` (every invalid field) or `idempotency_conflict`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct Invalid(ProblemJson);
+
+/// `{id}`: an order.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct OrderPath {
+    /// The order id (`ORD-` and digits); any other text names no order (404).
+    #[param(pattern = "^ORD-[0-9]{1,19}$")]
+    id: String,
+}
+
+/// `{id}` and `{shipment_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ShipmentPath {
+    #[param(pattern = "^ORD-[0-9]{1,19}$")]
+    id: String,
+    /// A shipment id from the order's `shipments[].id`.
+    #[param(pattern = "^SHP-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
+    shipment_id: String,
+}
+
+/// `{id}` and `{return_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ReturnPath {
+    #[param(pattern = "^ORD-[0-9]{1,19}$")]
+    id: String,
+    /// A return id from the order's `returns[].id`.
+    #[param(pattern = "^RET-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
+    return_id: String,
+}
+
+/// `{warehouse_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct WarehousePath {
+    #[param(schema_with = key)]
+    warehouse_id: String,
+}
+
+/// `{sku}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SkuPath {
+    #[param(schema_with = key)]
+    sku: String,
+}
+
+/// `{sku}` and `{warehouse_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct PairPath {
+    #[param(schema_with = key)]
+    sku: String,
+    #[param(schema_with = key)]
+    warehouse_id: String,
+}
+
+/// `?limit=&cursor=` of the warehouse list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct WarehouseListQuery {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = key)]
+    cursor: Option<String>,
+}
+
+/// `?user_id=&status=&limit=&cursor=` of the order list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OrderListQuery {
+    /// Only this user's orders.
+    #[param(schema_with = key)]
+    user_id: Option<String>,
+    /// Only orders in this status.
+    #[param(schema_with = order_status)]
+    status: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^ORD-[0-9]{1,19}$")]
+    cursor: Option<String>,
+}
+
+/// `?last_event_id=` of the event streams (the `Last-Event-ID` header is a tuple in the
+/// handlers' annotations: a struct's parameters share one location).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ResumeQuery {
+    /// Resume after this event id (`N` or `N.M`); the `Last-Event-ID` header takes precedence.
+    #[param(pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$")]
+    last_event_id: Option<String>,
+}
+
+/// One server-sent event as a client reads it (keep-alive comments carry no event).
+#[derive(ToSchema)]
+#[schema(as = ServerSentEvent)]
+#[allow(dead_code)]
+pub struct SseEventJson {
+    /// `<lsn>.<idx>`: the log position of the record and the event's index in it.
+    #[schema(pattern = "^[0-9]+\\.[0-9]+$")]
+    id: String,
+    /// The event type, e.g. `order.created`.
+    event: String,
+    /// The event's fields as JSON text.
+    data: String,
+}

@@ -1,0 +1,264 @@
+//! `Order::apply`: the fold of recorded events into the order, one function per event
+//! kind, and [`apply_order_events`], the one function live actors and replay both use.
+//! Nothing here can fail: an event that breaks an invariant is a programmer error and panics.
+
+use super::Order;
+use super::effects::inventory_effects;
+use super::event::{OrderEvent, StatusChange};
+use super::parts::ShipmentStatus;
+use super::parts::{AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Transition};
+use super::status::OrderStatus as S;
+use crate::domain::Millis;
+use crate::domain::ids::{Sku, WarehouseId};
+use crate::domain::inventory::InventoryEffect;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+impl Order {
+    /// Applies a recorded event. Cannot fail; a broken invariant panics.
+    pub fn apply(&mut self, event: &OrderEvent) {
+        // A refunded order still takes the receipt of a return and a failed refund.
+        let terminal_ok = matches!(
+            event,
+            OrderEvent::ReturnReceived { .. } | OrderEvent::RefundFailed { .. }
+        ) && self.status == S::Refunded;
+        assert!(
+            !self.status.is_terminal() || terminal_ok,
+            "terminal order {} took {event:?}",
+            self.id
+        );
+        let at = event.at();
+        self.updated_at = self.updated_at.max(at);
+        use OrderEvent as E;
+        match event {
+            E::PaymentAttempted { attempt } => self.apply_payment_attempted(attempt),
+            E::PaymentCaptured {
+                attempt_idx,
+                authorization_id,
+                ..
+            } => self.apply_payment_captured(*attempt_idx, authorization_id, at),
+            E::PaymentDeclined {
+                attempt_idx, reason, ..
+            } => self.apply_payment_declined(*attempt_idx, reason, at),
+            E::PaymentFailed {
+                attempt_idx, reason, ..
+            } => self.close_attempt(*attempt_idx, AttemptStatus::Failed { reason: reason.clone() }),
+            E::Cancelled { reason, actor, .. } => self.transition(S::Cancelled, reason.clone(), actor, at),
+            E::FulfillmentStarted { shipments, .. } => self.apply_fulfillment_started(shipments, at),
+            E::ShipmentShipped {
+                shipment_idx,
+                carrier,
+                tracking_number,
+                ..
+            } => self.apply_shipment_shipped(*shipment_idx, carrier, tracking_number, at),
+            E::ShipmentDelivered { shipment_idx, .. } => self.apply_shipment_delivered(*shipment_idx, at),
+            E::ReturnRequested { ret } => self.apply_return_requested(ret, at),
+            E::ReturnApproved { return_idx, .. } => self.apply_return_approved(*return_idx, at),
+            E::ReturnRejected { return_idx, reason, .. } => self.apply_return_rejected(*return_idx, reason, at),
+            E::ReturnReceived {
+                return_idx,
+                warehouse_id,
+                restock,
+                ..
+            } => self.apply_return_received(*return_idx, warehouse_id, *restock, at),
+            E::RefundRequested { refund } => {
+                assert!(refund.amount <= self.refundable(), "refund beyond refundable");
+                self.refunds.push(refund.clone());
+            }
+            E::RefundSucceeded {
+                refund_idx,
+                gateway_ref,
+                ..
+            } => self.apply_refund_succeeded(*refund_idx, gateway_ref, at),
+            E::RefundFailed { refund_idx, reason, .. } => {
+                let r = &mut self.refunds[*refund_idx];
+                assert_eq!(r.status, RefundStatus::Pending);
+                r.status = RefundStatus::Failed { reason: reason.clone() };
+            }
+        }
+        let p = &self.payment;
+        assert!(
+            Decimal::ZERO <= p.refunded && p.refunded <= p.captured && p.captured <= p.authorized,
+            "payment amounts out of order: {p:?}"
+        );
+    }
+
+    fn transition(&mut self, to: S, reason: impl Into<String>, actor: &str, at: Millis) {
+        assert!(
+            !self.status.is_terminal(),
+            "terminal order {} takes no transition to {to:?}",
+            self.id
+        );
+        self.history.push(Transition {
+            from: Some(self.status),
+            to,
+            reason: reason.into(),
+            metadata: BTreeMap::new(),
+            actor: actor.into(),
+            at,
+        });
+        self.status = to;
+    }
+
+    fn transition_with(&mut self, to: S, reason: &str, actor: &str, at: Millis, meta: &[(&str, String)]) {
+        self.transition(to, reason, actor, at);
+        let last = self.history.last_mut().expect("just pushed");
+        for (k, v) in meta {
+            last.metadata.insert((*k).to_string(), v.clone());
+        }
+    }
+
+    fn apply_payment_attempted(&mut self, attempt: &PaymentAttempt) {
+        assert!(self.pending_attempt().is_none());
+        self.payment.attempts.push(attempt.clone());
+    }
+
+    /// Closes pending attempt `idx` with `status`.
+    fn close_attempt(&mut self, idx: usize, status: AttemptStatus) {
+        let a = &mut self.payment.attempts[idx];
+        assert_eq!(a.status, AttemptStatus::Pending);
+        a.status = status;
+    }
+
+    fn apply_payment_captured(&mut self, idx: usize, authorization_id: &str, at: Millis) {
+        let authorization_id = authorization_id.to_string();
+        self.close_attempt(
+            idx,
+            AttemptStatus::Captured {
+                authorization_id: authorization_id.clone(),
+            },
+        );
+        let amount = self.payment.attempts[idx].amount;
+        self.payment.authorized += amount;
+        self.payment.captured += amount;
+        let meta = [("authorization_id", authorization_id)];
+        self.transition_with(S::Confirmed, "payment captured", "gateway", at, &meta);
+    }
+
+    fn apply_payment_declined(&mut self, idx: usize, reason: &str, at: Millis) {
+        self.close_attempt(idx, AttemptStatus::Declined { reason: reason.into() });
+        let meta = [("decline_reason", reason.to_string())];
+        self.transition_with(S::Cancelled, "payment declined", "gateway", at, &meta);
+    }
+
+    fn apply_fulfillment_started(&mut self, shipments: &[Shipment], at: Millis) {
+        assert!(self.shipments.is_empty());
+        self.shipments = shipments.to_vec();
+        let n = shipments.len().to_string();
+        self.transition_with(S::Processing, "fulfillment started", "api", at, &[("shipments", n)]);
+    }
+
+    fn apply_shipment_shipped(&mut self, idx: usize, carrier: &str, tracking_number: &str, at: Millis) {
+        let id = self.shipment_id(idx);
+        let s = &mut self.shipments[idx];
+        assert_eq!(s.status, ShipmentStatus::Pending);
+        s.status = ShipmentStatus::Shipped;
+        s.carrier = carrier.to_string();
+        s.tracking_number = Some(tracking_number.to_string());
+        s.shipped_at = Some(at);
+        let all = self.shipments.iter().all(|s| s.status != ShipmentStatus::Pending);
+        let to = if all { S::Shipped } else { S::PartiallyShipped };
+        if to != self.status {
+            self.transition_with(to, "shipment shipped", "api", at, &[("shipment_id", id)]);
+        }
+    }
+
+    fn apply_shipment_delivered(&mut self, idx: usize, at: Millis) {
+        let id = self.shipment_id(idx);
+        let s = &mut self.shipments[idx];
+        assert_eq!(s.status, ShipmentStatus::Shipped);
+        s.status = ShipmentStatus::Delivered;
+        s.delivered_at = Some(at);
+        if self.shipments.iter().all(|s| s.status == ShipmentStatus::Delivered) {
+            let meta = [("shipment_id", id)];
+            self.transition_with(S::Delivered, "all shipments delivered", "api", at, &meta);
+        }
+    }
+
+    fn apply_return_requested(&mut self, ret: &Return, at: Millis) {
+        self.returns.push(ret.clone());
+        let id = self.return_id(self.returns.len() - 1);
+        self.transition_with(S::ReturnRequested, &ret.reason, "api", at, &[("return_id", id)]);
+    }
+
+    /// Moves requested return `idx` to `status`.
+    fn settle_return(&mut self, idx: usize, status: ReturnStatus, at: Millis) {
+        let r = &mut self.returns[idx];
+        assert_eq!(r.status, ReturnStatus::Requested);
+        r.status = status;
+        r.updated_at = at;
+    }
+
+    fn apply_return_approved(&mut self, idx: usize, at: Millis) {
+        let id = self.return_id(idx);
+        self.settle_return(idx, ReturnStatus::Approved, at);
+        self.transition_with(S::ReturnApproved, "return approved", "api", at, &[("return_id", id)]);
+    }
+
+    fn apply_return_rejected(&mut self, idx: usize, reason: &str, at: Millis) {
+        let id = self.return_id(idx);
+        self.settle_return(idx, ReturnStatus::Rejected { reason: reason.into() }, at);
+        self.transition_with(S::ReturnRejected, reason, "api", at, &[("return_id", id)]);
+    }
+
+    fn apply_return_received(&mut self, idx: usize, warehouse_id: &WarehouseId, restock: bool, at: Millis) {
+        let r = &mut self.returns[idx];
+        assert_eq!(r.status, ReturnStatus::Approved);
+        r.status = ReturnStatus::Received {
+            warehouse_id: warehouse_id.clone(),
+            restock,
+        };
+        r.updated_at = at;
+    }
+
+    fn apply_refund_succeeded(&mut self, idx: usize, gateway_ref: &str, at: Millis) {
+        let id = self.refund_id(idx);
+        let r: &mut Refund = &mut self.refunds[idx];
+        assert_eq!(r.status, RefundStatus::Pending);
+        r.status = RefundStatus::Succeeded {
+            gateway_ref: gateway_ref.to_string(),
+        };
+        let (amount, for_cancel) = (r.amount, r.for_cancel);
+        self.payment.refunded += amount;
+        if for_cancel {
+            // A cancellation's refund: the `Cancelled` event that follows changes the status.
+            return;
+        }
+        let to = if self.payment.refunded == self.payment.captured {
+            S::Refunded
+        } else {
+            S::PartiallyRefunded
+        };
+        let meta = [("refund_id", id), ("amount", self.currency.render(amount))];
+        self.transition_with(to, "refund succeeded", "gateway", at, &meta);
+    }
+}
+
+/// Applies `events` to `order` in place and returns the stock they move and the status changes
+/// they cause. The one function live actors and replay both use.
+pub fn apply_order_events(
+    order: &mut Order,
+    events: &[OrderEvent],
+) -> (Vec<(Sku, WarehouseId, InventoryEffect)>, Vec<StatusChange>) {
+    let mut effects = Vec::new();
+    let mut changes = Vec::new();
+    for ev in events {
+        effects.extend(inventory_effects(order, ev));
+        let before = order.status;
+        let n_history = order.history.len();
+        order.apply(ev);
+        if order.status != before {
+            let reason = order
+                .history
+                .get(n_history)
+                .map(|t| t.reason.clone())
+                .unwrap_or_default();
+            changes.push(StatusChange {
+                from: before,
+                to: order.status,
+                reason,
+            });
+        }
+    }
+    (effects, changes)
+}

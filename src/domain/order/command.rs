@@ -1,0 +1,72 @@
+//! The commands an existing order accepts. Not serialized: the log stores the events a
+//! command decided, never the command.
+//!
+//! Commands name the order's parts by the ids clients see (`SHP-…`, `RET-…`); `decide`
+//! resolves them and answers "not found" itself. Only the outcome commands, which the engine
+//! issues for the attempt or refund it has just opened, carry positions.
+
+use super::parts::LineQty;
+use crate::domain::ids::WarehouseId;
+use crate::domain::money::Amount;
+use std::collections::BTreeMap;
+
+/// A command to an existing order. Commands that talk to the payment gateway are split in two:
+/// the intent (decided and logged before the call) and the outcome (decided after it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum OrderCommand {
+    StartPayment {
+        token: String,
+    },
+    RecordPaymentOutcome {
+        attempt_idx: usize,
+        outcome: GatewayOutcome,
+    },
+    Cancel {
+        reason: String,
+    },
+    Expire,
+    StartFulfillment {
+        carriers: BTreeMap<WarehouseId, String>,
+    },
+    Ship {
+        shipment_id: String,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    },
+    Deliver {
+        shipment_id: String,
+    },
+    RequestReturn {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    ApproveReturn {
+        return_id: String,
+    },
+    RejectReturn {
+        return_id: String,
+        reason: String,
+    },
+    ReceiveReturn {
+        return_id: String,
+        warehouse_id: WarehouseId,
+        restock: bool,
+    },
+    RequestRefund {
+        amount: Amount,
+        return_id: Option<String>,
+        reason: String,
+    },
+    RecordRefundOutcome {
+        refund_idx: usize,
+        outcome: GatewayOutcome,
+    },
+}
+
+/// What the gateway said.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GatewayOutcome {
+    Approved { reference: String },
+    Declined { reason: String },
+    Failed { reason: String },
+}

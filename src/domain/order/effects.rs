@@ -1,0 +1,95 @@
+//! The stock order events move, computed from the order *before* the event: the same
+//! functions run in the actors during live running and in the replay fold.
+
+use super::Order;
+use super::event::OrderEvent;
+use super::parts::ShipmentStatus;
+use crate::domain::ids::{Sku, WarehouseId};
+use crate::domain::inventory::InventoryEffect;
+
+/// The stock an order event moves, computed from the order *before* the event.
+pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, WarehouseId, InventoryEffect)> {
+    match event {
+        OrderEvent::PaymentDeclined { .. } | OrderEvent::Cancelled { .. } => {
+            // Everything still reserved goes back: allocations minus what has shipped.
+            let mut out = Vec::new();
+            for item in &order.items {
+                for a in &item.allocations {
+                    let shipped: u64 = order
+                        .shipments
+                        .iter()
+                        .filter(|s| s.status != ShipmentStatus::Pending && s.warehouse_id == a.warehouse_id)
+                        .flat_map(|s| s.items.iter())
+                        .filter(|l| l.sku == item.sku)
+                        .map(|l| l.quantity)
+                        .sum();
+                    let left = a.quantity.saturating_sub(shipped);
+                    if left > 0 {
+                        out.push((
+                            item.sku.clone(),
+                            a.warehouse_id.clone(),
+                            InventoryEffect::Released {
+                                order: order.id,
+                                quantity: left,
+                            },
+                        ));
+                    }
+                }
+            }
+            out
+        }
+        OrderEvent::ShipmentShipped { shipment_idx, .. } => {
+            let s = &order.shipments[*shipment_idx];
+            s.items
+                .iter()
+                .map(|l| {
+                    (
+                        l.sku.clone(),
+                        s.warehouse_id.clone(),
+                        InventoryEffect::Committed {
+                            order: order.id,
+                            quantity: l.quantity,
+                        },
+                    )
+                })
+                .collect()
+        }
+        OrderEvent::ReturnReceived {
+            return_idx,
+            warehouse_id,
+            restock: true,
+            ..
+        } => order.returns[*return_idx]
+            .items
+            .iter()
+            .map(|l| {
+                (
+                    l.sku.clone(),
+                    warehouse_id.clone(),
+                    InventoryEffect::Restocked { quantity: l.quantity },
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The reservations a newly placed order makes.
+pub fn placement_effects(order: &Order) -> Vec<(Sku, WarehouseId, InventoryEffect)> {
+    order
+        .items
+        .iter()
+        .flat_map(|item| {
+            item.allocations.iter().map(move |a| {
+                (
+                    item.sku.clone(),
+                    a.warehouse_id.clone(),
+                    InventoryEffect::Reserved {
+                        order: order.id,
+                        quantity: a.quantity,
+                    },
+                )
+            })
+        })
+        .collect()
+}

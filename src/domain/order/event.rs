@@ -1,0 +1,110 @@
+//! What happened to an order: the events `decide` returns and `apply` folds, as the log
+//! stores them (postcard, positional: new variants go at the end, fields keep their places).
+
+use super::parts::{PaymentAttempt, Refund, Return, Shipment};
+use super::status::OrderStatus;
+use crate::domain::Millis;
+use crate::domain::ids::WarehouseId;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OrderEvent {
+    PaymentAttempted {
+        attempt: PaymentAttempt,
+    },
+    PaymentCaptured {
+        attempt_idx: usize,
+        authorization_id: String,
+        at: Millis,
+    },
+    PaymentDeclined {
+        attempt_idx: usize,
+        reason: String,
+        at: Millis,
+    },
+    PaymentFailed {
+        attempt_idx: usize,
+        reason: String,
+        at: Millis,
+    },
+    Cancelled {
+        reason: String,
+        actor: String,
+        at: Millis,
+    },
+    FulfillmentStarted {
+        shipments: Vec<Shipment>,
+        at: Millis,
+    },
+    ShipmentShipped {
+        shipment_idx: usize,
+        carrier: String,
+        tracking_number: String,
+        at: Millis,
+    },
+    ShipmentDelivered {
+        shipment_idx: usize,
+        at: Millis,
+    },
+    ReturnRequested {
+        ret: Return,
+    },
+    ReturnApproved {
+        return_idx: usize,
+        at: Millis,
+    },
+    ReturnRejected {
+        return_idx: usize,
+        reason: String,
+        at: Millis,
+    },
+    ReturnReceived {
+        return_idx: usize,
+        warehouse_id: WarehouseId,
+        restock: bool,
+        at: Millis,
+    },
+    RefundRequested {
+        refund: Refund,
+    },
+    RefundSucceeded {
+        refund_idx: usize,
+        gateway_ref: String,
+        at: Millis,
+    },
+    RefundFailed {
+        refund_idx: usize,
+        reason: String,
+        at: Millis,
+    },
+}
+
+impl OrderEvent {
+    pub fn at(&self) -> Millis {
+        match self {
+            OrderEvent::PaymentAttempted { attempt } => attempt.at,
+            OrderEvent::ReturnRequested { ret } => ret.created_at,
+            OrderEvent::RefundRequested { refund } => refund.created_at,
+            OrderEvent::PaymentCaptured { at, .. }
+            | OrderEvent::PaymentDeclined { at, .. }
+            | OrderEvent::PaymentFailed { at, .. }
+            | OrderEvent::Cancelled { at, .. }
+            | OrderEvent::FulfillmentStarted { at, .. }
+            | OrderEvent::ShipmentShipped { at, .. }
+            | OrderEvent::ShipmentDelivered { at, .. }
+            | OrderEvent::ReturnApproved { at, .. }
+            | OrderEvent::ReturnRejected { at, .. }
+            | OrderEvent::ReturnReceived { at, .. }
+            | OrderEvent::RefundSucceeded { at, .. }
+            | OrderEvent::RefundFailed { at, .. } => *at,
+        }
+    }
+}
+
+/// A status change caused by a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub reason: String,
+}
