@@ -33,7 +33,9 @@ pub async fn state(world: &World, replay: bool) -> Result<EngineState, String> {
             .await
             .expect("replay task")
             .map_err(|e| format!("replay: {e}"))?;
-        replayed.check_invariants().map_err(|e| format!("replayed state: {e}"))?;
+        replayed
+            .check_invariants()
+            .map_err(|e| format!("replayed state: {e}"))?;
         if replayed.digest() != live.digest() || replayed.next_lsn != live.next_lsn {
             return Err(diff(&live, &replayed));
         }
@@ -55,7 +57,9 @@ fn stock(s: &EngineState) -> Result<(), String> {
         for sh in o.shipments.iter().filter(|sh| sh.status != ShipmentStatus::Pending) {
             for l in &sh.items {
                 let e = expect.entry((l.sku.clone(), sh.warehouse_id.clone())).or_default();
-                *e = e.checked_sub(l.quantity).ok_or(format!("{}: shipped beyond allocation", o.id))?;
+                *e = e
+                    .checked_sub(l.quantity)
+                    .ok_or(format!("{}: shipped beyond allocation", o.id))?;
             }
         }
     }
@@ -192,7 +196,10 @@ pub fn settled(s: &EngineState, now: oms::domain::Millis) -> Result<(), String> 
 }
 
 fn diff(live: &EngineState, replayed: &EngineState) -> String {
-    let mut out = format!("replay differs from live (next_lsn {} vs {})", live.next_lsn, replayed.next_lsn);
+    let mut out = format!(
+        "replay differs from live (next_lsn {} vs {})",
+        live.next_lsn, replayed.next_lsn
+    );
     for (k, inv) in &live.inventory {
         if replayed.inventory.get(k) != Some(inv) && *inv != Default::default() {
             out += &format!("; pair {k:?}: live {inv:?}, replayed {:?}", replayed.inventory.get(k));

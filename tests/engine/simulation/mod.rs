@@ -8,8 +8,13 @@
 //! crash and recovery, `check` verifies the invariants; see docs/FAULTS.md.
 //!
 //! Every decision comes from the seed: the runtime is single-threaded, the engine's time is the
-//! manual clock, snapshots are steps (not timers), and commands name orders by slot, so a seed
-//! is a run. `OMS_SIM_SEEDS=N` runs N seeds, `OMS_SIM_SEED=S` replays one; a failure prints the
+//! manual clock, snapshots are steps (not timers), crashes come at storage mutations the seed
+//! counts, and commands name orders by slot, so the steps drawn never depend on what earlier
+//! ones answered. Without concurrent bursts (odd seeds) a seed is a run, answer for answer
+//! (`a_seed_replays_exactly`); with them (even seeds) the steps are the same but requests of one
+//! burst interleave in the order the log's writer thread acknowledges their appends.
+//! `OMS_SIM_SEEDS=N` runs N seeds, `OMS_SIM_SEED=S` replays one, `OMS_SIM_BURSTS=0|1` forces
+//! bursts off or on, `OMS_SIM_TRACE=1` prints every step and answer; a failure prints the
 //! command that replays it.
 
 mod check;
@@ -42,7 +47,10 @@ enum Step {
     Burst(Vec<Op>),
     Advance(u64),
     /// The gateway does the next calls' work but loses the answers (`lose`), or fails them.
-    GatewayFault { lose: bool, n: u32 },
+    GatewayFault {
+        lose: bool,
+        n: u32,
+    },
     Crash(CrashMode),
     /// The storage crashes by itself at its n-th next mutation.
     ArmCrash(u64, CrashMode),
@@ -64,6 +72,8 @@ pub struct Stats {
     pub crashes: u64,
     pub restarts: u64,
     pub snapshots: u64,
+    /// Hash of every answer in order: equal for two runs of a seed that replayed exactly.
+    pub trace: u64,
 }
 
 struct Sim {
@@ -81,12 +91,22 @@ struct Sim {
     acked_orders: HashMap<OrderId, Arc<Order>>,
     stats: Stats,
     keys: u64,
+    profile: Profile,
 }
 
-fn knobs(rng: &mut Rng) -> Knobs {
+/// What a run may do: `bursts` of concurrent clients are the one source of nondeterminism
+/// (their interleaving follows the order the log's writer thread acknowledges appends in), and
+/// a 1 ms mailbox wait can turn a descheduled thread into a `Busy`.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    pub bursts: bool,
+}
+
+fn knobs(rng: &mut Rng, profile: Profile) -> Knobs {
+    let wait_ms = *rng.pick(&[1, 20, 500]);
     Knobs {
         mailbox_capacity: *rng.pick(&[1, 2, 4, 64]),
-        mailbox_wait_ms: *rng.pick(&[1, 5, 200]),
+        mailbox_wait_ms: if profile.bursts { wait_ms } else { 500 },
         passivate_after_ms: *rng.pick(&[1, 5, 30_000]),
         order_passivate_after_ms: *rng.pick(&[1, 5, 2_000]),
         gateway_timeout_ms: 20,
@@ -105,6 +125,7 @@ impl Sim {
         };
         match rng.weighted(&[70, 8, 7, 5, 2, 2, 1, 1, 2]) {
             0 => Step::Client(self.draw_op()),
+            1 if !self.profile.bursts => Step::Client(self.draw_op()),
             1 => {
                 let n = self.rng.range(2, 6);
                 Step::Burst((0..n).map(|_| self.draw_op()).collect())
@@ -159,21 +180,35 @@ impl Sim {
             }
             Step::Snapshot => {
                 let engine = self.world.engine.clone();
-                let taken = tokio::task::spawn_blocking(move || engine.snapshot_now()).await.expect("snapshot task");
+                let taken = tokio::task::spawn_blocking(move || engine.snapshot_now())
+                    .await
+                    .expect("snapshot task");
                 if taken.is_ok() {
                     self.stats.snapshots += 1;
                 }
             }
         }
-        self.world.quiesce().await?;
-        // A storage that crashed by itself, or a log poisoned by a failed write: the process
-        // dies and recovers.
-        if self.world.storage.is_crashed() || !self.world.engine.writable() {
-            let seed = self.rng.next_u64();
-            self.crash(CrashMode::TearUnsynced { seed }).await?;
-        }
+        self.settle().await?;
         let s = check::state(&self.world, true).await?;
         check::gateway(&self.world, &s)
+    }
+
+    /// Waits for the background work to finish. A storage that crashed by itself meanwhile, or
+    /// a log poisoned by a failed write, means the process dies and recovers (and recovery's
+    /// own work may meet the next armed crash).
+    async fn settle(&mut self) -> Result<(), String> {
+        loop {
+            self.world.quiesce().await?;
+            if !self.world.storage.is_crashed() && self.world.engine.writable() {
+                return Ok(());
+            }
+            // Not from the seed's stream: whether this happens depends on what came before, and
+            // the steps drawn must not.
+            let seed = self.stats.crashes;
+            self.world.crash(CrashMode::TearUnsynced { seed }).await?;
+            self.stats.crashes += 1;
+            check::survivors(&self.world, &self.acked, &self.acked_orders).await?;
+        }
     }
 
     async fn crash(&mut self, mode: CrashMode) -> Result<(), String> {
@@ -182,9 +217,10 @@ impl Sim {
         self.after_recovery().await
     }
 
+    /// Everything acknowledged is still there, then the usual checks once settled.
     async fn after_recovery(&mut self) -> Result<(), String> {
-        self.world.quiesce().await?;
         check::survivors(&self.world, &self.acked, &self.acked_orders).await?;
+        self.settle().await?;
         let s = check::state(&self.world, true).await?;
         check::gateway(&self.world, &s)
     }
@@ -229,9 +265,19 @@ impl Sim {
     /// Books an answer: an acknowledgement must never be contradicted later.
     fn record(&mut self, slot: Option<usize>, sent: &Sent, answer: Answer) -> Result<(), String> {
         self.stats.commands += 1;
+        let line = format!("{} {answer:?}", sent.key);
+        if std::env::var_os("OMS_SIM_TRACE").is_some() {
+            eprintln!("trace: {line}");
+        }
+        self.stats.trace = trace(self.stats.trace, &line);
         let earlier = self.acked_keys.get(&sent.key).map(|i| &self.acked[*i]);
         let (status, body) = match answer {
-            Answer::Done { status, body, order, stored } => {
+            Answer::Done {
+                status,
+                body,
+                order,
+                stored,
+            } => {
                 if earlier.is_some() {
                     return Err(format!("{} was acknowledged, and its retry ran again", sent.key));
                 }
@@ -242,7 +288,10 @@ impl Sim {
                         }
                         self.slots[slot] = Some(o.id);
                     }
-                    let newer = self.acked_orders.get(&o.id).is_none_or(|a| a.history.len() <= o.history.len());
+                    let newer = self
+                        .acked_orders
+                        .get(&o.id)
+                        .is_none_or(|a| a.history.len() <= o.history.len());
                     if newer {
                         self.acked_orders.insert(o.id, o);
                     }
@@ -300,10 +349,17 @@ impl Sim {
     }
 }
 
+fn trace(before: u64, what: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (before, what).hash(&mut h);
+    h.finish()
+}
+
 /// Runs one seed; the error names the step that failed.
-pub async fn simulate(seed: u64) -> Result<Stats, String> {
+pub async fn simulate(seed: u64, profile: Profile) -> Result<Stats, String> {
     let mut rng = Rng::new(seed);
-    let knobs = knobs(&mut rng);
+    let knobs = knobs(&mut rng, profile);
     let world = World::open(knobs).await;
     let mut sim = Sim {
         rng,
@@ -317,6 +373,7 @@ pub async fn simulate(seed: u64) -> Result<Stats, String> {
         acked_orders: HashMap::new(),
         stats: Stats::default(),
         keys: 0,
+        profile,
     };
     // Stock first, so that the first orders have something to reserve.
     for sku in 0..world::SKUS.len() {
@@ -327,6 +384,9 @@ pub async fn simulate(seed: u64) -> Result<Stats, String> {
     for i in 0..STEPS {
         let step = sim.draw_step();
         let what = format!("{step:?}");
+        if std::env::var_os("OMS_SIM_TRACE").is_some() {
+            eprintln!("step {i}: {what}");
+        }
         sim.run_step(step)
             .await
             .map_err(|e| format!("step {i} ({what}), knobs {knobs:?}: {e}"))?;
@@ -348,18 +408,37 @@ impl Drop for ReplayHint {
 }
 
 fn replay_line(seed: u64) -> String {
-    format!("replay with: OMS_SIM_SEED={seed} cargo test --test engine simulation:: -- --nocapture")
+    format!(
+        "replay with: OMS_SIM_SEED={seed} cargo test --test engine simulation::random_faults -- --nocapture \
+         (OMS_SIM_TRACE=1 prints every step and answer)"
+    )
 }
 
-fn run_seed(seed: u64) -> Stats {
+/// Even seeds have concurrent bursts, odd ones not; `OMS_SIM_BURSTS=0|1` overrides.
+fn profile_of(seed: u64) -> Profile {
+    let bursts = match std::env::var("OMS_SIM_BURSTS").as_deref() {
+        Ok("0") => false,
+        Ok(_) => true,
+        Err(_) => seed % 2 == 0,
+    };
+    Profile { bursts }
+}
+
+fn run_seed(seed: u64, profile: Profile) -> Stats {
     let hint = ReplayHint(seed);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let out = rt.block_on(simulate(seed));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(simulate(seed, profile));
     drop(rt);
     std::mem::forget(hint);
     match out {
         Ok(stats) => stats,
-        Err(e) => panic!("simulation seed {seed} failed: {e}\n{}", replay_line(seed)),
+        Err(e) => panic!(
+            "simulation seed {seed} ({profile:?}) failed: {e}\n{}",
+            replay_line(seed)
+        ),
     }
 }
 
@@ -378,7 +457,7 @@ fn random_faults_break_no_invariant() {
     let mut total = Stats::default();
     let seeds = seeds();
     for &seed in &seeds {
-        let s = run_seed(seed);
+        let s = run_seed(seed, profile_of(seed));
         total.steps += s.steps;
         total.commands += s.commands;
         total.acked += s.acked;
@@ -395,5 +474,22 @@ fn random_faults_break_no_invariant() {
         seeds.len(),
         seeds.len() as f64 / secs
     );
-    assert!(total.acked > 0 && total.crashes > 0, "the simulation must exercise something: {total:?}");
+    assert!(
+        total.acked > 0 && total.crashes > 0,
+        "the simulation must exercise something: {total:?}"
+    );
+}
+
+/// Two runs of one seed without concurrent bursts answer every request the same: such a seed
+/// is a run, so a failure replays exactly.
+#[test]
+fn a_seed_replays_exactly() {
+    let profile = Profile { bursts: false };
+    let seed = seeds()[0];
+    let (a, b) = (run_seed(seed, profile), run_seed(seed, profile));
+    assert_eq!(
+        (a.trace, a.acked, a.crashes),
+        (b.trace, b.acked, b.crashes),
+        "seed {seed}: {a:?} vs {b:?}"
+    );
 }

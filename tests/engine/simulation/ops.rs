@@ -32,21 +32,64 @@ const TOKEN_REFUND_DECLINED: &str = "tok_refundDeclined";
 #[derive(Clone, Debug)]
 pub enum Op {
     /// The `slot`-th placement of the run.
-    Place { slot: usize, lines: Vec<(usize, u64)>, ttl_ms: u64 },
-    Pay { slot: usize, token: &'static str },
-    Cancel { slot: usize },
-    Fulfill { slot: usize },
-    Ship { slot: usize, pick: usize },
-    Deliver { slot: usize, pick: usize },
-    RequestReturn { slot: usize, pick: usize },
-    ApproveReturn { slot: usize, pick: usize },
-    RejectReturn { slot: usize, pick: usize },
-    ReceiveReturn { slot: usize, pick: usize, restock: bool },
-    Refund { slot: usize, percent: u64 },
-    Adjust { sku: usize, wh: usize, delta: i64 },
-    Set { sku: usize, wh: usize, on_hand: u64 },
+    Place {
+        slot: usize,
+        lines: Vec<(usize, u64)>,
+        ttl_ms: u64,
+    },
+    Pay {
+        slot: usize,
+        token: &'static str,
+    },
+    Cancel {
+        slot: usize,
+    },
+    Fulfill {
+        slot: usize,
+    },
+    Ship {
+        slot: usize,
+        pick: usize,
+    },
+    Deliver {
+        slot: usize,
+        pick: usize,
+    },
+    RequestReturn {
+        slot: usize,
+        pick: usize,
+    },
+    ApproveReturn {
+        slot: usize,
+        pick: usize,
+    },
+    RejectReturn {
+        slot: usize,
+        pick: usize,
+    },
+    ReceiveReturn {
+        slot: usize,
+        pick: usize,
+        restock: bool,
+    },
+    Refund {
+        slot: usize,
+        percent: u64,
+    },
+    Adjust {
+        sku: usize,
+        wh: usize,
+        delta: i64,
+    },
+    Set {
+        sku: usize,
+        wh: usize,
+        on_hand: u64,
+    },
     /// The same request again, with the same key: a client retrying.
-    Retry { pick: usize },
+    Retry {
+        pick: usize,
+    },
 }
 
 /// Draws a command; `slots` is how many placements were drawn so far.
@@ -57,13 +100,21 @@ pub fn draw(rng: &mut Rng, slots: usize) -> Op {
         let n = rng.range(1, 3);
         let lines = (0..n).map(|_| (rng.below(3) as usize, rng.range(1, 3))).collect();
         let ttl_ms = rng.range(30, 1200) * 1000;
-        return Op::Place { slot: slots, lines, ttl_ms };
+        return Op::Place {
+            slot: slots,
+            lines,
+            ttl_ms,
+        };
     }
     let slot = rng.below(slots as u64) as usize;
     let pick = rng.below(8) as usize;
     match i {
         1 => {
-            let token = if rng.percent(8) { TOKEN_REFUND_DECLINED } else { *rng.pick(&TOKENS) };
+            let token = if rng.percent(8) {
+                TOKEN_REFUND_DECLINED
+            } else {
+                *rng.pick(&TOKENS)
+            };
             Op::Pay { slot, token }
         }
         2 => Op::Cancel { slot },
@@ -73,8 +124,15 @@ pub fn draw(rng: &mut Rng, slots: usize) -> Op {
         6 => Op::RequestReturn { slot, pick },
         7 => Op::ApproveReturn { slot, pick },
         8 => Op::RejectReturn { slot, pick },
-        9 => Op::ReceiveReturn { slot, pick, restock: rng.percent(70) },
-        10 => Op::Refund { slot, percent: *rng.pick(&[10, 50, 100, 150]) },
+        9 => Op::ReceiveReturn {
+            slot,
+            pick,
+            restock: rng.percent(70),
+        },
+        10 => Op::Refund {
+            slot,
+            percent: *rng.pick(&[10, 50, 100, 150]),
+        },
         11 => Op::Adjust {
             sku: rng.below(3) as usize,
             wh: rng.below(2) as usize,
@@ -85,7 +143,9 @@ pub fn draw(rng: &mut Rng, slots: usize) -> Op {
             wh: rng.below(2) as usize,
             on_hand: rng.range(0, 12),
         },
-        _ => Op::Retry { pick: rng.next_u64() as usize },
+        _ => Op::Retry {
+            pick: rng.next_u64() as usize,
+        },
     }
 }
 
@@ -123,9 +183,17 @@ impl Sent {
 #[derive(Debug)]
 pub enum Answer {
     /// Carried out now: the rendered response (status, body) and the order it left, if any.
-    Done { status: u16, body: Vec<u8>, order: Option<Arc<Order>>, stored: bool },
+    Done {
+        status: u16,
+        body: Vec<u8>,
+        order: Option<Arc<Order>>,
+        stored: bool,
+    },
     /// The key's stored response, replayed.
-    Replayed { status: u16, body: Vec<u8> },
+    Replayed {
+        status: u16,
+        body: Vec<u8>,
+    },
     Failed(EngineError),
     /// The key answered a different request: the simulation never does that.
     Conflict,
@@ -143,7 +211,10 @@ pub async fn send(engine: &Engine, sent: &Sent) -> Answer {
         Call::Place(new) => {
             let s = slot.clone();
             let spec = hold.spec(Box::new(move |o: &Arc<Order>| keep(&s, render_placed(o))));
-            engine.place_order(new.clone(), Some(spec)).await.map(|o| (render_placed(&o), Some(o)))
+            engine
+                .place_order(new.clone(), Some(spec))
+                .await
+                .map(|o| (render_placed(&o), Some(o)))
         }
         Call::Order(id, request) => {
             let s = slot.clone();
@@ -175,7 +246,12 @@ pub async fn send(engine: &Engine, sent: &Sent) -> Answer {
                 Some(s) => (s, true),
                 None => ((status, body), false),
             };
-            Answer::Done { status, body, order, stored }
+            Answer::Done {
+                status,
+                body,
+                order,
+                stored,
+            }
         }
         Err(e) => Answer::Failed(e),
     }
@@ -217,7 +293,12 @@ pub async fn resolve(engine: &Engine, op: &Op, slots: &[Option<OrderId>]) -> Opt
         Op::Adjust { sku, wh, delta } => Call::Adjust(*sku, *wh, *delta),
         Op::Set { sku, wh, on_hand } => Call::Set(*sku, *wh, *on_hand),
         Op::Retry { .. } => return None,
-        Op::Pay { slot, token } => Call::Order(order_of(slot)?, OrderRequest::Pay { token: token.to_string() }),
+        Op::Pay { slot, token } => Call::Order(
+            order_of(slot)?,
+            OrderRequest::Pay {
+                token: token.to_string(),
+            },
+        ),
         Op::Cancel { slot } => Call::Order(order_of(slot)?, OrderRequest::Cancel { reason: "sim".into() }),
         Op::Fulfill { slot } => Call::Order(order_of(slot)?, OrderRequest::Fulfill),
         other => {
@@ -259,12 +340,17 @@ fn child_request(op: &Op, order: &Order) -> Option<OrderRequest> {
             carrier: None,
             tracking_number: None,
         },
-        Op::Deliver { pick, .. } => OrderRequest::Deliver { shipment_id: shipment(*pick)? },
+        Op::Deliver { pick, .. } => OrderRequest::Deliver {
+            shipment_id: shipment(*pick)?,
+        },
         Op::RequestReturn { pick, .. } => {
             let n = order.items.len();
             let item = &order.items[*pick % n];
             OrderRequest::RequestReturn {
-                items: vec![LineQty { sku: item.sku.clone(), quantity: 1 }],
+                items: vec![LineQty {
+                    sku: item.sku.clone(),
+                    quantity: 1,
+                }],
                 reason: "sim".into(),
             }
         }

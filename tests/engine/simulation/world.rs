@@ -33,6 +33,9 @@ pub struct World {
     pub incarnations: u32,
 }
 
+/// Failed starts tolerated in a row (injected I/O errors fire once each; the seed arms few).
+const OPEN_FAILURES_MAX: u32 = 8;
+
 /// Longest wait for background work (expiry, settlement) a clock move started.
 const QUIESCE_WAIT: Duration = Duration::from_secs(30);
 
@@ -86,12 +89,16 @@ impl World {
     async fn reopen(&mut self, mut storage: Arc<SimStorage>) -> Result<(), String> {
         // The old engine stops its background tasks; its log is dead or closed already.
         let _ = self.engine.shutdown().await;
+        let mut failures = 0;
         let (engine, dir) = loop {
             match start(self.knobs, &storage, &self.clock, &self.gateway).await {
                 Ok(started) => break started,
                 // A crash armed earlier hit during recovery: the process dies again.
                 Err(_) if storage.is_crashed() => storage = Arc::new(storage.crash(CrashMode::DropUnsynced)),
-                Err(e) => return Err(e),
+                // An injected I/O error (each fires once) stopped recovery: start again. A
+                // recovery that keeps failing is a finding.
+                Err(e) if failures == OPEN_FAILURES_MAX => return Err(e),
+                Err(_) => failures += 1,
             }
         };
         self.engine = engine;
