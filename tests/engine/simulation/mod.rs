@@ -43,8 +43,12 @@ const SIM_TIME_MS_MAX: u64 = 20 * 3600 * 1000;
 #[derive(Debug)]
 enum Step {
     Client(Op),
-    /// Several clients at once.
-    Burst(Vec<Op>),
+    /// Several clients at once; with `stall_ms`, the disk holds every sync that long after
+    /// the first, so appends queue, actors wait on the log and mailboxes fill.
+    Burst {
+        ops: Vec<Op>,
+        stall_ms: Option<u64>,
+    },
     Advance(u64),
     /// The gateway does the next calls' work but loses the answers (`lose`), or fails them.
     GatewayFault {
@@ -69,6 +73,10 @@ pub struct Stats {
     pub replayed: u64,
     pub rejected: u64,
     pub unavailable: u64,
+    /// `Busy` answers: a mailbox stayed full for `mailbox_wait_ms`.
+    pub busy: u64,
+    /// Outcomes the gateway did not tell (503, settled later).
+    pub unknown: u64,
     pub crashes: u64,
     pub restarts: u64,
     pub snapshots: u64,
@@ -127,8 +135,10 @@ impl Sim {
             0 => Step::Client(self.draw_op()),
             1 if !self.profile.bursts => Step::Client(self.draw_op()),
             1 => {
-                let n = self.rng.range(2, 6);
-                Step::Burst((0..n).map(|_| self.draw_op()).collect())
+                let n = self.rng.range(2, 10);
+                let stall_ms = self.rng.percent(40).then(|| self.rng.range(2, 30));
+                let ops = (0..n).map(|_| self.draw_op()).collect();
+                Step::Burst { ops, stall_ms }
             }
             2 => Step::Advance(*rng.pick(&[1_000, 5_000, 60_000, 300_000, 900_000])),
             3 => Step::GatewayFault {
@@ -154,10 +164,14 @@ impl Sim {
     async fn run_step(&mut self, step: Step) -> Result<(), String> {
         match step {
             Step::Client(op) => self.client(op).await?,
-            Step::Burst(ops) => {
+            Step::Burst { ops, stall_ms } => {
                 let sends = self.prepare(ops).await;
                 let engine = self.world.engine.clone();
-                let answers = futures::future::join_all(sends.iter().map(|s| ops::send(&engine, &s.1))).await;
+                let all = futures::future::join_all(sends.iter().map(|s| ops::send(&engine, &s.1)));
+                let answers = match stall_ms {
+                    None => all.await,
+                    Some(ms) => stalled(&self.world.storage, ms, all).await,
+                };
                 for ((slot, sent), answer) in sends.into_iter().zip(answers) {
                     self.record(slot, &sent, answer)?;
                 }
@@ -315,7 +329,12 @@ impl Sim {
                 self.stats.rejected += 1;
                 return Ok(());
             }
-            Answer::Failed(_) => {
+            Answer::Failed(e) => {
+                match e {
+                    EngineError::Busy(_) => self.stats.busy += 1,
+                    EngineError::OutcomeUnknown(_) => self.stats.unknown += 1,
+                    _ => {}
+                }
                 self.stats.unavailable += 1;
                 return Ok(());
             }
@@ -346,6 +365,22 @@ impl Sim {
         check::gateway(&self.world, &s)?;
         check::settled(&s, self.world.clock.now())?;
         check::survivors(&self.world, &self.acked, &self.acked_orders).await
+    }
+}
+
+/// Runs `work` on a disk that holds every sync for its first `ms` milliseconds.
+async fn stalled<T>(storage: &Arc<wal::SimStorage>, ms: u64, work: impl std::future::Future<Output = T>) -> T {
+    storage.pause_syncs();
+    tokio::pin!(work);
+    let stall = tokio::time::sleep(std::time::Duration::from_millis(ms));
+    let early = tokio::select! {
+        out = &mut work => Some(out),
+        _ = stall => None,
+    };
+    storage.resume_syncs();
+    match early {
+        Some(out) => out,
+        None => work.await,
     }
 }
 
@@ -464,6 +499,8 @@ fn random_faults_break_no_invariant() {
         total.replayed += s.replayed;
         total.rejected += s.rejected;
         total.unavailable += s.unavailable;
+        total.busy += s.busy;
+        total.unknown += s.unknown;
         total.crashes += s.crashes;
         total.restarts += s.restarts;
         total.snapshots += s.snapshots;
