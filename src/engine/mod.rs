@@ -95,6 +95,20 @@ impl Engine {
         self.core.settler.snapshot()
     }
 
+    /// True when no reservation expiry and no payment settlement is due at the clock's `now`
+    /// or being carried out: the background work a move of the clock started is done. What a
+    /// simulation driving a `ManualClock` waits for before it checks the state.
+    pub fn background_idle(&self) -> bool {
+        let now = self.core.clock.now();
+        self.core.expiry.idle_at(now)
+            && self
+                .core
+                .settler
+                .snapshot()
+                .iter()
+                .all(|u| u.due_at.is_some_and(|at| at > now))
+    }
+
     /// Claims an idempotency key for a request with `fingerprint`: waits while another
     /// request holds the key, then answers replay, conflict, or run (holding the key).
     pub async fn claim_idempotency_key(&self, key: String, fingerprint: [u8; 32]) -> Claim {

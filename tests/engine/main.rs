@@ -12,4 +12,5 @@ mod lifecycle;
 mod lost_log;
 mod model;
 mod payments;
+mod simulation;
 mod snapshots;

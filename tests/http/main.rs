@@ -19,3 +19,4 @@ mod bounds;
 mod events;
 mod payment_faults;
 mod process;
+mod torture;

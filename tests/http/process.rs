@@ -38,10 +38,10 @@ fn command(dir: &Path, listen: &str, extra: &[&str]) -> Command {
 }
 
 /// A running `oms` process.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
     /// Every stderr line so far.
     log: Arc<Mutex<Vec<String>>>,
     lines: mpsc::UnboundedReceiver<String>,
@@ -66,7 +66,7 @@ fn drain_stderr(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::UnboundedR
 
 impl Server {
     /// Starts `oms serve` on a free loopback port and waits until it is ready.
-    async fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Server {
         Server::start_with(command(dir, "127.0.0.1:0", extra)).await
     }
 
@@ -160,7 +160,7 @@ impl Server {
     }
 
     /// SIGKILL, then wait for the process to be gone.
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().unwrap();
         wait_exit(&mut self.child).await;
     }
@@ -186,7 +186,7 @@ impl Server {
     }
 }
 
-async fn wait_exit(child: &mut Child) -> ExitStatus {
+pub(crate) async fn wait_exit(child: &mut Child) -> ExitStatus {
     tokio::time::timeout(PROCESS_WAIT, child.wait())
         .await
         .expect("oms exits in time")
