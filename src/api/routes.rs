@@ -9,12 +9,12 @@
 
 use super::doc;
 use super::error::ApiError;
-use super::middleware::{authenticate, gate, observe};
+use super::middleware::{authenticate, gate, locate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{admin, events, inventory, ops, orders, warehouses};
+use super::{admin, events, inventory, ops, order_parts, orders, stream_tokens, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -42,11 +42,13 @@ fn groups() -> Groups {
         calls: OpenApiRouter::new()
             .routes(routes!(ops::metrics))
             .routes(routes!(ops::openapi))
+            .routes(routes!(stream_tokens::mint))
             .routes(routes!(warehouses::put, warehouses::get))
             .routes(routes!(warehouses::list))
             .routes(routes!(inventory::adjust))
             .routes(routes!(inventory::set, inventory::get_pair))
             .routes(routes!(inventory::get_sku))
+            .routes(routes!(inventory::list))
             .routes(routes!(orders::place, orders::list))
             .routes(routes!(orders::get))
             .routes(routes!(orders::history))
@@ -59,7 +61,11 @@ fn groups() -> Groups {
             .routes(routes!(orders::approve_return))
             .routes(routes!(orders::reject_return))
             .routes(routes!(orders::receive_return))
-            .routes(routes!(orders::refund)),
+            .routes(routes!(orders::refund))
+            .routes(routes!(order_parts::get_return))
+            .routes(routes!(order_parts::get_refund))
+            .routes(routes!(ops::root))
+            .routes(routes!(ops::docs)),
     }
 }
 
@@ -148,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .merge(probes)
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::no_method)
+        .layer(from_fn(locate))
         .layer(from_fn_with_state(state.clone(), gate))
         .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn_with_state(state.clone(), observe))
