@@ -3,6 +3,8 @@
 //! - `admin`: the dashboard's static routes and assets (the browser tests are `tests/browser`).
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
 //! - `arbitrary_bodies`: random and mangled JSON bodies on every POST and PUT (property test).
+//! - `catalog`: issue 11: the stock catalogue, unknown SKUs, currencies, stream tokens,
+//!   `Location`, `GET /`.
 //! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
 //! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
@@ -16,6 +18,7 @@ mod admin;
 mod api;
 mod arbitrary_bodies;
 mod bounds;
+mod catalog;
 mod events;
 mod payment_faults;
 mod process;
