@@ -7,11 +7,14 @@
 //!   `Location`, `GET /`.
 //! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
+//! - `mirror`: events that mirror state: the inventory fold, state changes, `?types=`, the
+//!   event catalogue's schemas (`sse`: the stream reader both use).
 //! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
 //!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode.
 
+mod sse;
 mod support;
 
 mod admin;
@@ -20,5 +23,6 @@ mod arbitrary_bodies;
 mod bounds;
 mod catalog;
 mod events;
+mod mirror;
 mod payment_faults;
 mod process;
