@@ -39,11 +39,25 @@ pub struct BelowReserved {
 
 impl fmt::Display for BelowReserved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "removing {} units of {} at warehouse {} would take on_hand ({}) below the {} units reserved for orders; at most {} can be removed now",
-            self.requested, self.sku, self.warehouse_id, self.on_hand, self.reserved, self.removable
-        )
+        let (n, sku, wh) = (self.requested, &self.sku, &self.warehouse_id);
+        if self.reserved == 0 && n > self.on_hand {
+            write!(
+                f,
+                "removing {n} units of {sku} at warehouse {wh} would take on_hand ({}) below zero",
+                self.on_hand
+            )?;
+        } else {
+            write!(
+                f,
+                "removing {n} units of {sku} at warehouse {wh} would take on_hand ({}) below the {} units reserved for orders",
+                self.on_hand, self.reserved
+            )?;
+        }
+        write!(f, "; at most {} can be removed now", self.removable)?;
+        if self.removable < self.on_hand - self.reserved.min(self.on_hand) {
+            write!(f, " (units held by placements in progress count as reserved)")?;
+        }
+        Ok(())
     }
 }
 

@@ -140,6 +140,17 @@ async fn an_adjustment_below_reserved_says_so() {
         "{p}"
     );
     assert_eq!(t.pair("mug-red", "west").await["on_hand"], 7, "nothing changed");
+    let p = t
+        .post(
+            "/v1/inventory/adjustments",
+            json!({"sku": "plate", "warehouse_id": "east", "delta": -31}),
+        )
+        .await
+        .problem(409, "insufficient_stock");
+    assert_eq!(
+        p["detail"],
+        "removing 31 units of plate at warehouse east would take on_hand (30) below zero; at most 30 can be removed now"
+    );
 }
 
 #[tokio::test]
