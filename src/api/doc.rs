@@ -87,6 +87,9 @@ const LINKS: &[Link] = &[
     ("requestReturn", "201", "RejectReturn", "rejectReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
     ("approveReturn", "200", "ReceiveReturn", "receiveReturn", &[("id", "$request.path.id"), ("return_id", "$request.path.return_id")]),
     ("approveReturn", "200", "RefundOrder", "refundOrder", &[("id", "$request.path.id")]),
+    ("requestReturn", "201", "GetReturn", "getReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
+    ("refundOrder", "201", "GetRefund", "getRefund", &[("id", "$response.body#/order_id"), ("refund_id", "$response.body#/id")]),
+    ("placeOrder", "201", "OrderEvents", "orderEvents", &[("id", "$response.body#/id")]),
 ];
 
 /// The document before any server-specific touch: generated paths and schemas, plus what every

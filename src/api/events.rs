@@ -34,6 +34,7 @@ use super::error::ApiError;
 use super::extract::{Read, query_pairs};
 use super::orders::order_id;
 use super::state::AppState;
+use super::token::TOKEN_LEN_MAX;
 use crate::domain::money::Currency;
 use crate::domain::stock_changes::{PairFigures, StockFigures, moves_stock, record_deltas};
 use crate::domain::{Entry, OrderId, Sku, WarehouseId};
@@ -134,6 +135,17 @@ type Types = Option<Vec<&'static str>>;
 fn stream_query(read: &Read) -> Result<(Option<Resume>, Types), ApiError> {
     // `access_token` was checked by the middleware (a stream token, when API keys are on).
     let mut query = query_pairs(&read.uri, &["last_event_id", "types", "access_token"])?;
+    let tokens: Vec<&String> = query
+        .iter()
+        .filter(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+        .collect();
+    if tokens.len() > 1 || tokens.iter().any(|t| t.is_empty() || t.len() > TOKEN_LEN_MAX) {
+        return Err(ApiError::field(
+            "access_token",
+            format!("must be given at most once, 1 to {TOKEN_LEN_MAX} characters"),
+        ));
+    }
     query.retain(|(k, _)| k != "access_token");
     let mut types = None;
     let mut i = 0;

@@ -193,14 +193,18 @@ mod tests {
         // The token's bound is the domain's (the document said 500 while the server refused
         // anything over 256).
         assert_eq!(schema("Payment", "token")["maxLength"], TOKEN_LEN_MAX);
-        for path in ["/v1/warehouses", "/v1/orders"] {
+        let param = |path: &str, name: &str| {
             let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
-            let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
-            assert_eq!(
-                limit["schema"]["maximum"],
-                super::super::limits::LIST_LIMIT_MAX,
-                "{path}"
-            );
+            params.iter().find(|p| p["name"] == name).unwrap()["schema"].clone()
+        };
+        for path in ["/v1/warehouses", "/v1/orders", "/v1/inventory"] {
+            let limit = param(path, "limit");
+            assert_eq!(limit["maximum"], super::super::limits::LIST_LIMIT_MAX, "{path}");
+        }
+        assert_eq!(param("/v1/inventory", "low_stock_below")["maximum"], ON_HAND_MAX);
+        for path in ["/v1/events", "/v1/orders/{id}/events"] {
+            let token = param(path, "access_token");
+            assert_eq!(token["maxLength"], super::super::token::TOKEN_LEN_MAX, "{path}");
         }
         // Derived from the domain's constants, and what the document said before they were.
         assert_eq!(doc::money_in_pattern(), "^[0-9]{1,15}(\\.[0-9]{1,3})?$");

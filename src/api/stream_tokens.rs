@@ -2,7 +2,7 @@
 //! token is and why).
 
 use super::error::ApiError;
-use super::extract::Call;
+use super::extract::{Call, idempotency_key};
 use super::input::EmptyBody;
 use super::state::AppState;
 use super::token::bearer_digest;
@@ -31,6 +31,8 @@ pub struct StreamTokenJson {
         (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn mint(State(state): State<AppState>, call: Call) -> Result<Response, ApiError> {
     let _: EmptyBody = call.json()?;
+    // Checked like every POST's, though minting needs no replay (a retry mints another token).
+    idempotency_key(&call.headers)?;
     let now = call.engine.now();
     let tokens = state.stream_tokens();
     // The middleware let the request in, so a presented key is a configured one.

@@ -34,7 +34,7 @@ const TOKEN_VERSION: &str = "st1";
 /// Bytes of the key digest a token names its key by.
 const KEY_ID_LEN: usize = 8;
 /// Longest token accepted for checking, in bytes (a real one is about 100).
-const TOKEN_LEN_MAX: usize = 256;
+pub const TOKEN_LEN_MAX: usize = 256;
 
 /// The server's signing secret and the lifetime of the tokens it mints.
 #[derive(Clone)]

@@ -365,3 +365,32 @@ impl HeadOnly for axum::Router {
         self.oneshot(req).await.unwrap().status().as_u16()
     }
 }
+
+#[tokio::test]
+async fn stream_parameters_are_checked_without_keys_too() {
+    let t = TestApp::new().await;
+    let long = "t".repeat(257);
+    for q in [
+        format!("access_token={long}"),
+        "access_token=".to_string(),
+        "access_token=a&access_token=b".to_string(),
+    ] {
+        let p = t
+            .get(&format!("/v1/events?{q}"))
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(p["errors"][0]["field"], "access_token", "{q}");
+    }
+    let r = t
+        .send(
+            Request::post("/v1/stream-tokens")
+                .header(
+                    "idempotency-key",
+                    axum::http::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.problem(422, "validation_failed");
+}

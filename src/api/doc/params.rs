@@ -232,7 +232,7 @@ pub struct ResumeQuery {
     types: Option<String>,
     /// A stream token from `POST /v1/stream-tokens`, for clients that cannot send an
     /// `Authorization` header (a browser's `EventSource`). Accepted by the streams only.
-    #[param(max_length = 256)]
+    #[param(min_length = 1, max_length = 256)]
     access_token: Option<String>,
 }
 
