@@ -12,7 +12,7 @@
 //! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
 //!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
-//!   restart, SIGTERM, a locked data directory, protected mode.
+//!   restart, SIGTERM, a locked data directory, protected mode, the quick start of docs/API.md run twice.
 
 mod sse;
 mod support;
