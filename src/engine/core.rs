@@ -17,7 +17,7 @@ use super::gateway::PaymentGateway;
 use super::idempotency::Idempotency;
 use super::settler::queue::SettleQueue;
 use crate::codec;
-use crate::domain::{Record, Warehouse, WarehouseId};
+use crate::domain::{Order, Record, Warehouse, WarehouseId};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -84,6 +84,7 @@ impl Core {
             lsn,
             bytes,
             record: Some(record),
+            updated: None,
         })
     }
 
@@ -142,12 +143,25 @@ pub(crate) struct Durable {
     /// Encoded size, what the feed's byte bound counts.
     bytes: usize,
     record: Option<Arc<Record>>,
+    /// The order an `OrderUpdated` record left, from which the feed computes the record's
+    /// stock changes (`domain::stock_changes`).
+    updated: Option<Arc<Order>>,
+}
+
+impl Durable {
+    /// Names the order this (`OrderUpdated`) record left.
+    pub(crate) fn updated(mut self, order: Arc<Order>) -> Durable {
+        self.updated = Some(order);
+        self
+    }
 }
 
 impl Drop for Durable {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            self.core.feed.publish(self.lsn, record, self.bytes);
+            self.core
+                .feed
+                .publish(self.lsn, record, self.bytes, self.updated.take());
         }
     }
 }

@@ -11,7 +11,8 @@
 //! bounded amount of memory however large the records are: one further behind is told it
 //! lagged and the event stream closes it (the client resumes from the log).
 
-use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
+use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
+use crate::domain::{Entry, FastMap, Order, OrderId, OrderStatus, Record, UserId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use tokio::sync::watch;
 pub struct Committed {
     pub lsn: u64,
     pub record: Arc<Record>,
+    /// The figures of every pair the record changed, after it (the feed's fold, in LSN
+    /// order); `None` for a record read back from the log, whose reader folds them itself.
+    pub figures: Option<Arc<[PairFigures]>>,
 }
 
 /// Orders by user and by status, newest (highest number) first.
@@ -103,8 +107,16 @@ pub(crate) struct Feed {
 struct Reorder {
     /// The next LSN to publish; everything below it has been published.
     next: u64,
-    waiting: BTreeMap<u64, (Arc<Record>, usize)>,
+    /// Records durable out of order.
+    waiting: BTreeMap<u64, Waiting>,
+    /// Every pair's figures as the fold of the published records (`domain::stock_changes`):
+    /// under the same lock as `next`, so a subscriber can take both at one position.
+    figures: StockFigures,
 }
+
+/// A record durable ahead of its turn: the record, its encoded size and the order an update
+/// left (its stock changes are computed from it).
+type Waiting = (Arc<Record>, usize, Option<Arc<Order>>);
 
 /// The newest published records, bounded in count and in bytes: what a subscriber that is
 /// behind can still catch up on. One that falls further behind is told how many records it
@@ -157,11 +169,13 @@ pub struct ReplayPermit {
 }
 
 impl Feed {
-    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes) -> Feed {
+    /// `figures` are the pairs' figures as of `next_lsn - 1` (the recovered state's).
+    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes, figures: StockFigures) -> Feed {
         Feed {
             order: Mutex::new(Reorder {
                 next: next_lsn,
                 waiting: BTreeMap::new(),
+                figures,
             }),
             retained: Arc::new(RwLock::new(Retained {
                 records: VecDeque::new(),
@@ -185,19 +199,26 @@ impl Feed {
     }
 
     /// Publishes durable record `lsn` (`bytes` long, encoded), and every buffered one that
-    /// follows it in sequence.
-    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize) {
+    /// follows it in sequence. `updated` is the order an `OrderUpdated` record left (its stock
+    /// changes are computed from it).
+    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize, updated: Option<Arc<Order>>) {
         let mut order = self.order.lock();
         assert!(lsn >= order.next, "record {lsn} published twice");
-        order.waiting.insert(lsn, (record, bytes));
+        order.waiting.insert(lsn, (record, bytes, updated));
         let before = order.next;
         loop {
             let next = order.next;
-            let Some((record, bytes)) = order.waiting.remove(&next) else {
+            let Some((record, bytes, updated)) = order.waiting.remove(&next) else {
                 break;
             };
             self.indexes.write().fold(&record);
-            self.retained.write().push(Committed { lsn: next, record }, bytes);
+            let figures = order.figures.apply(record_deltas(&record.entry, updated.as_deref()));
+            let committed = Committed {
+                lsn: next,
+                record,
+                figures: Some(figures.into()),
+            };
+            self.retained.write().push(committed, bytes);
             order.next += 1;
         }
         if order.next > before {
@@ -211,16 +232,19 @@ impl Feed {
         self.order.lock().next - 1
     }
 
-    /// A subscription to every record published from now on, and the LSN published before it.
-    pub(crate) fn subscribe(&self) -> (Subscription, u64) {
+    /// A subscription to every record published from now on, and the LSN published before it;
+    /// with `figures`, also every pair's figures as of that LSN (a copy of the whole fold: a
+    /// stream replaying history computes its starting figures back from them).
+    pub(crate) fn subscribe(&self, figures: bool) -> (Subscription, u64, Option<StockFigures>) {
         let order = self.order.lock();
         let upto = order.next - 1;
+        let figures = figures.then(|| order.figures.clone());
         let subscription = Subscription {
             retained: self.retained.clone(),
             published: self.published.subscribe(),
             next: order.next,
         };
-        (subscription, upto)
+        (subscription, upto, figures)
     }
 }
 

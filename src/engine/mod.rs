@@ -47,11 +47,12 @@ pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS,
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
-pub use views::{EngineStats, SkuView};
+pub use views::{EngineStats, PAIR_SCAN_MAX, PairFilter, SkuView};
 pub use warehouses::WarehouseInput;
 
 use self::core::{Core, run_detached};
 use crate::domain::order::NewOrder;
+use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, Sku, UserId, Warehouse, WarehouseId};
 use orders::Orders;
 use pairs::{Change, Pairs};
@@ -177,6 +178,17 @@ impl Engine {
         views::sku(&self.pairs, sku).await
     }
 
+    /// A page of the stock catalogue (`views::pairs_page`): pairs in (sku, warehouse) order
+    /// after `after`, matching `filter`, and the key to continue after (None at the end).
+    pub async fn list_pairs(
+        &self,
+        filter: &PairFilter,
+        after: Option<(Sku, WarehouseId)>,
+        limit: usize,
+    ) -> Result<(Vec<PairView>, Option<(Sku, WarehouseId)>), EngineError> {
+        views::pairs_page(&self.pairs, filter, after, limit).await
+    }
+
     /// Places an order: allocates, holds stock at every pair, commits the placement in one log
     /// record, then turns the holds into reservations. All lines or none.
     ///
@@ -226,7 +238,16 @@ impl Engine {
 
     /// A receiver of every record made durable from now on, and the last LSN before it.
     pub fn subscribe(&self) -> (Subscription, u64) {
-        self.core.feed.subscribe()
+        let (subscription, upto, _) = self.core.feed.subscribe(false);
+        (subscription, upto)
+    }
+
+    /// [`Engine::subscribe`], with every pair's figures as of that last LSN (the fold of
+    /// `domain::stock_changes`): where a stream replaying history computes its figures from.
+    /// Copies the whole fold: O(pairs).
+    pub fn subscribe_with_figures(&self) -> (Subscription, u64, StockFigures) {
+        let (subscription, upto, figures) = self.core.feed.subscribe(true);
+        (subscription, upto, figures.unwrap_or_default())
     }
 
     /// Leave to replay history from the log for an event stream, or `Busy` when

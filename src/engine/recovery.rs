@@ -14,6 +14,7 @@ use super::orders::Orders;
 use super::pairs::Pairs;
 use super::replay::fold_log;
 use super::{expiry, settler, snapshot};
+use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, OrderStatus};
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -172,13 +173,14 @@ fn build(
         orders.push(order);
     }
     let idempotency = Idempotency::new(std::mem::take(&mut state.idempotency), config.idempotency, clock.now());
+    let figures = StockFigures::of_inventory(&state.inventory);
     let feed_limits = FeedLimits {
         records_max: config.feed_capacity,
         bytes_max: config.feed_bytes_max,
         replays_max: config.stream_replays_max,
     };
     let core = Arc::new(Core {
-        feed: Feed::new(state.next_lsn, feed_limits, indexes),
+        feed: Feed::new(state.next_lsn, feed_limits, indexes, figures),
         config,
         wal,
         clock,

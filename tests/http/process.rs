@@ -529,8 +529,60 @@ async fn help_is_available_for_every_command() {
             "--snapshot-every-records",
             "--snapshot-every-secs",
             "--log-format",
+            "--stream-token-ttl-secs",
+            "OMS_API_KEYS",
+            "RUST_LOG",
+            "OMS_STREAM_TOKEN_TTL_SECS",
         ] {
             assert!(text.contains(flag), "{args:?} lacks {flag}: {text}");
         }
     }
+}
+
+/// The quick start of docs/API.md, run as written (bash, curl, jq) against a server listening
+/// on `localhost:0`, twice on the same data directory: both runs take the order to `delivered`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_runs_twice_on_one_data_directory() {
+    let tools = ["bash", "curl", "jq"];
+    if let Some(missing) = tools.iter().find(|t| {
+        !std::process::Command::new("which")
+            .arg(t)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) {
+        println!("skipped: {missing} is not installed");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md")).unwrap();
+    let section = doc
+        .split("## Quick start with curl")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let script = section.split("```sh").nth(2).unwrap().split("```").next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(command(dir.path(), "localhost:0", &["--sync", "none"])).await;
+    assert!(
+        s.base.contains("127.0.0.1"),
+        "localhost is served on its IPv4 address: {}",
+        s.base
+    );
+    // The stream at the end never ends: it is left out.
+    let script: String = script
+        .lines()
+        .filter(|l| !l.contains("/events"))
+        .map(|l| l.replace("http://127.0.0.1:8080", &s.base))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for run in 1..=2 {
+        let out = Command::new("bash").arg("-c").arg(&script).output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run}: {text}");
+        for status in ["\"confirmed\"", "\"shipped\"", "\"delivered\""] {
+            assert!(text.contains(status), "run {run} lacks {status}: {text}");
+        }
+    }
+    s.kill().await;
 }
