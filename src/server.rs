@@ -91,6 +91,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_STREAM_REPLAYS_MAX", default_value_t = EngineConfig::default().stream_replays_max as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_replays_max: u64,
+    /// Most bytes of log segments kept for durable subscribers (the event relays) that are
+    /// behind, beyond what snapshots need; past it the oldest are deleted, an error is logged
+    /// and `oms_subscriber_retention_exceeded_total` counts it.
+    #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
+    pub subscriber_retention_bytes_max: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +309,7 @@ async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
         },
         feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
         stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
+        subscriber_retention_bytes_max: args.subscriber_retention_bytes_max,
         ..Default::default()
     };
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");

@@ -13,3 +13,4 @@ mod lost_log;
 mod model;
 mod payments;
 mod snapshots;
+mod subscribers;
