@@ -108,6 +108,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_STREAM_TOKEN_TTL_SECS", default_value_t = STREAM_TOKEN_TTL_MS_DEFAULT / 1000,
           value_parser = clap::value_parser!(u64).range(1..=STREAM_TOKEN_TTL_MS_MAX / 1000))]
     pub stream_token_ttl_secs: u64,
+    /// Most bytes of log segments kept for durable subscribers (the event relays) that are
+    /// behind, beyond what snapshots need; past it the oldest are deleted, an error is logged
+    /// and `oms_subscriber_retention_exceeded_total` counts it.
+    #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
+    pub subscriber_retention_bytes_max: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,6 +349,7 @@ async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
         },
         feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
         stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
+        subscriber_retention_bytes_max: args.subscriber_retention_bytes_max,
         ..Default::default()
     };
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");

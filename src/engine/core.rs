@@ -16,6 +16,7 @@ use super::feed::Feed;
 use super::gateway::PaymentGateway;
 use super::idempotency::Idempotency;
 use super::settler::queue::SettleQueue;
+use super::subscriber::registry::Subscribers;
 use crate::codec;
 use crate::domain::{Order, Record, Warehouse, WarehouseId};
 use parking_lot::RwLock;
@@ -45,6 +46,9 @@ pub(crate) struct Core {
     /// Orders whose payment or refund outcome is unknown, for the background settler. Shared
     /// (`Arc`) so the settler's loop can wait on it without keeping the core alive.
     pub(crate) settler: Arc<SettleQueue>,
+    /// Durable log subscribers: their stored positions pin the log (snapshots keep what they
+    /// still need, within a bound).
+    pub(crate) subscribers: Subscribers,
     pub(crate) counters: Counters,
     pub(crate) closed: AtomicBool,
     /// Actors that ended without storing their state (a panic). Shared with every mailbox,

@@ -129,6 +129,9 @@ struct Retained {
     bytes: usize,
     records_max: usize,
     bytes_max: usize,
+    /// Set by [`Feed::close`] (engine shutdown): subscribers get `Closed` once they have read
+    /// everything kept.
+    closed: bool,
 }
 
 impl Retained {
@@ -183,6 +186,7 @@ impl Feed {
                 bytes: 0,
                 records_max: limits.records_max,
                 bytes_max: limits.bytes_max,
+                closed: false,
             })),
             published: watch::Sender::new(next_lsn - 1),
             indexes: RwLock::new(indexes),
@@ -225,6 +229,14 @@ impl Feed {
             // Under the order lock, so the published LSN only grows.
             self.published.send_replace(order.next - 1);
         }
+    }
+
+    /// Ends every subscription once it has read what is kept (the engine is shutting down):
+    /// a subscriber that holds the engine would otherwise keep it alive, waiting forever.
+    pub(crate) fn close(&self) {
+        let order = self.order.lock();
+        self.retained.write().closed = true;
+        self.published.send_replace(order.next - 1);
     }
 
     /// Highest LSN published so far (0 if none).
@@ -274,6 +286,39 @@ impl Subscription {
                 if let Some(c) = retained.get(self.next) {
                     self.next += 1;
                     return Ok(c.clone());
+                }
+            }
+            if self.retained.read().closed || self.published.changed().await.is_err() {
+                return Err(RecvError::Closed);
+            }
+        }
+    }
+
+    /// Up to `max` records from LSN `from` on, waiting until `from` is published (the
+    /// subscription continues after them). `Lagged(n)` when the feed no longer keeps `from`
+    /// and the `n` records after it: read those from the log.
+    pub(crate) async fn recv_batch(&mut self, from: u64, max: usize) -> Result<Vec<Committed>, RecvError> {
+        self.next = from;
+        loop {
+            // Marked seen before looking, so a record published after the look wakes the wait.
+            self.published.borrow_and_update();
+            {
+                let retained = self.retained.read();
+                if self.next < retained.first_lsn {
+                    return Err(RecvError::Lagged(retained.first_lsn - self.next));
+                }
+                let mut out = Vec::new();
+                while out.len() < max.max(1)
+                    && let Some(c) = retained.get(self.next)
+                {
+                    out.push(c.clone());
+                    self.next += 1;
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                if retained.closed {
+                    return Err(RecvError::Closed);
                 }
             }
             if self.published.changed().await.is_err() {

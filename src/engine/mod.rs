@@ -35,11 +35,12 @@ mod recovery;
 mod replay;
 mod settler;
 mod snapshot;
+mod subscriber;
 mod views;
 mod warehouses;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, SUBSCRIBER_RETENTION_BYTES_MAX};
 pub use error::{Actor, Busy, EngineError, GatewayCall, OpenError, OutcomeUnknown, Unavailable, UnknownCause};
 pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
@@ -47,6 +48,8 @@ pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS,
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
+pub use subscriber::registry::{SUBSCRIBER_NAME_BYTES_MAX, SubscriberError, SubscriberInfo};
+pub use subscriber::{LogSubscriber, SubscriberAcker};
 pub use views::{EngineStats, PAIR_SCAN_MAX, PairFilter, SkuView};
 pub use warehouses::WarehouseInput;
 
@@ -250,6 +253,27 @@ impl Engine {
         (subscription, upto, figures.unwrap_or_default())
     }
 
+    /// Opens the durable log subscriber `name` at its stored position; one that has none is
+    /// registered at `start_after` (the last LSN it does not want: 0 for the whole log). See
+    /// `subscriber.rs` for the protocol.
+    pub async fn subscriber(&self, name: &str, start_after: u64) -> Result<LogSubscriber, SubscriberError> {
+        LogSubscriber::open(self.core.clone(), name, start_after).await
+    }
+
+    /// Forgets the subscriber `name` and its position (the log stops keeping records for it).
+    /// False if there was none; `InUse` while it is open.
+    pub async fn remove_subscriber(&self, name: &str) -> Result<bool, SubscriberError> {
+        let (core, name) = (self.core.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || core.subscribers.remove(&name))
+            .await
+            .map_err(|_| SubscriberError::Closed)?
+    }
+
+    /// Every registered subscriber's position and lag.
+    pub fn subscribers(&self) -> Vec<SubscriberInfo> {
+        subscriber::infos(&self.core)
+    }
+
     /// Leave to replay history from the log for an event stream, or `Busy` when
     /// `stream_replays_max` streams are replaying already. Hold it while reading history.
     pub fn replay_permit(&self) -> Result<ReplayPermit, EngineError> {
@@ -298,6 +322,7 @@ impl Engine {
     /// Stops accepting mutations, flushes the log and closes it.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.core.closed.store(true, Ordering::Release);
+        self.core.feed.close();
         self.core.expiry.wake();
         self.core.settler.wake();
         let wal = self.core.wal.clone();

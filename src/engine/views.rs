@@ -59,6 +59,9 @@ pub struct EngineStats {
     pub expiry_retries_total: u64,
     /// Actors that crashed (panicked); while non-zero the engine acknowledges nothing.
     pub dead_actors: u64,
+    /// Times a snapshot deleted log records a durable subscriber still needed, because the
+    /// retention bound for subscribers was reached.
+    pub subscriber_retention_exceeded_total: u64,
 }
 
 /// `sku`'s counts in every warehouse that has held it, by warehouse id.
@@ -195,6 +198,7 @@ pub(crate) fn stats(core: &Core, pairs: &Pairs, orders: &Orders) -> EngineStats 
         idempotency_evicted_early_total: idem.evicted_early_total,
         expiry_retries_total: c.expiry_retries_total.load(Ordering::Relaxed),
         dead_actors: core.dead_actors.load(Ordering::Relaxed),
+        subscriber_retention_exceeded_total: core.subscribers.retention_exceeded_total.load(Ordering::Relaxed),
     }
 }
 

@@ -14,3 +14,4 @@ mod model;
 mod payments;
 mod simulation;
 mod snapshots;
+mod subscribers;

@@ -538,7 +538,7 @@ async fn kill_9_under_a_full_lifecycle_load_loses_nothing_acknowledged() {
         let touched: Vec<String> = book.lock().unwrap().orders.concat();
         check_stock_and_money(&c, &touched).await;
     }
-    let book = book.lock().unwrap();
+    let book = std::mem::take(&mut *book.lock().unwrap());
     let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
     for a in &book.acked {
         *kinds.entry(a.req.path.rsplit('/').next().unwrap_or("")).or_default() += 1;
@@ -552,6 +552,5 @@ async fn kill_9_under_a_full_lifecycle_load_loses_nothing_acknowledged() {
         book.acked.len(),
         checked
     );
-    drop(book);
     server.kill().await;
 }

@@ -454,7 +454,7 @@ fn profile_of(seed: u64) -> Profile {
     let bursts = match std::env::var("OMS_SIM_BURSTS").as_deref() {
         Ok("0") => false,
         Ok(_) => true,
-        Err(_) => seed % 2 == 0,
+        Err(_) => seed.is_multiple_of(2),
     };
     Profile { bursts }
 }

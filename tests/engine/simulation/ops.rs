@@ -151,12 +151,16 @@ pub fn draw(rng: &mut Rng, slots: usize) -> Op {
 
 /// A request ready to send: what the engine is asked, independent of the key.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per simulated request, never stored in bulk
 pub enum Call {
     Place(NewOrder),
     Order(OrderId, OrderRequest),
     Adjust(usize, usize, i64),
     Set(usize, usize, u64),
 }
+
+/// Where a request's HTTP-like answer (status, body) lands.
+type Slot = Arc<Mutex<Option<(u16, Vec<u8>)>>>;
 
 /// A request as sent: its key and fingerprint, so it can be retried and checked.
 #[derive(Clone, Debug)]
@@ -206,7 +210,7 @@ pub async fn send(engine: &Engine, sent: &Sent) -> Answer {
         Claim::Replay { status, body } => return Answer::Replayed { status, body },
         Claim::Conflict => return Answer::Conflict,
     };
-    let slot: Arc<Mutex<Option<(u16, Vec<u8>)>>> = Arc::default();
+    let slot: Slot = Arc::default();
     let out = match &sent.call {
         Call::Place(new) => {
             let s = slot.clone();
