@@ -337,11 +337,14 @@ impl Producer {
     }
 
     /// Adds the stock changes of records `from..=upto` to `sums`: every pair's when `add_new`,
-    /// else only those of the pairs already there.
-    async fn sum_changes(&self, from: u64, upto: u64, sums: &mut Sums, add_new: bool) -> Result<(), Stop> {
+    /// else only those of the pairs already there. Returns the first LSN it could read (later
+    /// than `from` if the log before it was compacted).
+    async fn sum_changes(&self, from: u64, upto: u64, sums: &mut Sums, add_new: bool) -> Result<u64, Stop> {
         let mut at = from;
+        let mut first = None;
         while at <= upto {
-            let (_, chunk) = self.read_chunk(at, upto).await?;
+            let (readable, chunk) = self.read_chunk(at, upto).await?;
+            first.get_or_insert(readable.max(from));
             let Some(last) = chunk.last().map(|c| c.lsn) else {
                 break;
             };
@@ -359,15 +362,16 @@ impl Producer {
             }
             at = last + 1;
         }
-        Ok(())
+        Ok(first.unwrap_or(from))
     }
 
     /// The first pass over history: the figures of each pair it touches, before `from`. They
     /// are the feed's figures as of its newest record less every change from `from` on: those
     /// up to `upto` (the history), then those the feed published since the stream subscribed.
-    async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<(), Stop> {
+    /// Returns the LSN the figures are before (later than `from` if the log was compacted).
+    async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<u64, Stop> {
         let mut sums = Sums::new();
-        self.sum_changes(from, upto, &mut sums, true).await?;
+        let counted_from = self.sum_changes(from, upto, &mut sums, true).await?;
         let pairs: Vec<(Sku, WarehouseId)> = sums.keys().cloned().collect();
         let (newest, figures) = self.engine.stock_figures_of(&pairs);
         self.sum_changes(upto + 1, newest, &mut sums, false).await?;
@@ -378,7 +382,7 @@ impl Producer {
             self.figures
                 .set(sku, wh, (before(on_hand, d_on_hand), before(reserved, d_reserved)));
         }
-        Ok(())
+        Ok(counted_from)
     }
 
     /// Replays records after the resume position up to `upto` from the log.
@@ -387,20 +391,23 @@ impl Producer {
             return Ok(());
         };
         let mut from = resume.first_lsn();
-        self.starting_figures(from, upto).await?;
-        let mut first_chunk = true;
+        let mut counted_from = self.starting_figures(from, upto).await?;
         while from <= upto {
-            let (first_lsn, chunk) = self.read_chunk(from, upto).await?;
-            if first_chunk && first_lsn > from {
-                let note = format!(
-                    "events before log position {first_lsn} were compacted into a snapshot and cannot be replayed; continuing from there"
-                );
-                self.send(Event::default().comment(note)).await?;
-            }
-            first_chunk = false;
-            let Some(last) = chunk.last().map(|c| c.lsn) else {
+            let (readable, chunk) = self.read_chunk(from, upto).await?;
+            let (Some(first), Some(last)) = (chunk.first().map(|c| c.lsn), chunk.last().map(|c| c.lsn)) else {
                 break;
             };
+            if first > from {
+                let note = format!(
+                    "events before log position {readable} were compacted into a snapshot and cannot be replayed; continuing from there"
+                );
+                self.send(Event::default().comment(note)).await?;
+                if first > counted_from {
+                    // Compacted after the first pass, which counted records this one cannot
+                    // send: count again from here.
+                    counted_from = self.starting_figures(first, upto).await?;
+                }
+            }
             for c in &chunk {
                 let deltas = self.deltas(c).await;
                 let figures = self.figures.apply(deltas);
