@@ -19,8 +19,9 @@
 //! stock changes in LSN order (`domain::stock_changes`). Live, the feed folds them as it
 //! publishes. Replaying history, a stream cannot start that fold at its resume position (the
 //! log before it may be compacted), so it reads its history twice: first summing each pair's
-//! changes up to the position it subscribed at, whose figures the feed handed it, then
-//! emitting, starting each pair from those figures less that sum. Both ways give the figures
+//! changes, then asking the feed for those pairs' figures (and the position they are at: it
+//! sums the few records published since it subscribed too), then emitting, starting each pair
+//! from its figures less its sum. Both ways give the figures
 //! of the same fold, so a client folding `inventory.changed` from `Last-Event-ID: 0` ends with
 //! the pairs' figures.
 //!
@@ -128,6 +129,9 @@ pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Respo
     stream(state, read.engine, Some(id), resume, types)
 }
 
+/// Each pair's summed changes to (on_hand, reserved).
+type Sums = HashMap<(Sku, WarehouseId), (i128, i128)>;
+
 /// The event types a stream keeps (`None`: all).
 type Types = Option<Vec<&'static str>>;
 
@@ -207,8 +211,7 @@ fn stream(
 ) -> Result<Response, ApiError> {
     // Subscribed before the response is returned: everything durable after this point reaches
     // the client, even if the producer task has not started yet.
-    let (mut live, mut upto) = engine.subscribe();
-    let mut figures = StockFigures::default();
+    let (live, upto) = engine.subscribe();
     let replay = match resume {
         Some(r) if r.lsn > upto => {
             return Err(ApiError::field(
@@ -216,13 +219,7 @@ fn stream(
                 format!("is beyond the newest event: the log ends at position {upto}"),
             ));
         }
-        Some(r) if r.first_lsn() <= upto => {
-            let permit = engine.replay_permit()?;
-            // History to replay: subscribe again, this time with the figures (a copy of the
-            // fold, so only a stream that needs them pays for it).
-            (live, upto, figures) = engine.subscribe_with_figures();
-            Some(permit)
-        }
+        Some(r) if r.first_lsn() <= upto => Some(engine.replay_permit()?),
         _ => None,
     };
     let (tx, rx) = mpsc::channel::<Event>(CONNECTION_BUFFER_EVENTS);
@@ -237,7 +234,7 @@ fn stream(
             types,
             tx,
             currencies: HashMap::new(),
-            figures,
+            figures: StockFigures::default(),
         };
         tokio::select! {
             _ = producer.run(live, upto, replay) => {}
@@ -266,8 +263,8 @@ struct Producer {
     types: Types,
     tx: mpsc::Sender<Event>,
     currencies: HashMap<OrderId, Currency>,
-    /// Replaying history: the fold of stock changes, from the figures as of the position the
-    /// stream subscribed at (see the module comment).
+    /// Replaying history: the fold of stock changes, from the starting figures computed back
+    /// from the feed's (see the module comment).
     figures: StockFigures,
 }
 
@@ -339,32 +336,53 @@ impl Producer {
         record_deltas(&c.record.entry, order.as_deref())
     }
 
-    /// The first pass over history: each pair's figures before `from`, from the figures as of
-    /// `upto` less every change in between.
-    async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<(), Stop> {
-        let mut sums: HashMap<(Sku, WarehouseId), (i128, i128)> = HashMap::new();
+    /// Adds the stock changes of records `from..=upto` to `sums`: every pair's when `add_new`,
+    /// else only those of the pairs already there. Returns the first LSN it could read (later
+    /// than `from` if the log before it was compacted).
+    async fn sum_changes(&self, from: u64, upto: u64, sums: &mut Sums, add_new: bool) -> Result<u64, Stop> {
         let mut at = from;
+        let mut first = None;
         while at <= upto {
-            let (_, chunk) = self.read_chunk(at, upto).await?;
+            let (readable, chunk) = self.read_chunk(at, upto).await?;
+            first.get_or_insert(readable.max(from));
             let Some(last) = chunk.last().map(|c| c.lsn) else {
                 break;
             };
             for c in &chunk {
                 for d in self.deltas(c).await {
-                    let sum = sums.entry((d.sku, d.warehouse_id)).or_default();
+                    let key = (d.sku, d.warehouse_id);
+                    let sum = match sums.get_mut(&key) {
+                        Some(sum) => sum,
+                        None if add_new => sums.entry(key).or_default(),
+                        None => continue,
+                    };
                     sum.0 += i128::from(d.on_hand);
                     sum.1 += i128::from(d.reserved);
                 }
             }
             at = last + 1;
         }
-        let upto_figures = std::mem::take(&mut self.figures);
-        for ((sku, wh), (on_hand, reserved)) in sums {
-            let (o, r) = upto_figures.get(&sku, &wh);
+        Ok(first.unwrap_or(from))
+    }
+
+    /// The first pass over history: the figures of each pair it touches, before `from`. They
+    /// are the feed's figures as of its newest record less every change from `from` on: those
+    /// up to `upto` (the history), then those the feed published since the stream subscribed.
+    /// Returns the LSN the figures are before (later than `from` if the log was compacted).
+    async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<u64, Stop> {
+        let mut sums = Sums::new();
+        let counted_from = self.sum_changes(from, upto, &mut sums, true).await?;
+        let pairs: Vec<(Sku, WarehouseId)> = sums.keys().cloned().collect();
+        let (newest, figures) = self.engine.stock_figures_of(&pairs);
+        self.sum_changes(upto + 1, newest, &mut sums, false).await?;
+        self.figures = StockFigures::default();
+        for ((sku, wh), (on_hand, reserved)) in pairs.into_iter().zip(figures) {
+            let (d_on_hand, d_reserved) = sums[&(sku.clone(), wh.clone())];
             let before = |n: u64, d: i128| u64::try_from(i128::from(n) - d).unwrap_or(0);
-            self.figures.set(sku, wh, (before(o, on_hand), before(r, reserved)));
+            self.figures
+                .set(sku, wh, (before(on_hand, d_on_hand), before(reserved, d_reserved)));
         }
-        Ok(())
+        Ok(counted_from)
     }
 
     /// Replays records after the resume position up to `upto` from the log.
@@ -373,20 +391,23 @@ impl Producer {
             return Ok(());
         };
         let mut from = resume.first_lsn();
-        self.starting_figures(from, upto).await?;
-        let mut first_chunk = true;
+        let mut counted_from = self.starting_figures(from, upto).await?;
         while from <= upto {
-            let (first_lsn, chunk) = self.read_chunk(from, upto).await?;
-            if first_chunk && first_lsn > from {
-                let note = format!(
-                    "events before log position {first_lsn} were compacted into a snapshot and cannot be replayed; continuing from there"
-                );
-                self.send(Event::default().comment(note)).await?;
-            }
-            first_chunk = false;
-            let Some(last) = chunk.last().map(|c| c.lsn) else {
+            let (readable, chunk) = self.read_chunk(from, upto).await?;
+            let (Some(first), Some(last)) = (chunk.first().map(|c| c.lsn), chunk.last().map(|c| c.lsn)) else {
                 break;
             };
+            if first > from {
+                let note = format!(
+                    "events before log position {readable} were compacted into a snapshot and cannot be replayed; continuing from there"
+                );
+                self.send(Event::default().comment(note)).await?;
+                if first > counted_from {
+                    // Compacted after the first pass, which counted records this one cannot
+                    // send: count again from here.
+                    counted_from = self.starting_figures(first, upto).await?;
+                }
+            }
             for c in &chunk {
                 let deltas = self.deltas(c).await;
                 let figures = self.figures.apply(deltas);

@@ -12,7 +12,7 @@
 //! lagged and the event stream closes it (the client resumes from the log).
 
 use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
-use crate::domain::{Entry, FastMap, Order, OrderId, OrderStatus, Record, UserId};
+use crate::domain::{Entry, FastMap, Order, OrderId, OrderStatus, Record, Sku, UserId, WarehouseId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -244,19 +244,25 @@ impl Feed {
         self.order.lock().next - 1
     }
 
-    /// A subscription to every record published from now on, and the LSN published before it;
-    /// with `figures`, also every pair's figures as of that LSN (a copy of the whole fold: a
-    /// stream replaying history computes its starting figures back from them).
-    pub(crate) fn subscribe(&self, figures: bool) -> (Subscription, u64, Option<StockFigures>) {
+    /// The figures of `pairs` as of the newest published record, and that record's LSN: where
+    /// a stream replaying history computes its starting figures back from. Only the pairs
+    /// asked for are read, so the lock that publishing takes is held for as many lookups.
+    pub(crate) fn figures_of(&self, pairs: &[(Sku, WarehouseId)]) -> (u64, Vec<(u64, u64)>) {
+        let order = self.order.lock();
+        let figures = pairs.iter().map(|(sku, wh)| order.figures.get(sku, wh)).collect();
+        (order.next - 1, figures)
+    }
+
+    /// A subscription to every record published from now on, and the LSN published before it.
+    pub(crate) fn subscribe(&self) -> (Subscription, u64) {
         let order = self.order.lock();
         let upto = order.next - 1;
-        let figures = figures.then(|| order.figures.clone());
         let subscription = Subscription {
             retained: self.retained.clone(),
             published: self.published.subscribe(),
             next: order.next,
         };
-        (subscription, upto, figures)
+        (subscription, upto)
     }
 }
 

@@ -55,7 +55,6 @@ pub use warehouses::WarehouseInput;
 
 use self::core::{Core, run_detached};
 use crate::domain::order::NewOrder;
-use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, Sku, UserId, Warehouse, WarehouseId};
 use orders::Orders;
 use pairs::{Change, Pairs};
@@ -241,16 +240,14 @@ impl Engine {
 
     /// A receiver of every record made durable from now on, and the last LSN before it.
     pub fn subscribe(&self) -> (Subscription, u64) {
-        let (subscription, upto, _) = self.core.feed.subscribe(false);
-        (subscription, upto)
+        self.core.feed.subscribe()
     }
 
-    /// [`Engine::subscribe`], with every pair's figures as of that last LSN (the fold of
-    /// `domain::stock_changes`): where a stream replaying history computes its figures from.
-    /// Copies the whole fold: O(pairs).
-    pub fn subscribe_with_figures(&self) -> (Subscription, u64, StockFigures) {
-        let (subscription, upto, figures) = self.core.feed.subscribe(true);
-        (subscription, upto, figures.unwrap_or_default())
+    /// The (on_hand, reserved) of `pairs` in the fold of `domain::stock_changes` as of the
+    /// newest published record, and its LSN: where a stream replaying history computes its
+    /// figures back from.
+    pub fn stock_figures_of(&self, pairs: &[(Sku, WarehouseId)]) -> (u64, Vec<(u64, u64)>) {
+        self.core.feed.figures_of(pairs)
     }
 
     /// Opens the durable log subscriber `name` at its stored position; one that has none is

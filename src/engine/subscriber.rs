@@ -60,7 +60,7 @@ impl LogSubscriber {
         if registration.open.swap(true, Ordering::AcqRel) {
             return Err(SubscriberError::InUse(registration.name.clone()));
         }
-        let (live, _, _) = core.feed.subscribe(false);
+        let (live, _) = core.feed.subscribe();
         let next = registration.acked() + 1;
         Ok(LogSubscriber {
             core,
