@@ -6,7 +6,8 @@ use super::output;
 use crate::domain::ids::child_id;
 use crate::domain::money::Currency;
 use crate::domain::order::{OrderEvent, Shipment, StatusChange, placement_effects};
-use crate::domain::{Entry, Order, OrderId, Record};
+use crate::domain::sale::{Sale, SaleMark};
+use crate::domain::{Entry, Millis, Order, OrderId, Record};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -21,9 +22,12 @@ pub struct ApiEvent {
 /// The order a record is about, if any.
 pub fn record_order(r: &Record) -> Option<OrderId> {
     match &r.entry {
-        Entry::OrderPlaced { order } => Some(order.id),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order.id),
         Entry::OrderUpdated { order_id, .. } => Some(*order_id),
-        Entry::WarehouseUpserted { .. } | Entry::InventoryAdjusted { .. } => None,
+        Entry::WarehouseUpserted { .. }
+        | Entry::InventoryAdjusted { .. }
+        | Entry::SaleUpserted { .. }
+        | Entry::SaleMarked { .. } => None,
     }
 }
 
@@ -65,6 +69,17 @@ pub fn record_events(record: &Record, currency: Option<Currency>, current: Optio
             }),
         }],
         Entry::OrderPlaced { order } => order_placed(order),
+        Entry::OrderPlacedInSale { order, .. } => order_placed(order),
+        Entry::SaleUpserted { sale } => vec![sale_event("sale.updated", sale, sale.updated_at)],
+        Entry::SaleMarked { sale_id, mark, at } => vec![ApiEvent {
+            kind: match mark {
+                SaleMark::Started => "sale.started",
+                SaleMark::Ended => "sale.ended",
+                SaleMark::SoldOut => "sale.sold_out",
+            },
+            order_id: None,
+            data: json!({"sale_id": sale_id.as_str(), "at": at.rfc3339()}),
+        }],
         Entry::OrderUpdated {
             order_id,
             events,
@@ -78,6 +93,18 @@ pub fn record_events(record: &Record, currency: Option<Currency>, current: Optio
             };
             order.events(events, changes)
         }
+    }
+}
+
+/// A sale's definition as an event.
+fn sale_event(kind: &'static str, sale: &Sale, at: Millis) -> ApiEvent {
+    ApiEvent {
+        kind,
+        order_id: None,
+        data: json!({
+            "sale_id": sale.id.as_str(), "sku": sale.sku.as_str(), "starts_at": sale.starts_at.rfc3339(),
+            "ends_at": sale.ends_at.map(Millis::rfc3339), "at": at.rfc3339(),
+        }),
     }
 }
 

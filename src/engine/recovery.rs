@@ -13,7 +13,8 @@ use super::idempotency::Idempotency;
 use super::orders::Orders;
 use super::pairs::Pairs;
 use super::replay::fold_log;
-use super::{expiry, settler, snapshot};
+use super::sales::registry::SaleRegistry;
+use super::{expiry, sales, settler, snapshot};
 use crate::domain::{EngineState, OrderStatus};
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub(crate) async fn open(
     core.counters.recovered_records.store(replayed, Ordering::Relaxed);
     tokio::spawn(expiry::run(Arc::downgrade(&orders)));
     tokio::spawn(snapshot::snapshot_loop(Arc::downgrade(&core)));
+    tokio::spawn(sales::run_clock(Arc::downgrade(&core)));
     settler::start(&orders);
     Ok(Recovered {
         core,
@@ -172,6 +174,7 @@ fn build(
         orders.push(order);
     }
     let idempotency = Idempotency::new(std::mem::take(&mut state.idempotency), config.idempotency, clock.now());
+    let sales = std::mem::take(&mut state.sales);
     let feed_limits = FeedLimits {
         records_max: config.feed_capacity,
         bytes_max: config.feed_bytes_max,
@@ -190,6 +193,7 @@ fn build(
         expiry: Expiry::new(expiry),
         settler: Default::default(),
         counters: Counters::default(),
+        sales: Arc::new(SaleRegistry::new(sales)),
         closed: AtomicBool::new(false),
         dead_actors: Arc::new(AtomicU64::new(0)),
     });
