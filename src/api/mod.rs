@@ -14,7 +14,8 @@
 //! - [`extract`]: bounded body reading, query and header parsing, the per-handler extractors.
 //! - [`input`], [`output`]: the wire types, in and out.
 //! - [`idempotency`]: the `Idempotency-Key` flow shared by every mutation.
-//! - [`warehouses`], [`inventory`], [`orders`]: handlers by resource.
+//! - [`warehouses`], [`inventory`], [`orders`], [`sales`]: handlers by resource (`sales` holds
+//!   its own wire types: the flash-sale feature in one file).
 //! - [`events`]: the SSE streams; [`api_event`]: the mapping from log records to API events.
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`metrics`]: the registry.
 //! - [`middleware`]: request ids, access logs, metrics, API keys and the readiness gate.
@@ -41,6 +42,7 @@ pub mod orders;
 pub mod output;
 pub mod process;
 pub mod routes;
+pub mod sales;
 pub mod state;
 pub mod warehouses;
 

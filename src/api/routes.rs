@@ -11,7 +11,7 @@ use super::doc;
 use super::error::ApiError;
 use super::middleware::{authenticate, gate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{admin, events, inventory, ops, orders, warehouses};
+use super::{admin, events, inventory, ops, orders, sales, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::from_fn_with_state;
@@ -59,7 +59,9 @@ fn groups() -> Groups {
             .routes(routes!(orders::approve_return))
             .routes(routes!(orders::reject_return))
             .routes(routes!(orders::receive_return))
-            .routes(routes!(orders::refund)),
+            .routes(routes!(orders::refund))
+            .routes(routes!(sales::put, sales::get))
+            .routes(routes!(sales::list)),
     }
 }
 

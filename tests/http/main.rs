@@ -9,6 +9,8 @@
 //!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode.
+//! - `sales`: flash sales: the limit race, windows on the manual clock, prices, limits given
+//!   back, admission, events, restart.
 
 mod support;
 
@@ -19,3 +21,4 @@ mod bounds;
 mod events;
 mod payment_faults;
 mod process;
+mod sales;

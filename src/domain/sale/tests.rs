@@ -64,7 +64,7 @@ fn order(id: u64, new: NewOrder) -> Order {
 /// What the model's log holds (the sale's own records).
 #[derive(Clone, Debug)]
 enum Logged {
-    Placed(Order, Vec<SaleId>),
+    Placed(Box<Order>, Vec<SaleId>),
     Cancelled(OrderId),
 }
 
@@ -157,7 +157,7 @@ impl World {
             }
             Op::Append(i) if !self.granted.is_empty() => {
                 let (o, sales) = self.granted.remove(i % self.granted.len());
-                self.log.push(Logged::Placed(o, sales));
+                self.log.push(Logged::Placed(Box::new(o), sales));
                 self.appended.push(self.log.len() - 1);
             }
             Op::Land(i) if !self.appended.is_empty() => {
