@@ -70,4 +70,6 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<EngineState, CodecError> {
 }
 
 #[cfg(test)]
+mod sale_tests;
+#[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 //!
 //! Architecture invariant: records are applied in dense LSN order; the first record is LSN 1.
 
-use super::ids::{OrderId, Sku, WarehouseId};
+use super::ids::{OrderId, SaleId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
 use super::order::{Order, OrderStatus, ShipmentStatus, apply_order_events, placement_effects};
 use super::record::{Entry, IdempotencyRecord, Record};
@@ -158,7 +158,31 @@ impl EngineState {
                 }
             }
         }
-        self.orders.values().try_for_each(|o| self.check_reserved_for(o))
+        self.orders.values().try_for_each(|o| self.check_reserved_for(o))?;
+        self.check_sales()
+    }
+
+    /// Every order a sale counts as live exists, is the customer's and is not cancelled; and
+    /// every book's holdings add up.
+    fn check_sales(&self) -> Result<(), InvariantViolation> {
+        for book in self.sales.books() {
+            for (order, user, _) in book.members() {
+                let ok = self
+                    .orders
+                    .get(&order)
+                    .is_some_and(|o| &o.user_id == user && o.status != OrderStatus::Cancelled);
+                if !ok {
+                    return Err(InvariantViolation::SaleMember {
+                        sale: book.sale.id.clone(),
+                        order,
+                    });
+                }
+            }
+        }
+        if !self.sales.check() {
+            return Err(InvariantViolation::SaleHoldings);
+        }
+        Ok(())
     }
 
     /// Every unshipped allocation of a live order `o` is reserved at its pair, exactly.
@@ -274,6 +298,13 @@ pub enum InvariantViolation {
         expected: u64,
         found: u64,
     },
+    /// A sale counts an order as live that does not exist, is another customer's or is
+    /// cancelled.
+    #[error("sale {sale} counts order {order}, which is not a live order of its customer")]
+    SaleMember { sale: SaleId, order: OrderId },
+    /// A sale's holdings do not add up to its live orders.
+    #[error("a sale's holdings do not add up to its orders")]
+    SaleHoldings,
 }
 
 /// For callers that collect violations as text (test harnesses checking several things).
