@@ -167,8 +167,11 @@ async fn run(steps: Vec<Step>) {
             }
             Step::RestartDuring(asks) => {
                 let tasks = burst(&h, &asks).await;
-                h = h.restart().await;
+                h.engine.shutdown().await.unwrap();
+                // The placements in flight end (acknowledged or refused) and let go of the
+                // engine, whose directory lock the next one needs.
                 known.extend(acked(tasks).await);
+                h = h.restart_after_shutdown().await;
             }
             _ => {}
         }
