@@ -11,8 +11,10 @@ use thiserror::Error;
 
 /// Version byte of record payloads.
 pub const RECORD_FORMAT_V1: u8 = 1;
-/// Version byte of snapshot blobs.
+/// Version byte of snapshot blobs without flash sales (still read: an older build wrote them).
 pub const SNAPSHOT_FORMAT_V1: u8 = 1;
+/// Version byte of snapshot blobs: the format-1 state, then the flash sales (`SalesState`).
+pub const SNAPSHOT_FORMAT_V2: u8 = 2;
 
 #[derive(Clone, Debug, Error)]
 pub enum CodecError {
@@ -38,19 +40,36 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, CodecError> {
     }
 }
 
+/// Format 1 while there is no sale (what older builds wrote and can read), else format 2.
 pub fn encode_snapshot(state: &EngineState) -> Vec<u8> {
-    let mut out = vec![SNAPSHOT_FORMAT_V1];
+    let with_sales = !state.sales.is_empty();
+    let version = if with_sales {
+        SNAPSHOT_FORMAT_V2
+    } else {
+        SNAPSHOT_FORMAT_V1
+    };
+    let mut out = vec![version];
     postcard::to_io(state, &mut out).expect("writing to a Vec cannot fail");
+    if with_sales {
+        postcard::to_io(&state.sales, &mut out).expect("writing to a Vec cannot fail");
+    }
     out
 }
 
 pub fn decode_snapshot(bytes: &[u8]) -> Result<EngineState, CodecError> {
     match bytes.first() {
         Some(&SNAPSHOT_FORMAT_V1) => Ok(postcard::from_bytes(&bytes[1..])?),
+        Some(&SNAPSHOT_FORMAT_V2) => {
+            let (mut state, rest): (EngineState, _) = postcard::take_from_bytes(&bytes[1..])?;
+            state.sales = postcard::from_bytes(rest)?;
+            Ok(state)
+        }
         Some(v) => Err(CodecError::UnknownVersion(*v)),
         None => Err(CodecError::UnknownVersion(0)),
     }
 }
 
+#[cfg(test)]
+mod sale_tests;
 #[cfg(test)]
 mod tests;

@@ -12,13 +12,14 @@ use super::output;
 use crate::domain::ids::child_id;
 use crate::domain::money::Currency;
 use crate::domain::order::{OrderEvent, Shipment, StatusChange};
+use crate::domain::sale::{Sale, SaleMark};
 use crate::domain::stock_changes::PairFigures;
-use crate::domain::{Entry, Order, OrderId, Record};
+use crate::domain::{Entry, Millis, Order, OrderId, Record};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 /// Every event type the streams carry, the catalogue `?types=` filters by.
-pub const EVENT_TYPES: [&str; 18] = [
+pub const EVENT_TYPES: [&str; 22] = [
     "order.created",
     "order.state_changed",
     "payment.attempted",
@@ -37,6 +38,10 @@ pub const EVENT_TYPES: [&str; 18] = [
     "refund.failed",
     "inventory.changed",
     "warehouse.updated",
+    "sale.updated",
+    "sale.started",
+    "sale.ended",
+    "sale.sold_out",
 ];
 
 /// One API event.
@@ -50,9 +55,12 @@ pub struct ApiEvent {
 /// The order a record is about, if any.
 pub fn record_order(r: &Record) -> Option<OrderId> {
     match &r.entry {
-        Entry::OrderPlaced { order } => Some(order.id),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order.id),
         Entry::OrderUpdated { order_id, .. } => Some(*order_id),
-        Entry::WarehouseUpserted { .. } | Entry::InventoryAdjusted { .. } => None,
+        Entry::WarehouseUpserted { .. }
+        | Entry::InventoryAdjusted { .. }
+        | Entry::SaleUpserted { .. }
+        | Entry::SaleMarked { .. } => None,
     }
 }
 
@@ -90,7 +98,26 @@ pub fn record_events(
             (vec![ev], warehouse.updated_at.rfc3339(), None)
         }
         Entry::InventoryAdjusted { reason, at, .. } => (Vec::new(), at.rfc3339(), Some(reason.as_str())),
-        Entry::OrderPlaced { order } => (order_placed(order), order.created_at.rfc3339(), None),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => {
+            (order_placed(order), order.created_at.rfc3339(), None)
+        }
+        Entry::SaleUpserted { sale } => (
+            vec![sale_event("sale.updated", sale, sale.updated_at)],
+            sale.updated_at.rfc3339(),
+            None,
+        ),
+        Entry::SaleMarked { sale_id, mark, at } => {
+            let ev = ApiEvent {
+                kind: match mark {
+                    SaleMark::Started => "sale.started",
+                    SaleMark::Ended => "sale.ended",
+                    SaleMark::SoldOut => "sale.sold_out",
+                },
+                order_id: None,
+                data: json!({"sale_id": sale_id.as_str(), "at": at.rfc3339()}),
+            };
+            (vec![ev], at.rfc3339(), None)
+        }
         Entry::OrderUpdated {
             order_id,
             events,
@@ -121,6 +148,18 @@ fn inventory_changed(f: &PairFigures, at: &str, reason: Option<&str>) -> ApiEven
             "on_hand": f.on_hand, "reserved": f.reserved, "available": f.available(),
             "on_hand_delta": d.on_hand, "reserved_delta": d.reserved, "cause": d.cause.as_str(),
             "order_id": d.order_id.map(|o| o.to_string()), "reason": reason, "at": at,
+        }),
+    }
+}
+
+/// A sale's definition as an event.
+fn sale_event(kind: &'static str, sale: &Sale, at: Millis) -> ApiEvent {
+    ApiEvent {
+        kind,
+        order_id: None,
+        data: json!({
+            "sale_id": sale.id.as_str(), "sku": sale.sku.as_str(), "starts_at": sale.starts_at.rfc3339(),
+            "ends_at": sale.ends_at.map(Millis::rfc3339), "at": at.rfc3339(),
         }),
     }
 }

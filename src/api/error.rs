@@ -8,6 +8,7 @@
 //! sentences.
 
 use crate::domain::rejection::BelowReserved;
+use crate::domain::sale::SaleRejection;
 use crate::domain::{FieldError, OrderStatus, Rejection, ShortLine};
 use crate::engine::EngineError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -58,6 +59,9 @@ pub enum ApiError {
     Recovering,
     /// 500 `internal`; the string is the cause, logged and never sent.
     Internal(String),
+    /// A flash sale's refusal: 409 `sale_not_started`, `sale_ended`, `limit_exceeded`;
+    /// 429 `rate_limited` (with `Retry-After`).
+    Sale(SaleRejection),
 }
 
 impl ApiError {
@@ -80,6 +84,8 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(_) | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Sale(SaleRejection::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Sale(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -98,6 +104,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Sale(r) => sale_code(r),
         }
     }
 
@@ -116,6 +123,10 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
+            ApiError::Sale(SaleRejection::NotStarted { .. }) => "Sale not started",
+            ApiError::Sale(SaleRejection::Ended { .. }) => "Sale ended",
+            ApiError::Sale(SaleRejection::LimitExceeded { .. }) => "Limit exceeded",
+            ApiError::Sale(SaleRejection::RateLimited { .. }) => "Too many requests",
         }
     }
 
@@ -169,6 +180,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "the service cannot take this request right now; retry shortly".into(),
             ApiError::Recovering => "recovering: the service is not ready yet; retry shortly".into(),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+            ApiError::Sale(r) => sale_extras(r, &mut extras),
         };
         problem(self.status(), self.code(), self.title(), &detail, extras)
     }
@@ -182,6 +194,55 @@ impl ApiError {
             other => tracing::debug!(code = other.code(), "request rejected"),
         }
     }
+}
+
+fn sale_code(r: &SaleRejection) -> &'static str {
+    match r {
+        SaleRejection::NotStarted { .. } => "sale_not_started",
+        SaleRejection::Ended { .. } => "sale_ended",
+        SaleRejection::LimitExceeded { .. } => "limit_exceeded",
+        SaleRejection::RateLimited { .. } => "rate_limited",
+    }
+}
+
+/// The extras of a sale's refusal, and its detail.
+fn sale_extras(r: &SaleRejection, extras: &mut Map<String, Value>) -> String {
+    match r {
+        SaleRejection::NotStarted { sale, starts_at } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("starts_at".into(), json!(starts_at.rfc3339()));
+        }
+        SaleRejection::Ended { sale, ended_at } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("ended_at".into(), json!(ended_at.rfc3339()));
+        }
+        SaleRejection::LimitExceeded {
+            sale,
+            scope,
+            limit,
+            held,
+            requested,
+        } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("scope".into(), json!(scope.as_str()));
+            extras.insert("limit".into(), json!(limit));
+            extras.insert("held".into(), json!(held));
+            extras.insert("requested".into(), json!(requested));
+        }
+        SaleRejection::RateLimited { sale, retry_after_ms } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert(
+                "retry_after_seconds".into(),
+                json!(retry_after_seconds(*retry_after_ms)),
+            );
+        }
+    }
+    r.to_string()
+}
+
+/// Whole seconds to wait, at least 1 (what `Retry-After` can say).
+fn retry_after_seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
 }
 
 /// Builds a problem document.
@@ -225,7 +286,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        problem_response(self.status(), body)
+        let mut resp = problem_response(self.status(), body);
+        if let ApiError::Sale(SaleRejection::RateLimited { retry_after_ms, .. }) = &self {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(*retry_after_ms)),
+            );
+        }
+        resp
     }
 }
 
@@ -240,6 +308,7 @@ impl From<Rejection> for ApiError {
                 ApiError::InvalidTransition { from, action, detail }
             }
             Rejection::PaymentDeclined { reason } => ApiError::PaymentDeclined(reason),
+            Rejection::Sale(r) => ApiError::Sale(r),
         }
     }
 }

@@ -455,7 +455,7 @@ impl Producer {
             }
             _ => None,
         };
-        if let Entry::OrderPlaced { order } = &c.record.entry {
+        if let Some(order) = c.record.entry.placed_order() {
             self.remember(order.id, order.currency);
         }
         if let Some(o) = &current {

@@ -69,7 +69,7 @@ impl Business {
     /// Counts what one durable record did.
     fn count(&self, record: &Record) {
         match &record.entry {
-            Entry::OrderPlaced { .. } => {
+            Entry::OrderPlaced { .. } | Entry::OrderPlacedInSale { .. } => {
                 self.orders_placed.inc();
             }
             Entry::OrderUpdated { events, .. } => events.iter().for_each(|e| self.count_event(e)),

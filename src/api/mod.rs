@@ -16,6 +16,8 @@
 //! - [`idempotency`]: the `Idempotency-Key` flow shared by every mutation.
 //! - [`warehouses`], [`inventory`], [`orders`], [`order_parts`], [`stream_tokens`]: handlers by
 //!   resource.
+//! - [`warehouses`], [`inventory`], [`orders`], [`sales`]: handlers by resource (`sales` holds
+//!   its own wire types: the flash-sale feature in one file).
 //! - [`events`]: the SSE streams; [`api_event`]: the mapping from log records to API events.
 //! - [`token`]: stream tokens, signed and checked; [`stream_tokens`]: the endpoint minting them.
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`metrics`]: the registry.
@@ -44,6 +46,7 @@ pub mod orders;
 pub mod output;
 pub mod process;
 pub mod routes;
+pub mod sales;
 pub mod state;
 pub mod stream_tokens;
 pub mod token;

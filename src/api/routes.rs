@@ -11,7 +11,7 @@ use super::doc;
 use super::error::ApiError;
 use super::middleware::{authenticate, gate, locate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{admin, events, inventory, ops, order_parts, orders, stream_tokens, warehouses};
+use super::{admin, events, inventory, ops, order_parts, orders, sales, stream_tokens, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -65,7 +65,9 @@ fn groups() -> Groups {
             .routes(routes!(order_parts::get_return))
             .routes(routes!(order_parts::get_refund))
             .routes(routes!(ops::root))
-            .routes(routes!(ops::docs)),
+            .routes(routes!(ops::docs))
+            .routes(routes!(sales::put, sales::get))
+            .routes(routes!(sales::list)),
     }
 }
 

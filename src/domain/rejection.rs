@@ -4,6 +4,7 @@
 use super::ids::{Sku, WarehouseId};
 use super::order::OrderStatus;
 use super::placement::ShortLine;
+use super::sale::SaleRejection;
 use serde::Serialize;
 use std::fmt;
 
@@ -77,6 +78,8 @@ pub enum Rejection {
     PaymentDeclined {
         reason: String,
     },
+    /// A flash sale's window, limit or admission rate refused it (`domain::sale`).
+    Sale(SaleRejection),
 }
 
 impl fmt::Display for Rejection {
@@ -105,6 +108,7 @@ impl fmt::Display for Rejection {
                 write!(f, "cannot {action} an order in state {}: {detail}", from.as_str())
             }
             Rejection::PaymentDeclined { reason } => write!(f, "payment declined: {reason}"),
+            Rejection::Sale(r) => write!(f, "{r}"),
         }
     }
 }

@@ -150,7 +150,7 @@ pub fn record_deltas(entry: &Entry, order: Option<&Order>) -> Vec<PairDelta> {
         }
     };
     match entry {
-        Entry::WarehouseUpserted { .. } => {}
+        Entry::WarehouseUpserted { .. } | Entry::SaleUpserted { .. } | Entry::SaleMarked { .. } => {}
         Entry::InventoryAdjusted {
             sku,
             warehouse_id,
@@ -163,7 +163,7 @@ pub fn record_deltas(entry: &Entry, order: Option<&Order>) -> Vec<PairDelta> {
             StockCause::Adjustment,
             None,
         ),
-        Entry::OrderPlaced { order } => {
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => {
             for (sku, wh, e) in placement_effects(order) {
                 add(&sku, &wh, &e, StockCause::Placement, Some(order.id));
             }

@@ -15,6 +15,7 @@ use super::expiry::queue::Expiry;
 use super::feed::Feed;
 use super::gateway::PaymentGateway;
 use super::idempotency::Idempotency;
+use super::sales::registry::SaleRegistry;
 use super::settler::queue::SettleQueue;
 use super::subscriber::registry::Subscribers;
 use crate::codec;
@@ -50,6 +51,9 @@ pub(crate) struct Core {
     /// still need, within a bound).
     pub(crate) subscribers: Subscribers,
     pub(crate) counters: Counters,
+    /// Every flash-sale decision's state (a leaf: `sales/registry.rs`). Shared (`Arc`) so a
+    /// placement's held allowance can give itself back when dropped.
+    pub(crate) sales: Arc<SaleRegistry>,
     pub(crate) closed: AtomicBool,
     /// Actors that ended without storing their state (a panic). Shared with every mailbox,
     /// which counts its own death. Once it is non-zero the engine acknowledges nothing more:

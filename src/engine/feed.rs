@@ -57,7 +57,9 @@ impl Indexes {
 
     pub(crate) fn fold(&mut self, record: &Record) {
         match &record.entry {
-            Entry::OrderPlaced { order } => self.insert(order.id, &order.user_id, order.status),
+            Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => {
+                self.insert(order.id, &order.user_id, order.status)
+            }
             Entry::OrderUpdated { order_id, changes, .. } => {
                 if let Some(last) = changes.last() {
                     self.set_status(*order_id, last.to);
@@ -237,6 +239,12 @@ impl Feed {
         let order = self.order.lock();
         self.retained.write().closed = true;
         self.published.send_replace(order.next - 1);
+    }
+
+    /// The status of each order as of the published records (None: not published yet).
+    pub(crate) fn statuses(&self, ids: impl Iterator<Item = OrderId>) -> Vec<Option<OrderStatus>> {
+        let indexes = self.indexes.read();
+        ids.map(|id| indexes.status_of.get(&id.0).copied()).collect()
     }
 
     /// Highest LSN published so far (0 if none).

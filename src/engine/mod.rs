@@ -13,6 +13,8 @@
 //!   `idempotency.rs`, `expiry/queue.rs`, `settler/queue.rs`: leaves;
 //! - `core.rs`: the log shell (`Core::append`, `Durable`), shared by everything above it;
 //! - `pairs.rs`, then `orders.rs` (with `orders/payment.rs`): the actors and their registries;
+//! - `sales/registry.rs`: the flash-sale desk (a leaf the core holds); `sales.rs`: sale
+//!   definitions, the sale clock and figures;
 //! - `placement.rs`, `warehouses.rs`, `views.rs`, `expiry.rs`, `settler.rs`: what drives or
 //!   reads the actors; `replay.rs`, `snapshot.rs`: the fold of the log;
 //! - `recovery.rs`: opens the directory and builds everything; this file: the handle.
@@ -33,6 +35,7 @@ mod pairs;
 mod placement;
 mod recovery;
 mod replay;
+mod sales;
 mod settler;
 mod snapshot;
 mod subscriber;
@@ -47,6 +50,7 @@ pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
 pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
+pub use sales::{SalePhase, SaleView};
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
 pub use subscriber::registry::{SUBSCRIBER_NAME_BYTES_MAX, SubscriberError, SubscriberInfo};
 pub use subscriber::{LogSubscriber, SubscriberAcker};
@@ -55,7 +59,8 @@ pub use warehouses::WarehouseInput;
 
 use self::core::{Core, run_detached};
 use crate::domain::order::NewOrder;
-use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, Sku, UserId, Warehouse, WarehouseId};
+use crate::domain::sale::{Sale, SaleInput};
+use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, SaleId, Sku, UserId, Warehouse, WarehouseId};
 use orders::Orders;
 use pairs::{Change, Pairs};
 use placement::Placement;
@@ -210,6 +215,22 @@ impl Engine {
         // What can be refused without touching an actor is refused here, without a task.
         placement.precheck(&new)?;
         run_detached("placement", placement.place(new, idem)).await
+    }
+
+    /// Creates or changes a flash sale (`domain::sale`). Cancellation-safe like
+    /// [`Engine::place_order`].
+    pub async fn upsert_sale(&self, input: SaleInput, idem: Option<IdemSpec<Sale>>) -> Result<Sale, EngineError> {
+        run_detached("sale", sales::upsert(self.core.clone(), input, idem)).await
+    }
+
+    /// A sale with its live figures.
+    pub fn sale(&self, id: &SaleId) -> Option<SaleView> {
+        sales::view(&self.core, &self.pairs, id)
+    }
+
+    /// Every sale's id, ascending.
+    pub fn sale_ids(&self) -> Vec<SaleId> {
+        sales::ids(&self.core)
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Arc<Order>, EngineError> {

@@ -18,8 +18,8 @@ use super::settler::queue::SETTLE_DELAY_MS_MIN;
 use super::warehouses;
 use crate::domain::order::LineQty;
 use crate::domain::{
-    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection,
-    WarehouseId, apply_order_events,
+    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Record,
+    Rejection, WarehouseId, apply_order_events,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -451,7 +451,12 @@ impl OrderActor {
         #[cfg(debug_assertions)]
         later_effects_agree(&outcome.order, &record, &effects);
         let durable = self.core.append(record).await?.updated(outcome.order.clone());
+        let cancelled = outcome.order.status == OrderStatus::Cancelled && self.order.status != OrderStatus::Cancelled;
         self.order = outcome.order.clone();
+        if cancelled {
+            // Durable: the units go back to the customer's allowance in any sale of the order.
+            self.core.sales.cancelled(self.order.id);
+        }
         for (sku, wh, effect) in effects {
             let pair = self.pairs.get_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is. Only a

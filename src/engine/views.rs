@@ -218,5 +218,6 @@ pub(crate) async fn live_state(core: &Core, pairs: &Pairs, orders: &Orders) -> R
         state.orders.insert(o.id, o);
     }
     state.idempotency = core.idempotency.export();
+    state.sales = core.sales.read(|d| d.state().clone());
     Ok(state)
 }

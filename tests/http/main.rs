@@ -13,6 +13,9 @@
 //!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode, the quick start of docs/API.md run twice.
+//!   restart, SIGTERM, a locked data directory, protected mode.
+//! - `sales`: flash sales: the limit race, windows on the manual clock, prices, limits given
+//!   back, admission, events, restart.
 
 mod sse;
 mod support;
@@ -26,4 +29,5 @@ mod events;
 mod mirror;
 mod payment_faults;
 mod process;
+mod sales;
 mod torture;

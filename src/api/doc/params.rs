@@ -37,6 +37,23 @@ pub struct ProblemJson {
     on_hand: Option<u64>,
     /// `insufficient_stock` of an adjustment or count: what the pair has reserved for orders.
     reserved: Option<u64>,
+    /// `sale_not_started`, `sale_ended`, `limit_exceeded`, `rate_limited`: the sale.
+    sale_id: Option<String>,
+    /// `sale_not_started`: when the sale opens (RFC 3339).
+    starts_at: Option<String>,
+    /// `sale_ended`: when the sale closed (RFC 3339).
+    ended_at: Option<String>,
+    /// `limit_exceeded`: `customer` (per_customer_limit) or `order` (per_order_limit).
+    scope: Option<String>,
+    /// `limit_exceeded`: the limit.
+    limit: Option<u64>,
+    /// `limit_exceeded`: units the customer already holds in live orders of the sale
+    /// (placements in flight included; 0 for the per-order limit).
+    held: Option<u64>,
+    /// `limit_exceeded`: units of the sale's SKU in this order.
+    requested: Option<u64>,
+    /// `rate_limited`: as the `Retry-After` header.
+    retry_after_seconds: Option<u64>,
 }
 
 #[derive(ToSchema)]
@@ -76,11 +93,20 @@ pub struct PaymentDeclined(ProblemJson);
 #[allow(dead_code)]
 pub struct NotFound(ProblemJson);
 
-/// `insufficient_stock` or `invalid_transition`; nothing was changed.
+/// `insufficient_stock`, `invalid_transition`, or a flash sale's `sale_not_started`,
+/// `sale_ended`, `limit_exceeded`; nothing was changed.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 #[allow(dead_code)]
 pub struct Conflict(ProblemJson);
+
+/// `rate_limited`: a flash sale's admission rate is reached; retry after `Retry-After`
+/// seconds.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+#[allow(dead_code)]
+pub struct TooManyRequests(ProblemJson);
 
 /// `validation_failed` (every invalid field) or `idempotency_conflict`.
 #[derive(ToResponse)]
@@ -141,6 +167,15 @@ pub struct RefundPath {
 pub struct WarehousePath {
     #[param(schema_with = key)]
     warehouse_id: String,
+}
+
+/// `{sale_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SalePath {
+    #[param(schema_with = key)]
+    sale_id: String,
 }
 
 /// `{sku}`.
