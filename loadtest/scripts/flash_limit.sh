@@ -10,6 +10,7 @@
 #
 # Usage: loadtest/scripts/flash_limit.sh [OUT_DIR]     (default /tmp/oms-flash-limit-<time>)
 # Env:   DURATION (10) seconds per run; PAIRS (3) plain/limited pairs; USERS (100000);
+#        BINDING_USERS (1000) customers of the binding run;
 #        CONNECTIONS (64); SYNC (always); PORT (18490); B (<repo>/target/release).
 # Writes <variant>-<i>.json (loadtest --json-out) and summary.md (medians and the ratio).
 set -euo pipefail
@@ -62,7 +63,7 @@ run() {
     start_server "$name"
     "$B/loadtest" --url "$URL" --connections "$CONNECTIONS" --duration-secs "$DURATION" --quiet \
         --server-pid "$SERVER_PID" --json-out "$OUT/$name.json" \
-        flash-sale --stock 1000000000 --buyers 1000000000 --users "$USERS" "$@" >"$OUT/$name.txt" 2>&1 || true
+        flash-sale --stock 1000000000 --buyers 1000000000 --users "${RUN_USERS:-$USERS}" "$@" >"$OUT/$name.txt" 2>&1 || true
     stop_server
     jq -r '"\(.scenario) ok/s=\(.ok_per_sec|floor) cpu_us/req=\(.server_cpu_us_per_request) passed=\(.passed)"' \
         "$OUT/$name.json" | sed "s/^/$name: /" >&2
@@ -72,7 +73,7 @@ for i in $(seq "$PAIRS"); do
     run "plain-$i"
     run "limited-$i" --per-customer-limit 1000000
 done
-run binding --per-customer-limit 2
+RUN_USERS=${BINDING_USERS:-1000} run binding --per-customer-limit 2
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { for f in "$OUT"/"$1"-*.json; do jq -r "$2" "$f"; done | median; }
@@ -88,5 +89,5 @@ L_CPU=$(field limited .server_cpu_us_per_request)
     awk -v p="$P_OK" -v l="$L_OK" -v pc="$P_CPU" -v lc="$L_CPU" 'BEGIN {
         printf "\nthroughput cost %.1f %%, CPU cost %.1f %%\n", 100 * (p - l) / p, 100 * (lc - pc) / pc }'
     echo
-    jq -r '"binding (limit 2, '"$USERS"' customers): ok/s \(.ok_per_sec|floor), requests/s \(.requests_per_sec|floor), rejected \(.counts.rejected), errors \(.counts.errors), passed \(.passed)"' "$OUT/binding.json"
+    jq -r '"binding (limit 2, '"${BINDING_USERS:-1000}"' customers): ok/s \(.ok_per_sec|floor), requests/s \(.requests_per_sec|floor), rejected \(.counts.rejected), errors \(.counts.errors), passed \(.passed)"' "$OUT/binding.json"
 } | tee "$OUT/summary.md"
