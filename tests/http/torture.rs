@@ -454,6 +454,22 @@ async fn check_stock_and_money(c: &Client, touched: &[String]) {
     }
 }
 
+/// The run's figures, for docs/FAULTS.md.
+fn report(book: &Book, kills: u64, checked: u64, took: Duration) {
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &book.acked {
+        *kinds.entry(a.req.path.rsplit('/').next().unwrap_or("")).or_default() += 1;
+    }
+    kinds.retain(|k, _| !k.starts_with("ORD-"));
+    eprintln!(
+        "torture: {kills} kills in {:.0} s; {} requests, {} acknowledged {kinds:?}, {checked} replays checked, \
+         0 lost, 0 violations",
+        took.as_secs_f64(),
+        book.requests,
+        book.acked.len(),
+    );
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -538,20 +554,6 @@ async fn kill_9_under_a_full_lifecycle_load_loses_nothing_acknowledged() {
         let touched: Vec<String> = book.lock().unwrap().orders.concat();
         check_stock_and_money(&c, &touched).await;
     }
-    let book = book.lock().unwrap();
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for a in &book.acked {
-        *kinds.entry(a.req.path.rsplit('/').next().unwrap_or("")).or_default() += 1;
-    }
-    kinds.retain(|k, _| !k.starts_with("ORD-"));
-    eprintln!(
-        "torture: {kills} kills in {:.0} s; {} requests, {} acknowledged {kinds:?}, {} replays checked, \
-         0 lost, 0 violations",
-        started.elapsed().as_secs_f64(),
-        book.requests,
-        book.acked.len(),
-        checked
-    );
-    drop(book);
+    report(&book.lock().unwrap(), kills, checked, started.elapsed());
     server.kill().await;
 }

@@ -33,7 +33,7 @@ use wal::{CrashMode, SimFault, SimOp};
 use world::{Knobs, World};
 
 /// Seeds CI runs (debug build, well under two minutes in all).
-const CI_SEEDS: u64 = 24;
+const CI_SEEDS: u64 = 16;
 /// Steps of one seed.
 const STEPS: usize = 250;
 /// Simulated time stays within the 24 h idempotency retention, so every acknowledged key can
@@ -454,7 +454,7 @@ fn profile_of(seed: u64) -> Profile {
     let bursts = match std::env::var("OMS_SIM_BURSTS").as_deref() {
         Ok("0") => false,
         Ok(_) => true,
-        Err(_) => seed % 2 == 0,
+        Err(_) => seed.is_multiple_of(2),
     };
     Profile { bursts }
 }
