@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const KILLS_DEFAULT: u64 = 10;
+/// A long run prints its figures after every this many kills.
+const PROGRESS_EVERY: u64 = 25;
 const CLIENTS: usize = 4;
 const SKUS: [&str; 3] = ["tee", "mug", "cap"];
 const WAREHOUSES: [&str; 2] = ["paris", "lyon"];
@@ -454,6 +456,22 @@ async fn check_stock_and_money(c: &Client, touched: &[String]) {
     }
 }
 
+/// The run's figures, for docs/FAULTS.md.
+fn report(book: &Book, kills: u64, checked: u64, took: Duration) {
+    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &book.acked {
+        *kinds.entry(a.req.path.rsplit('/').next().unwrap_or("")).or_default() += 1;
+    }
+    kinds.retain(|k, _| !k.starts_with("ORD-"));
+    eprintln!(
+        "torture: {kills} kills in {:.0} s; {} requests, {} acknowledged {kinds:?}, {checked} replays checked, \
+         0 lost, 0 violations",
+        took.as_secs_f64(),
+        book.requests,
+        book.acked.len(),
+    );
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -467,7 +485,8 @@ async fn kill_9_under_a_full_lifecycle_load_loses_nothing_acknowledged() {
     let seed = env("OMS_TORTURE_SEED", 9);
     let started = std::time::Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let args = ["--snapshot-every-records", "3000"];
+    // Snapshots every 100 records: several per incarnation, so kills also land during them.
+    let args = ["--snapshot-every-records", "100"];
     let book = Arc::new(Mutex::new(Book {
         orders: vec![Vec::new(); CLIENTS],
         ..Default::default()
@@ -537,20 +556,10 @@ async fn kill_9_under_a_full_lifecycle_load_loses_nothing_acknowledged() {
         checked += check_acked(&c, all).await;
         let touched: Vec<String> = book.lock().unwrap().orders.concat();
         check_stock_and_money(&c, &touched).await;
+        if (round + 1) % PROGRESS_EVERY == 0 {
+            report(&book.lock().unwrap(), round + 1, checked, started.elapsed());
+        }
     }
-    let book = std::mem::take(&mut *book.lock().unwrap());
-    let mut kinds: BTreeMap<&str, u64> = BTreeMap::new();
-    for a in &book.acked {
-        *kinds.entry(a.req.path.rsplit('/').next().unwrap_or("")).or_default() += 1;
-    }
-    kinds.retain(|k, _| !k.starts_with("ORD-"));
-    eprintln!(
-        "torture: {kills} kills in {:.0} s; {} requests, {} acknowledged {kinds:?}, {} replays checked, \
-         0 lost, 0 violations",
-        started.elapsed().as_secs_f64(),
-        book.requests,
-        book.acked.len(),
-        checked
-    );
+    report(&book.lock().unwrap(), kills, checked, started.elapsed());
     server.kill().await;
 }

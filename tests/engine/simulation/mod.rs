@@ -33,7 +33,7 @@ use wal::{CrashMode, SimFault, SimOp};
 use world::{Knobs, World};
 
 /// Seeds CI runs (debug build, well under two minutes in all).
-const CI_SEEDS: u64 = 24;
+const CI_SEEDS: u64 = 16;
 /// Steps of one seed.
 const STEPS: usize = 250;
 /// Simulated time stays within the 24 h idempotency retention, so every acknowledged key can

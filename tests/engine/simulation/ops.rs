@@ -151,16 +151,12 @@ pub fn draw(rng: &mut Rng, slots: usize) -> Op {
 
 /// A request ready to send: what the engine is asked, independent of the key.
 #[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)] // built once per simulated request, never stored in bulk
 pub enum Call {
-    Place(NewOrder),
+    Place(Box<NewOrder>),
     Order(OrderId, OrderRequest),
     Adjust(usize, usize, i64),
     Set(usize, usize, u64),
 }
-
-/// Where a request's HTTP-like answer (status, body) lands.
-type Slot = Arc<Mutex<Option<(u16, Vec<u8>)>>>;
 
 /// A request as sent: its key and fingerprint, so it can be retried and checked.
 #[derive(Clone, Debug)]
@@ -182,6 +178,9 @@ impl Sent {
         Sent { key, fingerprint, call }
     }
 }
+
+/// A rendered response: status and body.
+type Rendered = (u16, Vec<u8>);
 
 /// What came back.
 #[derive(Debug)]
@@ -210,13 +209,13 @@ pub async fn send(engine: &Engine, sent: &Sent) -> Answer {
         Claim::Replay { status, body } => return Answer::Replayed { status, body },
         Claim::Conflict => return Answer::Conflict,
     };
-    let slot: Slot = Arc::default();
+    let slot: Arc<Mutex<Option<Rendered>>> = Arc::default();
     let out = match &sent.call {
         Call::Place(new) => {
             let s = slot.clone();
             let spec = hold.spec(Box::new(move |o: &Arc<Order>| keep(&s, render_placed(o))));
             engine
-                .place_order(new.clone(), Some(spec))
+                .place_order((**new).clone(), Some(spec))
                 .await
                 .map(|o| (render_placed(&o), Some(o)))
         }
@@ -261,7 +260,7 @@ pub async fn send(engine: &Engine, sent: &Sent) -> Answer {
     }
 }
 
-fn keep(slot: &Mutex<Option<(u16, Vec<u8>)>>, rendered: (u16, Vec<u8>)) -> (u16, Vec<u8>) {
+fn keep(slot: &Mutex<Option<Rendered>>, rendered: Rendered) -> Rendered {
     *slot.lock() = Some(rendered.clone());
     rendered
 }
@@ -293,7 +292,7 @@ fn render_pair(v: &PairView) -> (u16, Vec<u8>) {
 pub async fn resolve(engine: &Engine, op: &Op, slots: &[Option<OrderId>]) -> Option<Call> {
     let order_of = |slot: &usize| slots.get(*slot).copied().flatten();
     let call = match op {
-        Op::Place { lines, ttl_ms, .. } => Call::Place(new_order(lines, *ttl_ms)),
+        Op::Place { lines, ttl_ms, .. } => Call::Place(Box::new(new_order(lines, *ttl_ms))),
         Op::Adjust { sku, wh, delta } => Call::Adjust(*sku, *wh, *delta),
         Op::Set { sku, wh, on_hand } => Call::Set(*sku, *wh, *on_hand),
         Op::Retry { .. } => return None,
