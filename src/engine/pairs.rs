@@ -64,6 +64,12 @@ pub(crate) struct PairScan {
     pub(crate) done: bool,
 }
 
+impl Registry {
+    fn find(&self, sku: &Sku, wh: &WarehouseId) -> Option<&Arc<Pair>> {
+        self.by_sku.get(sku)?.iter().find(|p| p.warehouse_id == *wh)
+    }
+}
+
 impl Pairs {
     /// The pairs of a recovered state, every one idle.
     pub(crate) fn new(core: Arc<Core>, inventory: impl IntoIterator<Item = ((Sku, WarehouseId), Inventory)>) -> Pairs {
@@ -80,8 +86,11 @@ impl Pairs {
         }
     }
 
+    /// Found through the SKU's few pairs rather than `by_key`: a lookup by `(Sku, WarehouseId)`
+    /// would clone both keys, two reference-count round trips on strings every placement of
+    /// a hot SKU shares.
     pub(crate) fn get(&self, sku: &Sku, wh: &WarehouseId) -> Option<Arc<Pair>> {
-        self.registry.read().by_key.get(&(sku.clone(), wh.clone())).cloned()
+        self.registry.read().find(sku, wh).cloned()
     }
 
     /// The pair for (sku, wh), created empty if it does not exist yet.
@@ -90,7 +99,7 @@ impl Pairs {
             return p;
         }
         let mut reg = self.registry.write();
-        if let Some(p) = reg.by_key.get(&(sku.clone(), wh.clone())) {
+        if let Some(p) = reg.find(sku, wh) {
             return p.clone();
         }
         // Share one allocation per name: the SKU's with its other pairs, the warehouse's with
@@ -186,6 +195,31 @@ impl Pairs {
             }
         }
         out
+    }
+
+    /// Runs `f` with what each pair can still give by its hint (0 for a pair that does not
+    /// exist), read in place under the registry's read lock: no key is cloned, nothing is
+    /// allocated. `f` must not block.
+    pub(crate) fn with_hints<R>(&self, f: impl FnOnce(&dyn Fn(&Sku, &WarehouseId) -> u64) -> R) -> R {
+        let reg = self.registry.read();
+        let free_at = |sku: &Sku, wh: &WarehouseId| reg.find(sku, wh).map_or(0, |p| p.available_hint());
+        f(&free_at)
+    }
+
+    /// Whether some SKU of `want` (distinct SKUs, units wanted) has less in all its pairs, by
+    /// their hints, than is wanted of it.
+    pub(crate) fn any_short(&self, want: &[(&Sku, u64)]) -> bool {
+        let reg = self.registry.read();
+        want.iter().any(|(sku, q)| {
+            let total: u64 = reg
+                .by_sku
+                .get(*sku)
+                .into_iter()
+                .flatten()
+                .map(|p| p.available_hint())
+                .sum();
+            *q > total
+        })
     }
 
     /// Sends a pair message, activating the pair's actor as needed; waits at most

@@ -26,7 +26,7 @@ use super::orders::Orders;
 use super::pairs::{Pair, PairMsg, Pairs};
 use super::sales::{self, registry::SaleHold};
 use crate::domain::order::{Allocation, NewOrder};
-use crate::domain::placement::{Site, allocate};
+use crate::domain::placement::{Site, allocate_by};
 use crate::domain::{Entry, FieldError, Order, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,14 +53,17 @@ impl Placement {
         new.validate()?;
         self.known_skus(new)?;
         self.core.sales.check(new, self.core.clock.now())?;
-        let lines = lines_of(new);
-        let available = self.pairs.available_hints(&lines);
-        let mut want: HashMap<&Sku, u64> = HashMap::new();
-        for (sku, q) in &lines {
-            *want.entry(sku).or_insert(0) += q;
+        // Units wanted per distinct SKU (an order has a few lines: a linear merge).
+        let mut want: Vec<(&Sku, u64)> = Vec::with_capacity(new.lines.len());
+        for l in &new.lines {
+            match want.iter_mut().find(|(sku, _)| **sku == l.sku) {
+                Some((_, q)) => *q += l.quantity,
+                None => want.push((&l.sku, l.quantity)),
+            }
         }
-        let short = want.iter().any(|(sku, q)| *q > total_of(sku, &available));
-        if short {
+        if self.pairs.any_short(&want) {
+            let lines = lines_of(new);
+            let available = self.pairs.available_hints(&lines);
             return Err(Rejection::InsufficientStock(short_lines(&lines, &available)).into());
         }
         Ok(())
@@ -97,15 +100,16 @@ impl Placement {
         new: NewOrder,
         idem: Option<IdemSpec<Arc<Order>>>,
     ) -> Result<Arc<Order>, EngineError> {
+        // `new` was validated by `precheck`, which every caller runs first.
         self.core.check_open()?;
-        new.validate()?;
-        self.known_skus(&new)?;
         let id = OrderId(self.core.next_order_seq.fetch_add(1, Ordering::Relaxed));
         let lines = lines_of(&new);
         let ship_to = new.shipping_address.lat.zip(new.shipping_address.lon);
         // Given back on every path that drops it uncommitted (a refusal, a failed append).
         let allowance = self.core.sales.hold(id, &new, self.core.clock.now())?;
         let (allocations, held) = self.plan_and_hold(id, &lines, ship_to).await?;
+        let mut new = new;
+        share_skus(&mut new, &held);
         let now = self.core.clock.now();
         let order = Arc::new(new.into_order(id, allocations, now));
         let idempotency = idem.map(|i| i.record(&order, now));
@@ -165,8 +169,10 @@ impl Placement {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let available = self.pairs.available_hints(lines);
-            let plan = match allocate(lines, &sites, &available, ship_to) {
+            let plan = self
+                .pairs
+                .with_hints(|free_at| allocate_by(lines, &sites, free_at, ship_to));
+            let plan = match plan {
                 Ok(plan) => plan,
                 Err(short) => return Err(Rejection::InsufficientStock(short).into()),
             };
@@ -194,16 +200,16 @@ impl Placement {
         plan: &[Vec<Allocation>],
         lines: &[(Sku, u64)],
     ) -> Result<Vec<Arc<Pair>>, HoldFailure> {
-        let mut per_pair: BTreeMap<(Sku, WarehouseId), u64> = BTreeMap::new();
+        let mut per_pair: BTreeMap<(&Sku, &WarehouseId), u64> = BTreeMap::new();
         for ((sku, _), allocs) in lines.iter().zip(plan) {
             for a in allocs {
-                *per_pair.entry((sku.clone(), a.warehouse_id.clone())).or_insert(0) += a.quantity;
+                *per_pair.entry((sku, &a.warehouse_id)).or_insert(0) += a.quantity;
             }
         }
         let mut waiting = Vec::with_capacity(per_pair.len());
         let mut failure = None;
         for ((sku, wh), quantity) in per_pair {
-            let pair = self.pairs.get_or_create(&sku, &wh);
+            let pair = self.pairs.get_or_create(sku, wh);
             let (reply, rx) = oneshot::channel();
             let msg = PairMsg::Hold {
                 order: id,
@@ -254,6 +260,17 @@ pub(crate) async fn release_holds(pairs: &Pairs, held: &[Arc<Pair>], order: Orde
     for pair in held {
         if let Err(e) = pairs.deliver(pair, PairMsg::ReleaseHold { order }).await {
             tracing::warn!(%order, error = %e, "could not release a hold");
+        }
+    }
+}
+
+/// Points every line's SKU at the pair registry's copy of it, so a stored order shares the
+/// SKU's one allocation instead of keeping the request's own (a few dozen bytes per line of
+/// every order kept in memory).
+fn share_skus(new: &mut NewOrder, held: &[Arc<Pair>]) {
+    for line in &mut new.lines {
+        if let Some(pair) = held.iter().find(|p| p.sku == line.sku) {
+            line.sku = pair.sku.clone();
         }
     }
 }

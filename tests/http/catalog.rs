@@ -342,7 +342,11 @@ async fn stream_tokens_open_streams_and_nothing_else() {
         .await
         .problem(401, "unauthorized");
     // Tampered, or expired (the engine's clock passes the token's lifetime).
-    let tampered = format!("{}0", &token[..token.len() - 1]);
+    // Change the MAC's last character (to one it is not: a fixed "0" would leave the token
+    // intact, and the stream open, whenever the MAC already ended in "0").
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &token[..token.len() - 1]);
+    assert_ne!(tampered, token);
     bare_get(&t, &format!("/v1/events?access_token={tampered}"), &[])
         .await
         .problem(401, "unauthorized");

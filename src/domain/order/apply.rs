@@ -6,12 +6,15 @@ use super::Order;
 use super::effects::inventory_effects;
 use super::event::{OrderEvent, StatusChange};
 use super::parts::ShipmentStatus;
-use super::parts::{AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Transition};
+use super::parts::{
+    AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Text, Transition, text,
+};
 use super::status::OrderStatus as S;
 use crate::domain::Millis;
 use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::inventory::InventoryEffect;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 impl Order {
@@ -43,7 +46,7 @@ impl Order {
             E::PaymentFailed {
                 attempt_idx, reason, ..
             } => self.close_attempt(*attempt_idx, AttemptStatus::Failed { reason: reason.clone() }),
-            E::Cancelled { reason, actor, .. } => self.transition(S::Cancelled, reason.clone(), actor, at),
+            E::Cancelled { reason, actor, .. } => self.transition(S::Cancelled, text(reason), text(actor), at),
             E::FulfillmentStarted { shipments, .. } => self.apply_fulfillment_started(shipments, at),
             E::ShipmentShipped {
                 shipment_idx,
@@ -83,7 +86,7 @@ impl Order {
         );
     }
 
-    fn transition(&mut self, to: S, reason: impl Into<String>, actor: &str, at: Millis) {
+    fn transition(&mut self, to: S, reason: Text, actor: Text, at: Millis) {
         assert!(
             !self.status.is_terminal(),
             "terminal order {} takes no transition to {to:?}",
@@ -92,16 +95,16 @@ impl Order {
         self.history.push(Transition {
             from: Some(self.status),
             to,
-            reason: reason.into(),
+            reason,
             metadata: BTreeMap::new(),
-            actor: actor.into(),
+            actor,
             at,
         });
         self.status = to;
     }
 
-    fn transition_with(&mut self, to: S, reason: &str, actor: &str, at: Millis, meta: &[(&str, String)]) {
-        self.transition(to, reason, actor, at);
+    fn transition_with(&mut self, to: S, reason: &str, actor: &'static str, at: Millis, meta: &[(&str, String)]) {
+        self.transition(to, text(reason), Cow::Borrowed(actor), at);
         let last = self.history.last_mut().expect("just pushed");
         for (k, v) in meta {
             last.metadata.insert((*k).to_string(), v.clone());
@@ -251,7 +254,7 @@ pub fn apply_order_events(
             let reason = order
                 .history
                 .get(n_history)
-                .map(|t| t.reason.clone())
+                .map(|t| t.reason.to_string())
                 .unwrap_or_default();
             changes.push(StatusChange {
                 from: before,

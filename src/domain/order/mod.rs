@@ -40,7 +40,7 @@ pub use limits::{
 pub use new_order::{NewLine, NewOrder};
 pub use parts::{
     Address, Allocation, AttemptStatus, LineQty, OrderItem, Payment, PaymentAttempt, Refund, RefundStatus, Return,
-    ReturnStatus, Shipment, ShipmentStatus, Transition,
+    ReturnStatus, Shipment, ShipmentStatus, Text, Transition, text,
 };
 pub use status::OrderStatus;
 

@@ -9,6 +9,7 @@ use crate::domain::ids::{OrderId, Sku, UserId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::{FieldError, Millis, Rejection};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A line of a new order as the client asked for it (validated keys, unchecked amounts).
@@ -104,17 +105,17 @@ impl NewOrder {
             Transition {
                 from: None,
                 to: OrderStatus::Pending,
-                reason: "order created".into(),
+                reason: Cow::Borrowed("order created"),
                 metadata: BTreeMap::new(),
-                actor: "api".into(),
+                actor: Cow::Borrowed("api"),
                 at: now,
             },
             Transition {
                 from: Some(OrderStatus::Pending),
                 to: OrderStatus::PaymentPending,
-                reason: "inventory reserved".into(),
+                reason: Cow::Borrowed("inventory reserved"),
                 metadata: BTreeMap::new(),
-                actor: "system".into(),
+                actor: Cow::Borrowed("system"),
                 at: now,
             },
         ];
