@@ -191,6 +191,7 @@ impl OrderEvents<'_> {
             OrderEvent::RefundRequested { refund } => ("refund.requested", self.refund_requested(refund, t)),
             OrderEvent::RefundSucceeded { refund_idx, .. } => ("refund.created", json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": self.refund_amount(*refund_idx), "at": t})),
             OrderEvent::RefundFailed { refund_idx, reason, .. } => ("refund.failed", json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t})),
+            OrderEvent::Edited { changes, actor, .. } => ("order.updated", json!({"order_id": oid, "fields": changes.iter().map(|c| c.field()).collect::<Vec<_>>(), "actor": actor, "at": t})),
             OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } => unreachable!("mapped by `events`"),
         }
     }

@@ -213,6 +213,15 @@ pub struct OrderJson<'a> {
     pub shipments: Vec<ShipmentJson<'a>>,
     pub returns: Vec<ReturnJson<'a>>,
     pub refunds: Vec<RefundJson<'a>>,
+    /// The customer's email, as given at placement.
+    #[schema(required = true, format = Email)]
+    pub email: Option<&'a str>,
+    /// The staff note.
+    #[schema(required = true)]
+    pub note: Option<&'a str>,
+    pub tags: &'a [String],
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
 }
 
 fn address(a: &crate::domain::order::Address) -> AddressJson<'_> {
@@ -328,6 +337,10 @@ pub fn order(o: &Order) -> OrderJson<'_> {
         reservation_expires_at: time(o.reservation_expires_at),
         created_at: time(o.created_at),
         updated_at: time(o.updated_at),
+        email: o.extras.email.as_deref(),
+        note: o.extras.note.as_deref(),
+        tags: &o.extras.tags,
+        metadata: &o.extras.metadata,
         payment: PaymentJson {
             authorized_amount: money(c, o.payment.authorized),
             captured_amount: money(c, o.payment.captured),

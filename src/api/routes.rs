@@ -48,7 +48,7 @@ fn groups() -> Groups {
             .routes(routes!(inventory::set, inventory::get_pair))
             .routes(routes!(inventory::get_sku))
             .routes(routes!(orders::place, orders::list))
-            .routes(routes!(orders::get))
+            .routes(routes!(orders::get, orders::update))
             .routes(routes!(orders::history))
             .routes(routes!(orders::pay))
             .routes(routes!(orders::cancel))

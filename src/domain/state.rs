@@ -199,6 +199,8 @@ impl EngineState {
         ids.sort();
         for id in ids {
             hash_bytes(&mut h, &self.orders[id]);
+            // Not part of the order's version-1 encoding (see `order::extras`).
+            hash_bytes(&mut h, &self.orders[id].extras);
         }
         let mut keys: Vec<_> = self.idempotency.keys().collect();
         keys.sort();
@@ -304,6 +306,7 @@ mod tests {
             shipping_address: Address::default(),
             billing_address: None,
             reservation_ttl_ms: 1000,
+            extras: Default::default(),
         };
         let order = new.into_order(
             OrderId(1),

@@ -11,9 +11,14 @@
 //! bounded amount of memory however large the records are: one further behind is told it
 //! lagged and the event stream closes it (the client resumes from the log).
 
-use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
+mod indexes;
+
+pub(crate) use indexes::Indexes;
+pub use indexes::OrderFilter;
+
+use crate::domain::Record;
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 pub use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -23,68 +28,6 @@ use tokio::sync::watch;
 pub struct Committed {
     pub lsn: u64,
     pub record: Arc<Record>,
-}
-
-/// Orders by user and by status, newest (highest number) first.
-#[derive(Default)]
-pub(crate) struct Indexes {
-    all: BTreeSet<u64>,
-    by_user: FastMap<UserId, BTreeSet<u64>>,
-    by_status: FastMap<OrderStatus, BTreeSet<u64>>,
-    status_of: FastMap<u64, OrderStatus>,
-}
-
-impl Indexes {
-    pub(crate) fn insert(&mut self, id: OrderId, user: &UserId, status: OrderStatus) {
-        self.all.insert(id.0);
-        self.by_user.entry(user.clone()).or_default().insert(id.0);
-        self.by_status.entry(status).or_default().insert(id.0);
-        self.status_of.insert(id.0, status);
-    }
-
-    fn set_status(&mut self, id: OrderId, status: OrderStatus) {
-        if let Some(old) = self.status_of.insert(id.0, status)
-            && let Some(set) = self.by_status.get_mut(&old)
-        {
-            set.remove(&id.0);
-        }
-        self.by_status.entry(status).or_default().insert(id.0);
-    }
-
-    pub(crate) fn fold(&mut self, record: &Record) {
-        match &record.entry {
-            Entry::OrderPlaced { order } => self.insert(order.id, &order.user_id, order.status),
-            Entry::OrderUpdated { order_id, changes, .. } => {
-                if let Some(last) = changes.last() {
-                    self.set_status(*order_id, last.to);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Up to `limit` ids, newest first, strictly older than `before`, matching the filters.
-    pub(crate) fn list(
-        &self,
-        user: Option<&UserId>,
-        status: Option<OrderStatus>,
-        before: Option<OrderId>,
-        limit: usize,
-    ) -> Vec<OrderId> {
-        let upper = before.map(|b| b.0).unwrap_or(u64::MAX);
-        let empty = BTreeSet::new();
-        let base: &BTreeSet<u64> = match (user, status) {
-            (Some(u), _) => self.by_user.get(u).unwrap_or(&empty),
-            (None, Some(s)) => self.by_status.get(&s).unwrap_or(&empty),
-            (None, None) => &self.all,
-        };
-        base.range(..upper)
-            .rev()
-            .filter(|id| status.is_none_or(|s| self.status_of.get(id) == Some(&s)))
-            .take(limit)
-            .map(|id| OrderId(*id))
-            .collect()
-    }
 }
 
 pub(crate) struct Feed {

@@ -16,7 +16,7 @@ use super::idempotency::IdemSpec;
 use super::pairs::{PairMsg, Pairs};
 use super::settler::queue::SETTLE_DELAY_MS_MIN;
 use super::warehouses;
-use crate::domain::order::LineQty;
+use crate::domain::order::{LineQty, OrderEdit};
 use crate::domain::{
     Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection,
     WarehouseId, apply_order_events,
@@ -66,6 +66,12 @@ pub enum OrderRequest {
         amount: Decimal,
         return_id: Option<String>,
         reason: String,
+    },
+    /// Note, tags, metadata, shipping address; `actor` names who asked (for the history).
+    Edit {
+        /// Boxed: the largest command by far, and rare.
+        edit: Box<OrderEdit>,
+        actor: String,
     },
 }
 
@@ -371,6 +377,7 @@ impl OrderActor {
                 OrderCommand::RequestReturn { items, reason }
             }
             OrderRequest::ApproveReturn { return_id } => OrderCommand::ApproveReturn { return_id },
+            OrderRequest::Edit { edit, actor } => OrderCommand::Edit { edit, actor },
             OrderRequest::RejectReturn { return_id, reason } => OrderCommand::RejectReturn { return_id, reason },
             OrderRequest::ReceiveReturn {
                 return_id,

@@ -4,6 +4,7 @@
 //! - `api`: every endpoint and error code through `app(state).oneshot(...)`, no socket.
 //! - `arbitrary_bodies`: random and mangled JSON bodies on every POST and PUT (property test).
 //! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
+//! - `commerce`: order email, note, tags and metadata, `PATCH` edits, searching orders.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
 //! - `payment_faults`: the simulated gateway's fault tokens: lost and late answers, declined
 //!   refunds, retries after a restart or the settler.
@@ -16,6 +17,7 @@ mod admin;
 mod api;
 mod arbitrary_bodies;
 mod bounds;
+mod commerce;
 mod events;
 mod payment_faults;
 mod process;

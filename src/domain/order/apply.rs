@@ -4,7 +4,7 @@
 
 use super::Order;
 use super::effects::inventory_effects;
-use super::event::{OrderEvent, StatusChange};
+use super::event::{OrderChange, OrderEvent, StatusChange};
 use super::parts::ShipmentStatus;
 use super::parts::{AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Transition};
 use super::status::OrderStatus as S;
@@ -70,6 +70,7 @@ impl Order {
                 gateway_ref,
                 ..
             } => self.apply_refund_succeeded(*refund_idx, gateway_ref, at),
+            E::Edited { changes, actor, .. } => self.apply_edited(changes, actor, at),
             E::RefundFailed { refund_idx, reason, .. } => {
                 let r = &mut self.refunds[*refund_idx];
                 assert_eq!(r.status, RefundStatus::Pending);
@@ -106,6 +107,31 @@ impl Order {
         for (k, v) in meta {
             last.metadata.insert((*k).to_string(), v.clone());
         }
+    }
+
+    /// An edit: the new values, and an entry in the history that names the fields and who
+    /// changed them (its `from` and `to` are the unchanged status).
+    fn apply_edited(&mut self, changes: &[OrderChange], actor: &str, at: Millis) {
+        assert!(!changes.is_empty(), "an edit changes something");
+        let fields: Vec<&str> = changes.iter().map(OrderChange::field).collect();
+        for c in changes {
+            match c {
+                OrderChange::Note(n) => self.extras.note = n.clone(),
+                OrderChange::Tags(t) => self.extras.tags = t.clone(),
+                OrderChange::Metadata(m) => self.extras.metadata = m.clone(),
+                OrderChange::ShippingAddress(a) => self.shipping_address = a.clone(),
+            }
+        }
+        let mut metadata = BTreeMap::new();
+        metadata.insert("fields".to_string(), fields.join(","));
+        self.history.push(Transition {
+            from: Some(self.status),
+            to: self.status,
+            reason: "order edited".into(),
+            metadata,
+            actor: actor.into(),
+            at,
+        });
     }
 
     fn apply_payment_attempted(&mut self, attempt: &PaymentAttempt) {

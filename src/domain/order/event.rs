@@ -1,11 +1,12 @@
 //! What happened to an order: the events `decide` returns and `apply` folds, as the log
 //! stores them (postcard, positional: new variants go at the end, fields keep their places).
 
-use super::parts::{PaymentAttempt, Refund, Return, Shipment};
+use super::parts::{Address, PaymentAttempt, Refund, Return, Shipment};
 use super::status::OrderStatus;
 use crate::domain::Millis;
 use crate::domain::ids::WarehouseId;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OrderEvent {
@@ -77,6 +78,33 @@ pub enum OrderEvent {
         reason: String,
         at: Millis,
     },
+    /// Note, tags, metadata or shipping address changed; `actor` is who asked (history).
+    Edited {
+        changes: Vec<OrderChange>,
+        actor: String,
+        at: Millis,
+    },
+}
+
+/// One field an edit set, to its new value. Log format: new variants go at the end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OrderChange {
+    Note(Option<String>),
+    Tags(Vec<String>),
+    Metadata(BTreeMap<String, String>),
+    ShippingAddress(Address),
+}
+
+impl OrderChange {
+    /// The field's name as clients know it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            OrderChange::Note(_) => "note",
+            OrderChange::Tags(_) => "tags",
+            OrderChange::Metadata(_) => "metadata",
+            OrderChange::ShippingAddress(_) => "shipping_address",
+        }
+    }
 }
 
 impl OrderEvent {
@@ -96,7 +124,8 @@ impl OrderEvent {
             | OrderEvent::ReturnRejected { at, .. }
             | OrderEvent::ReturnReceived { at, .. }
             | OrderEvent::RefundSucceeded { at, .. }
-            | OrderEvent::RefundFailed { at, .. } => *at,
+            | OrderEvent::RefundFailed { at, .. }
+            | OrderEvent::Edited { at, .. } => *at,
         }
     }
 }

@@ -22,6 +22,7 @@ mod command;
 mod decide;
 mod effects;
 mod event;
+mod extras;
 pub mod limits;
 mod new_order;
 mod parts;
@@ -30,9 +31,10 @@ mod status;
 mod tests;
 
 pub use apply::apply_order_events;
-pub use command::{GatewayOutcome, OrderCommand};
+pub use command::{GatewayOutcome, OrderCommand, OrderEdit};
 pub use effects::{inventory_effects, placement_effects};
-pub use event::{OrderEvent, StatusChange};
+pub use event::{OrderChange, OrderEvent, StatusChange};
+pub use extras::{Extras, OrderAttr, OrderExtras};
 pub use limits::{
     LINES_MAX, PAYMENT_ATTEMPTS_MAX, QUANTITY_MAX, REFUNDS_MAX, RESERVATION_TTL_MS_DEFAULT, RESERVATION_TTL_MS_MAX,
     RETURNS_MAX, TEXT_LEN_MAX, TOKEN_LEN_MAX,
@@ -50,7 +52,7 @@ use crate::domain::{Millis, Rejection};
 use serde::{Deserialize, Serialize};
 
 /// Serialized field by field in this order (postcard): part of every `OrderPlaced` record and
-/// every snapshot.
+/// every snapshot; `extras` are written apart (format version 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
@@ -74,6 +76,12 @@ pub struct Order {
     pub returns: Vec<Return>,
     pub refunds: Vec<Refund>,
     pub history: Vec<Transition>,
+    /// Fields added after log format version 1 (email, note, tags, metadata). Not part of the
+    /// version-1 layout above: the codec writes them after the record or snapshot that holds
+    /// the order (format version 2, see `extras.rs` and `codec.rs`), so the bytes of an order
+    /// without extras are exactly what version 1 wrote.
+    #[serde(skip)]
+    pub extras: Extras,
 }
 
 impl Order {

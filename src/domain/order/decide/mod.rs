@@ -3,6 +3,7 @@
 //! events to log or the rejection; it changes nothing.
 
 mod cancel;
+mod edit;
 mod fulfillment;
 mod payment;
 mod refunds;
@@ -44,6 +45,7 @@ impl Order {
                 reason,
             } => self.decide_request_refund(*amount, return_id.as_deref(), reason, now),
             C::RecordRefundOutcome { refund_idx, outcome } => self.decide_refund_outcome(*refund_idx, outcome, now),
+            C::Edit { edit, actor } => self.decide_edit(edit, actor, now),
         }
     }
 }
