@@ -235,10 +235,11 @@ fn query_time(f: &mut Fields, field: &str, v: &str) -> Option<Millis> {
     }
 }
 
-/// A text filter of 1 to `max_bytes` bytes.
-fn query_text(f: &mut Fields, field: &str, v: String, max_bytes: usize) -> Option<String> {
-    if v.is_empty() || v.len() > max_bytes {
-        f.push(field, format!("must be 1 to {max_bytes} bytes"));
+/// A text filter of 1 to `max_chars` characters (as the document states it; a longer value
+/// than any stored one would simply match nothing).
+fn query_text(f: &mut Fields, field: &str, v: String, max_chars: usize) -> Option<String> {
+    if v.is_empty() || v.chars().count() > max_chars {
+        f.push(field, format!("must be 1 to {max_chars} characters"));
         return None;
     }
     Some(v)
