@@ -135,7 +135,17 @@ impl OrderEvents<'_> {
             at = Some(t.clone());
             match ev {
                 OrderEvent::Cancelled { .. } => {}
-                OrderEvent::FulfillmentStarted { shipments, .. } => out.extend(self.shipments_created(shipments, &t)),
+                OrderEvent::FulfillmentStarted { shipments, .. } => {
+                    out.extend(self.shipments_created(shipments, 0, &t))
+                }
+                OrderEvent::ShipmentsCreated { shipments, .. } => {
+                    // Numbered by their place in the order (later records may add more).
+                    let first = self
+                        .current
+                        .and_then(|o| o.shipments.iter().position(|s| Some(s) == shipments.first()))
+                        .unwrap_or(0);
+                    out.extend(self.shipments_created(shipments, first, &t))
+                }
                 ev => {
                     let (kind, data) = self.one(ev, t);
                     out.push(self.api_event(kind, data));
@@ -160,8 +170,9 @@ impl OrderEvents<'_> {
         }
     }
 
-    fn shipments_created(&self, shipments: &[Shipment], t: &str) -> Vec<ApiEvent> {
+    fn shipments_created(&self, shipments: &[Shipment], first: usize, t: &str) -> Vec<ApiEvent> {
         let created = shipments.iter().enumerate().map(|(i, s)| {
+            let i = first + i;
             let data = json!({
                 "order_id": self.oid, "shipment_id": child_id("SHP", self.id, i), "warehouse_id": s.warehouse_id.as_str(),
                 "items": s.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
@@ -192,7 +203,8 @@ impl OrderEvents<'_> {
             OrderEvent::RefundSucceeded { refund_idx, .. } => ("refund.created", json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": self.refund_amount(*refund_idx), "at": t})),
             OrderEvent::RefundFailed { refund_idx, reason, .. } => ("refund.failed", json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t})),
             OrderEvent::Edited { changes, actor, .. } => ("order.updated", json!({"order_id": oid, "fields": changes.iter().map(|c| c.field()).collect::<Vec<_>>(), "actor": actor, "at": t})),
-            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } => unreachable!("mapped by `events`"),
+            OrderEvent::ItemsCancelled { lines, amount: value, reason, actor, .. } => ("order.items_cancelled", json!({"order_id": oid, "items": lines.iter().map(|l| json!({"sku": l.sku.as_str(), "warehouse_id": l.warehouse_id.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(), "amount": amount(self.currency, *value), "reason": reason, "actor": actor, "at": t})),
+            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } | OrderEvent::ShipmentsCreated { .. } => unreachable!("mapped by `events`"),
         }
     }
 

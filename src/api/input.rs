@@ -275,6 +275,7 @@ impl PlaceOrderBody {
                 note: self.note,
                 tags: self.tags.unwrap_or_default(),
                 metadata: self.metadata.unwrap_or_default(),
+                ..Default::default()
             },
         };
         // The domain's rules, with the errors found above, in one response.
@@ -393,6 +394,44 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
+/// A cancellation: of the whole order, or of some open units (`items`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Cancel)]
+pub struct CancelBody {
+    #[schema(schema_with = super::doc::text_optional)]
+    pub reason: Option<String>,
+    /// Units to cancel (reserved and in no shipment); without it, the whole order.
+    #[schema(min_items = 1, max_items = 500)]
+    pub items: Option<Vec<LineBody>>,
+}
+
+/// A fulfilment: shipments for every open unit, or for `items`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Fulfill)]
+pub struct FulfillBody {
+    /// Units to ship (reserved and in no shipment yet); without it, all of them.
+    #[schema(min_items = 1, max_items = 500)]
+    pub items: Option<Vec<LineBody>>,
+}
+
+/// Lines of SKUs and quantities, checked (count, quantities, keys) into `f`.
+pub fn line_items(items: &[LineBody], f: &mut Fields) -> Vec<LineQty> {
+    limits::line_count(items.len(), &mut f.errors);
+    let mut out = Vec::with_capacity(items.len());
+    for (i, l) in items.iter().enumerate() {
+        limits::quantity(format!("items[{i}].quantity"), l.quantity, &mut f.errors);
+        if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
+            out.push(LineQty {
+                sku,
+                quantity: l.quantity,
+            });
+        }
+    }
+    out
+}
+
 /// A body with no fields: empty, or `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -434,17 +473,7 @@ pub struct ReturnBody {
 
 impl ReturnBody {
     pub fn lines(&self, f: &mut Fields) -> Vec<LineQty> {
-        limits::line_count(self.items.len(), &mut f.errors);
-        let mut out = Vec::with_capacity(self.items.len());
-        for (i, l) in self.items.iter().enumerate() {
-            limits::quantity(format!("items[{i}].quantity"), l.quantity, &mut f.errors);
-            if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
-                out.push(LineQty {
-                    sku,
-                    quantity: l.quantity,
-                });
-            }
-        }
+        let out = line_items(&self.items, f);
         f.text("reason", &self.reason, true);
         out
     }

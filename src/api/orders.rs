@@ -7,7 +7,8 @@ use super::error::{ApiError, problem};
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::{
-    EditBody, EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
+    CancelBody, EditBody, EmptyBody, Fields, FulfillBody, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody,
+    ReturnBody, ShipBody, line_items,
 };
 use super::limits::{CHILD_ID_LEN_MAX, LIST_LIMIT_DEFAULT};
 use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, ReturnJson, to_bytes};
@@ -307,36 +308,49 @@ pub async fn pay(call: Call) -> Result<Response, ApiError> {
     lifecycle(call, OrderRequest::Pay { token: body.token }, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/cancel` `{reason?}`.
+/// `POST /v1/orders/{id}/cancel` `{reason?, items?}`.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", operation_id = "cancelOrder", tag = "orders",
-    summary = "Cancel before anything shipped",
-    params(OrderPath), request_body(content = Option<ReasonBody>),
-    responses((status = 200, description = "The order, cancelled", body = OrderJson),
+    summary = "Cancel the order before anything shipped, or some of its unshipped units",
+    params(OrderPath), request_body(content = Option<CancelBody>),
+    responses((status = 200, description = "The order: cancelled, or with the units cancelled", body = OrderJson),
+        (status = 402, response = inline(PaymentDeclined)),
         (status = 400, response = inline(BadRequest)),
         (status = 404, response = inline(NotFound)),
         (status = 409, response = inline(Conflict)),
         (status = 422, response = inline(Invalid))))]
 pub async fn cancel(call: Call) -> Result<Response, ApiError> {
-    let body: ReasonBody = call.json()?;
+    let body: CancelBody = call.json()?;
     let reason = body.reason.unwrap_or_else(|| CANCEL_REASON_DEFAULT.to_string());
     let mut f = Fields::default();
     f.text("reason", &reason, true);
+    let items = body.items.as_deref().map(|items| line_items(items, &mut f));
     f.finish()?;
-    lifecycle(call, OrderRequest::Cancel { reason }, Answer::Order).await
+    let request = match items {
+        Some(items) => OrderRequest::CancelItems { items, reason },
+        None => OrderRequest::Cancel { reason },
+    };
+    lifecycle(call, request, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/fulfillments`.
+/// `POST /v1/orders/{id}/fulfillments` `{items?}`.
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfillments", operation_id = "fulfillOrder", tag = "fulfillment",
-    summary = "Start fulfillment: one shipment per warehouse",
-    params(OrderPath),
+    summary = "Create shipments (one per warehouse) for every unshipped unit, or for some",
+    params(OrderPath), request_body(content = Option<FulfillBody>),
     responses((status = 200, description = "The order, processing, with its shipments", body = OrderJson),
         (status = 400, response = inline(BadRequest)),
         (status = 404, response = inline(NotFound)),
         (status = 409, response = inline(Conflict)),
         (status = 422, response = inline(Invalid))))]
 pub async fn fulfill(call: Call) -> Result<Response, ApiError> {
-    let _: EmptyBody = call.json()?;
-    lifecycle(call, OrderRequest::Fulfill, Answer::Order).await
+    let body: FulfillBody = call.json()?;
+    let mut f = Fields::default();
+    let items = body.items.as_deref().map(|items| line_items(items, &mut f));
+    f.finish()?;
+    let request = match items {
+        Some(items) => OrderRequest::FulfillItems { items },
+        None => OrderRequest::Fulfill,
+    };
+    lifecycle(call, request, Answer::Order).await
 }
 
 /// `POST /v1/orders/{id}/shipments/{shipment_id}/ship` `{carrier?, tracking_number?}`.

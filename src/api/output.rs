@@ -222,6 +222,22 @@ pub struct OrderJson<'a> {
     pub tags: &'a [String],
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub metadata: &'a std::collections::BTreeMap<String, String>,
+    /// Units cancelled by partial cancellations, by SKU and warehouse.
+    pub cancelled_items: Vec<CancelledItemJson<'a>>,
+    /// The value of the cancelled units: no longer due (refunded if it was captured).
+    #[schema(schema_with = super::doc::money)]
+    pub cancelled_amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = CancelledItem)]
+pub struct CancelledItemJson<'a> {
+    #[schema(schema_with = super::doc::key)]
+    pub sku: &'a str,
+    #[schema(schema_with = super::doc::key)]
+    pub warehouse_id: &'a str,
+    #[schema(minimum = 1)]
+    pub quantity: u64,
 }
 
 fn address(a: &crate::domain::order::Address) -> AddressJson<'_> {
@@ -341,6 +357,17 @@ pub fn order(o: &Order) -> OrderJson<'_> {
         note: o.extras.note.as_deref(),
         tags: &o.extras.tags,
         metadata: &o.extras.metadata,
+        cancelled_items: o
+            .extras
+            .cancelled
+            .iter()
+            .map(|c| CancelledItemJson {
+                sku: c.sku.as_str(),
+                warehouse_id: c.warehouse_id.as_str(),
+                quantity: c.quantity,
+            })
+            .collect(),
+        cancelled_amount: money(c, o.extras.cancelled_amount),
         payment: PaymentJson {
             authorized_amount: money(c, o.payment.authorized),
             captured_amount: money(c, o.payment.captured),

@@ -53,6 +53,7 @@ fn every_extra() -> OrderExtras {
         note: Some("leave at door".into()),
         tags: vec!["vip".into(), "gift".into()],
         metadata: BTreeMap::from([("erp".into(), "42".into())]),
+        ..Default::default()
     }
 }
 
@@ -186,6 +187,64 @@ fn version_2_snapshot_bytes_are_pinned() {
     assert!(matches!(decode_snapshot(&orphan), Err(CodecError::Trailer(_))));
 }
 
+/// The attributes of partial cancellation (appended after the first four; an order only has
+/// them after events, so they appear in snapshots) and the events of partial cancellation and
+/// fulfilment.
+#[test]
+fn partial_cancellation_attributes_and_events_are_pinned() {
+    use crate::domain::order::{CancelledLine, LineQty, Shipment, ShipmentStatus};
+    let line = CancelledLine {
+        sku: key("sku-1"),
+        warehouse_id: key("wh-1"),
+        quantity: 1,
+    };
+    let mut o = order(OrderExtras::default());
+    o.extras.cancelled = vec![line.clone()];
+    o.extras.cancelled_amount = Decimal::new(500, 2);
+    o.extras.cancel_refunds = vec![0];
+    let extras = postcard::to_allocvec(&o.extras).unwrap();
+    assert_eq!(hex(&extras), "03040105736b752d310477682d31010504352e3030060100");
+    let record = placed(o);
+    assert_eq!(decode_record(&encode_record(&record)).unwrap(), record);
+    let events = Record {
+        entry: Entry::OrderUpdated {
+            order_id: OrderId(3),
+            events: vec![
+                OrderEvent::ItemsCancelled {
+                    lines: vec![line],
+                    amount: Decimal::new(500, 2),
+                    refund_idx: Some(0),
+                    reason: "r".into(),
+                    actor: "api".into(),
+                    at: Millis(1),
+                },
+                OrderEvent::ShipmentsCreated {
+                    shipments: vec![Shipment {
+                        warehouse_id: key("wh-1"),
+                        items: vec![LineQty {
+                            sku: key("sku-1"),
+                            quantity: 1,
+                        }],
+                        carrier: "standard".into(),
+                        tracking_number: None,
+                        status: ShipmentStatus::Pending,
+                        created_at: Millis(2),
+                        shipped_at: None,
+                        delivered_at: None,
+                    }],
+                    at: Millis(2),
+                },
+            ],
+            changes: vec![],
+        },
+        idempotency: None,
+    };
+    let bytes = encode_record(&events);
+    assert_eq!(hex(&bytes), PINNED_PARTIAL_EVENTS_V1);
+    assert_eq!(decode_record(&bytes).unwrap(), events);
+}
+
+const PINNED_PARTIAL_EVENTS_V1: &str = "01030302100105736b752d310477682d310104352e303001000172036170690111010477682d310105736b752d3101087374616e646172640000020000020000";
 const PINNED_PLACEMENT_V2: &str = "02020303752d315553440105736b752d310104352e30300130010477682d310104352e303001300130013004352e3030000931204d61696e205374000b537072696e676669656c640000025553000000000180d095ffbc3180d095ffbc31e0a499ffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc310004000f616461406578616d706c652e636f6d010d6c6561766520617420646f6f720202037669700467696674030103657270023432";
 const PINNED_EDIT_V1: &str = "010303010f0400000101037669700201016b0176030009322053696465205374000b5368656c627976696c6c6500000255530000000c6b65793a306131623263336481d095ffbc310000";
 const PINNED_SNAPSHOT_V2: &str = "0203000105736b752d310477682d310a0101030101030303752d315553440105736b752d310104352e30300130010477682d310104352e303001300130013004352e3030000931204d61696e205374000b537072696e676669656c640000025553000000000180d095ffbc3180d095ffbc31e0a499ffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc31000380d095ffbc31010304000f616461406578616d706c652e636f6d010d6c6561766520617420646f6f720202037669700467696674030103657270023432";

@@ -152,6 +152,11 @@ impl EngineState {
                         .expect("shipped from allocation") -= l.quantity;
                 }
             }
+            for c in &o.extras.cancelled {
+                *expect
+                    .get_mut(&(c.sku.clone(), c.warehouse_id.clone()))
+                    .expect("cancelled from allocation") -= c.quantity;
+            }
         }
         for ((sku, warehouse_id), expected) in expect {
             let found = self

@@ -67,6 +67,16 @@ pub enum OrderRequest {
         return_id: Option<String>,
         reason: String,
     },
+    /// Cancel some open units (reserved, in no shipment): their stock is released and what of
+    /// their value was captured is refunded.
+    CancelItems {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    /// Shipments for some open units.
+    FulfillItems {
+        items: Vec<LineQty>,
+    },
     /// Note, tags, metadata, shipping address; `actor` names who asked (for the history).
     Edit {
         /// Boxed: the largest command by far, and rare.
@@ -347,6 +357,7 @@ impl OrderActor {
         let cmd = match request {
             OrderRequest::Pay { token } => return self.pay(token, idem).await,
             OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
+            OrderRequest::CancelItems { items, reason } => return self.cancel_items(items, reason, idem).await,
             OrderRequest::Refund {
                 amount,
                 return_id,
@@ -361,6 +372,11 @@ impl OrderActor {
             }
             OrderRequest::Fulfill => OrderCommand::StartFulfillment {
                 carriers: self.carriers(),
+                items: None,
+            },
+            OrderRequest::FulfillItems { items } => OrderCommand::StartFulfillment {
+                carriers: self.carriers(),
+                items: Some(items),
             },
             OrderRequest::Ship {
                 shipment_id,

@@ -240,3 +240,93 @@ async fn search_filters_combine_newest_first_with_stable_cursors() {
         assert_eq!(e["errors"][0]["field"], bad.split('=').next().unwrap(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn partial_cancel_releases_stock_refunds_its_share_and_partial_fulfilment_ships_the_rest() {
+    let t = stocked().await;
+    let o = t.order("u-1", &[("sku-1", 3), ("sku-2", 1)]).await.ok(201);
+    let id = o["id"].as_str().unwrap().to_string();
+    let base = format!("/v1/orders/{id}");
+    // Unpaid: one unit released and no longer due.
+    let o = t
+        .post(
+            &format!("{base}/cancel"),
+            json!({"items": [{"sku": "sku-1", "quantity": 1}], "reason": "short"}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(o["status"], "payment_pending");
+    assert_eq!(
+        o["cancelled_items"],
+        json!([{"sku": "sku-1", "warehouse_id": "east", "quantity": 1}])
+    );
+    assert_eq!(o["cancelled_amount"], "10.00");
+    assert_eq!(t.pair("sku-1", "east").await["reserved"], 2);
+    let o = t
+        .post(&format!("{base}/payments"), json!({"token": "tok_visa"}))
+        .await
+        .ok(200);
+    assert_eq!(o["payment"]["captured_amount"], "30.00");
+    // Paid: the unit's share is refunded and the order stays confirmed.
+    let o = t
+        .post(
+            &format!("{base}/cancel"),
+            json!({"items": [{"sku": "sku-2", "quantity": 1}]}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(o["status"], "confirmed");
+    assert_eq!(o["payment"]["refunded_amount"], "10.00");
+    assert_eq!(o["refunds"][0]["status"], "succeeded");
+    assert_eq!(t.pair("sku-2", "east").await["reserved"], 0);
+    // More than is open is refused, naming the line.
+    let e = t
+        .post(
+            &format!("{base}/cancel"),
+            json!({"items": [{"sku": "sku-1", "quantity": 3}]}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "items[0].quantity");
+    // Partial fulfilment, then the rest.
+    let o = t
+        .post(
+            &format!("{base}/fulfillments"),
+            json!({"items": [{"sku": "sku-1", "quantity": 1}]}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(o["status"], "processing");
+    assert_eq!(o["shipments"].as_array().unwrap().len(), 1);
+    let sid = o["shipments"][0]["id"].as_str().unwrap().to_string();
+    let o = t.post(&format!("{base}/shipments/{sid}/ship"), json!({})).await.ok(200);
+    assert_eq!(o["status"], "partially_shipped", "a unit is still open");
+    let o = t.post(&format!("{base}/fulfillments"), json!({})).await.ok(200);
+    let shipments = o["shipments"].as_array().unwrap();
+    assert_eq!(shipments.len(), 2);
+    assert_eq!(shipments[1]["items"], json!([{"sku": "sku-1", "quantity": 1}]));
+    let sid2 = shipments[1]["id"].as_str().unwrap().to_string();
+    let o = t
+        .post(&format!("{base}/shipments/{sid2}/ship"), json!({}))
+        .await
+        .ok(200);
+    assert_eq!(o["status"], "shipped");
+    let e = t
+        .post(&format!("{base}/fulfillments"), json!({}))
+        .await
+        .problem(409, "invalid_transition");
+    assert_eq!(e["from"], "shipped");
+    let pair = t.pair("sku-1", "east").await;
+    assert_eq!(
+        (pair["on_hand"].as_u64(), pair["reserved"].as_u64()),
+        (Some(98), Some(0))
+    );
+    // The state replays to the same figures.
+    let t = t.restart().await;
+    let o = t.get(&base).await.ok(200);
+    assert_eq!(
+        (&o["status"], &o["cancelled_amount"]),
+        (&json!("shipped"), &json!("20.00"))
+    );
+    assert_eq!(t.pair("sku-2", "east").await["available"], 100);
+}

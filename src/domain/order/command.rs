@@ -25,8 +25,10 @@ pub enum OrderCommand {
         reason: String,
     },
     Expire,
+    /// Shipments for the open units (all of them, or `items`), one per warehouse.
     StartFulfillment {
         carriers: BTreeMap<WarehouseId, String>,
+        items: Option<Vec<LineQty>>,
     },
     Ship {
         shipment_id: String,
@@ -60,6 +62,11 @@ pub enum OrderCommand {
     RecordRefundOutcome {
         refund_idx: usize,
         outcome: GatewayOutcome,
+    },
+    /// Cancel some open units (in no shipment); the rest of the order goes on.
+    CancelItems {
+        items: Vec<LineQty>,
+        reason: String,
     },
     /// Edit the order's note, tags, metadata or shipping address; `actor` names who asked.
     Edit {

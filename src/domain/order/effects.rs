@@ -23,7 +23,10 @@ pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, Warehou
                         .filter(|l| l.sku == item.sku)
                         .map(|l| l.quantity)
                         .sum();
-                    let left = a.quantity.saturating_sub(shipped);
+                    let left = a
+                        .quantity
+                        .saturating_sub(shipped)
+                        .saturating_sub(order.cancelled_at(&item.sku, &a.warehouse_id));
                     if left > 0 {
                         out.push((
                             item.sku.clone(),
@@ -67,6 +70,19 @@ pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, Warehou
                     l.sku.clone(),
                     warehouse_id.clone(),
                     InventoryEffect::Restocked { quantity: l.quantity },
+                )
+            })
+            .collect(),
+        OrderEvent::ItemsCancelled { lines, .. } => lines
+            .iter()
+            .map(|l| {
+                (
+                    l.sku.clone(),
+                    l.warehouse_id.clone(),
+                    InventoryEffect::Released {
+                        order: order.id,
+                        quantity: l.quantity,
+                    },
                 )
             })
             .collect(),

@@ -1,10 +1,12 @@
 //! What happened to an order: the events `decide` returns and `apply` folds, as the log
 //! stores them (postcard, positional: new variants go at the end, fields keep their places).
 
+use super::extras::CancelledLine;
 use super::parts::{Address, PaymentAttempt, Refund, Return, Shipment};
 use super::status::OrderStatus;
 use crate::domain::Millis;
 use crate::domain::ids::WarehouseId;
+use crate::domain::money::Amount;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -84,6 +86,21 @@ pub enum OrderEvent {
         actor: String,
         at: Millis,
     },
+    /// Open units cancelled (their reservations released), worth `amount`; `refund_idx` is the
+    /// refund of the same record that pays back what of it was captured, if any.
+    ItemsCancelled {
+        lines: Vec<CancelledLine>,
+        amount: Amount,
+        refund_idx: Option<usize>,
+        reason: String,
+        actor: String,
+        at: Millis,
+    },
+    /// More shipments, for open units of an order whose fulfilment has started.
+    ShipmentsCreated {
+        shipments: Vec<Shipment>,
+        at: Millis,
+    },
 }
 
 /// One field an edit set, to its new value. Log format: new variants go at the end.
@@ -125,7 +142,9 @@ impl OrderEvent {
             | OrderEvent::ReturnReceived { at, .. }
             | OrderEvent::RefundSucceeded { at, .. }
             | OrderEvent::RefundFailed { at, .. }
-            | OrderEvent::Edited { at, .. } => *at,
+            | OrderEvent::Edited { at, .. }
+            | OrderEvent::ItemsCancelled { at, .. }
+            | OrderEvent::ShipmentsCreated { at, .. } => *at,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What an order gained after log format version 1: the customer's email, a note, tags and
-//! metadata. Kept apart from [`Order`](super::Order)'s version-1 fields so those keep their
+//! metadata, and the units cancelled by partial cancellations. Kept apart from [`Order`](super::Order)'s version-1 fields so those keep their
 //! bytes, and stored as a list of attributes so that a later addition is one more attribute,
 //! not another format version.
 //!
@@ -10,6 +10,9 @@
 //! A reader folds the attributes into the default extras, so an attribute an older build did
 //! not write is simply its default.
 
+use crate::domain::ids::{Sku, WarehouseId};
+use crate::domain::money::Amount;
+use rust_decimal::Decimal;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -25,6 +28,22 @@ pub struct OrderExtras {
     pub tags: Vec<String>,
     /// String keys to string values, bounded (`limits.rs`).
     pub metadata: BTreeMap<String, String>,
+    /// Units cancelled by partial cancellations, by SKU and warehouse (one entry per pair):
+    /// their reservations were released and they are no longer due.
+    pub cancelled: Vec<CancelledLine>,
+    /// The value of the cancelled units (their share of lines, order discount and tax): no
+    /// longer due, and refunded if it was captured.
+    pub cancelled_amount: Amount,
+    /// Refunds (by index) that pay back a partial cancellation: their success changes no status.
+    pub cancel_refunds: Vec<usize>,
+}
+
+/// Units of a SKU cancelled at one warehouse.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelledLine {
+    pub sku: Sku,
+    pub warehouse_id: WarehouseId,
+    pub quantity: u64,
 }
 
 /// No extras: what an order of format version 1 has.
@@ -33,6 +52,9 @@ static NONE: OrderExtras = OrderExtras {
     note: None,
     tags: Vec::new(),
     metadata: BTreeMap::new(),
+    cancelled: Vec::new(),
+    cancelled_amount: Decimal::ZERO,
+    cancel_refunds: Vec::new(),
 };
 
 impl OrderExtras {
@@ -87,6 +109,9 @@ pub enum OrderAttr {
     Note(String),
     Tags(Vec<String>),
     Metadata(BTreeMap<String, String>),
+    Cancelled(Vec<CancelledLine>),
+    CancelledAmount(Amount),
+    CancelRefunds(Vec<usize>),
 }
 
 /// [`OrderAttr`] borrowed, for writing without a copy: the same variants in the same order,
@@ -97,6 +122,9 @@ enum OrderAttrRef<'a> {
     Note(&'a str),
     Tags(&'a [String]),
     Metadata(&'a BTreeMap<String, String>),
+    Cancelled(&'a [CancelledLine]),
+    CancelledAmount(&'a Amount),
+    CancelRefunds(&'a [usize]),
 }
 
 impl OrderExtras {
@@ -115,6 +143,15 @@ impl OrderExtras {
         if !self.metadata.is_empty() {
             out.push(OrderAttrRef::Metadata(&self.metadata));
         }
+        if !self.cancelled.is_empty() {
+            out.push(OrderAttrRef::Cancelled(&self.cancelled));
+        }
+        if !self.cancelled_amount.is_zero() {
+            out.push(OrderAttrRef::CancelledAmount(&self.cancelled_amount));
+        }
+        if !self.cancel_refunds.is_empty() {
+            out.push(OrderAttrRef::CancelRefunds(&self.cancel_refunds));
+        }
         out
     }
 
@@ -124,6 +161,9 @@ impl OrderExtras {
             OrderAttr::Note(n) => self.note = Some(n),
             OrderAttr::Tags(t) => self.tags = t,
             OrderAttr::Metadata(m) => self.metadata = m,
+            OrderAttr::Cancelled(c) => self.cancelled = c,
+            OrderAttr::CancelledAmount(a) => self.cancelled_amount = a,
+            OrderAttr::CancelRefunds(r) => self.cancel_refunds = r,
         }
     }
 }

@@ -29,12 +29,13 @@ mod parts;
 mod status;
 #[cfg(test)]
 mod tests;
+mod units;
 
 pub use apply::apply_order_events;
 pub use command::{GatewayOutcome, OrderCommand, OrderEdit};
 pub use effects::{inventory_effects, placement_effects};
 pub use event::{OrderChange, OrderEvent, StatusChange};
-pub use extras::{Extras, OrderAttr, OrderExtras};
+pub use extras::{CancelledLine, Extras, OrderAttr, OrderExtras};
 pub use limits::{
     LINES_MAX, PAYMENT_ATTEMPTS_MAX, QUANTITY_MAX, REFUNDS_MAX, RESERVATION_TTL_MS_DEFAULT, RESERVATION_TTL_MS_MAX,
     RETURNS_MAX, TEXT_LEN_MAX, TOKEN_LEN_MAX,
@@ -45,6 +46,7 @@ pub use parts::{
     ReturnStatus, Shipment, ShipmentStatus, Transition,
 };
 pub use status::OrderStatus;
+pub use units::OpenUnits;
 
 use crate::domain::ids::{OrderId, Sku, UserId, child_id, parse_child_id};
 use crate::domain::money::{Amount, Currency};

@@ -16,6 +16,7 @@
 mod cancel;
 mod edit;
 mod fulfillment;
+mod partial;
 mod payment;
 mod refunds;
 mod returns;
@@ -120,7 +121,8 @@ impl Given {
     /// Paid and `processing`: shipment 1 from `wh-1` (`ups`), shipment 2 from `wh-2`.
     fn fulfilled(self) -> Given {
         let carriers = BTreeMap::from([(key("wh-1"), "ups".to_string())]);
-        self.paid().after(OrderCommand::StartFulfillment { carriers })
+        self.paid()
+            .after(OrderCommand::StartFulfillment { carriers, items: None })
     }
 
     fn shipped(self, shipment: usize) -> Given {
@@ -205,6 +207,13 @@ impl When {
         let events = self.decided.unwrap_or_else(|r| panic!("refused: {r}"));
         assert_eq!(events.len(), 1, "{events:?}");
         check(&events[0]);
+        applied(self.before, events)
+    }
+
+    /// The decision is `n` events; applies them.
+    fn then_event_count(self, n: usize) -> Then {
+        let events = self.decided.unwrap_or_else(|r| panic!("refused: {r}"));
+        assert_eq!(events.len(), n, "{events:?}");
         applied(self.before, events)
     }
 
