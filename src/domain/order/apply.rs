@@ -80,13 +80,7 @@ impl Order {
                 actor,
                 ..
             } => self.apply_items_cancelled(lines, *amount, *refund_idx, reason, actor, at),
-            E::ShipmentsCreated { shipments, .. } => {
-                assert!(
-                    !self.shipments.is_empty(),
-                    "shipments added to a fulfilment that started"
-                );
-                self.shipments.extend(shipments.iter().cloned());
-            }
+            E::ShipmentsCreated { shipments, .. } => self.apply_shipments_created(shipments),
             E::RefundFailed { refund_idx, reason, .. } => {
                 let r = &mut self.refunds[*refund_idx];
                 assert_eq!(r.status, RefundStatus::Pending);
@@ -209,6 +203,14 @@ impl Order {
             let to = if delivered { S::Delivered } else { S::Shipped };
             self.transition(to, "the remaining units were cancelled", actor, at);
         }
+    }
+
+    fn apply_shipments_created(&mut self, shipments: &[Shipment]) {
+        assert!(
+            !self.shipments.is_empty(),
+            "shipments added to a fulfilment that started"
+        );
+        self.shipments.extend(shipments.iter().cloned());
     }
 
     fn apply_payment_attempted(&mut self, attempt: &PaymentAttempt) {

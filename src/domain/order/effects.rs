@@ -3,6 +3,7 @@
 
 use super::Order;
 use super::event::OrderEvent;
+use super::extras::CancelledLine;
 use super::parts::ShipmentStatus;
 use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::inventory::InventoryEffect;
@@ -73,21 +74,18 @@ pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, Warehou
                 )
             })
             .collect(),
-        OrderEvent::ItemsCancelled { lines, .. } => lines
-            .iter()
-            .map(|l| {
-                (
-                    l.sku.clone(),
-                    l.warehouse_id.clone(),
-                    InventoryEffect::Released {
-                        order: order.id,
-                        quantity: l.quantity,
-                    },
-                )
-            })
-            .collect(),
+        OrderEvent::ItemsCancelled { lines, .. } => lines.iter().map(|l| released(order, l)).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The release of cancelled units.
+fn released(order: &Order, l: &CancelledLine) -> (Sku, WarehouseId, InventoryEffect) {
+    let effect = InventoryEffect::Released {
+        order: order.id,
+        quantity: l.quantity,
+    };
+    (l.sku.clone(), l.warehouse_id.clone(), effect)
 }
 
 /// The reservations a newly placed order makes.
