@@ -5,6 +5,7 @@
 
 use super::Order;
 use super::extras::CancelledLine;
+use super::parts::ShipmentStatus;
 use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::money::Amount;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -28,11 +29,11 @@ impl Order {
             .sum()
     }
 
-    /// Units of `sku` in shipments from `wh`, whatever their status.
-    fn in_shipments_at(&self, sku: &Sku, wh: &WarehouseId) -> u64 {
+    /// Units of `sku` in shipments from `wh`: every shipment, or only those that have shipped.
+    fn in_shipments_at(&self, sku: &Sku, wh: &WarehouseId, shipped_only: bool) -> u64 {
         self.shipments
             .iter()
-            .filter(|s| &s.warehouse_id == wh)
+            .filter(|s| &s.warehouse_id == wh && (!shipped_only || s.status != ShipmentStatus::Pending))
             .flat_map(|s| s.items.iter())
             .filter(|l| &l.sku == sku)
             .map(|l| l.quantity)
@@ -42,6 +43,17 @@ impl Order {
     /// Open units by SKU and warehouse, in allocation order (each line's nearest warehouse
     /// first), pairs with none left out.
     pub fn open_units(&self) -> Vec<OpenUnits> {
+        self.allocated_less(|o, sku, wh| o.cancelled_at(sku, wh) + o.in_shipments_at(sku, wh, false))
+    }
+
+    /// Units still reserved, by SKU and warehouse in allocation order: allocated, less
+    /// cancelled and shipped (units of a pending shipment are still reserved).
+    pub fn reserved_units(&self) -> Vec<OpenUnits> {
+        self.allocated_less(|o, sku, wh| o.cancelled_at(sku, wh) + o.in_shipments_at(sku, wh, true))
+    }
+
+    /// Allocated units by SKU and warehouse (lines of one SKU added up), less `taken`.
+    fn allocated_less(&self, taken: impl Fn(&Order, &Sku, &WarehouseId) -> u64) -> Vec<OpenUnits> {
         let mut out: Vec<OpenUnits> = Vec::new();
         for item in &self.items {
             for a in &item.allocations {
@@ -59,7 +71,7 @@ impl Order {
             }
         }
         for o in &mut out {
-            let taken = self.cancelled_at(&o.sku, &o.warehouse_id) + self.in_shipments_at(&o.sku, &o.warehouse_id);
+            let taken = taken(self, &o.sku, &o.warehouse_id);
             o.quantity = o
                 .quantity
                 .checked_sub(taken)
