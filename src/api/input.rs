@@ -533,8 +533,9 @@ pub struct ReceiveBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = RefundRequest)]
 pub struct RefundBody {
-    /// Greater than zero, at most what is still refundable.
-    pub amount: Money,
+    /// Greater than zero, at most what is still refundable; optional with `return_id` (then
+    /// the return's `refundable_amount`, at most what is still refundable).
+    pub amount: Option<Money>,
     /// An approved or received return.
     #[schema(pattern = "^RET-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
     pub return_id: Option<String>,

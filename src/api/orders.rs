@@ -472,9 +472,9 @@ pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
     lifecycle(call, request, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/refunds` `{amount, return_id?, reason?}` → 201 and the refund.
+/// `POST /v1/orders/{id}/refunds` `{amount?, return_id?, reason?}` → 201 and the refund.
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", operation_id = "refundOrder", tag = "returns",
-    summary = "Refund part or all of what was captured",
+    summary = "Refund part or all of what was captured (from confirmation on), or a return's value",
     params(OrderPath), request_body = RefundBody,
     responses((status = 201, description = "The refund, with its order", body = RefundJson),
         (status = 400, response = inline(BadRequest)),
@@ -486,8 +486,10 @@ pub async fn refund(call: Call) -> Result<Response, ApiError> {
     let reason = body.reason.unwrap_or_else(|| REFUND_REASON_DEFAULT.to_string());
     let mut f = Fields::default();
     f.text("reason", &reason, true);
-    if body.amount.0 <= rust_decimal::Decimal::ZERO {
-        f.push("amount", "must be greater than zero");
+    match body.amount {
+        Some(a) if a.0 <= rust_decimal::Decimal::ZERO => f.push("amount", "must be greater than zero"),
+        None if body.return_id.is_none() => f.push("amount", "is required without return_id"),
+        _ => {}
     }
     if let Some(r) = &body.return_id
         && (r.is_empty() || r.len() > CHILD_ID_LEN_MAX)
@@ -495,10 +497,14 @@ pub async fn refund(call: Call) -> Result<Response, ApiError> {
         f.push("return_id", format!("must be 1 to {CHILD_ID_LEN_MAX} characters"));
     }
     f.finish()?;
-    let request = OrderRequest::Refund {
-        amount: body.amount.0,
-        return_id: body.return_id,
-        reason,
+    let request = match (body.amount, body.return_id) {
+        (Some(amount), return_id) => OrderRequest::Refund {
+            amount: amount.0,
+            return_id,
+            reason,
+        },
+        (None, Some(return_id)) => OrderRequest::RefundReturn { return_id, reason },
+        (None, None) => return Err(ApiError::field("amount", "is required without return_id")),
     };
     lifecycle(call, request, Answer::Refund).await
 }

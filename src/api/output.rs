@@ -143,6 +143,10 @@ pub struct ReturnJson<'a> {
     pub warehouse_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restock: Option<bool>,
+    /// What the returned units are worth (line prices less discounts, plus the tax share),
+    /// less what was refunded for this return: what a refund for it without an amount pays.
+    #[schema(schema_with = super::doc::money)]
+    pub refundable_amount: String,
     #[schema(schema_with = super::doc::time)]
     pub created_at: String,
     #[schema(schema_with = super::doc::time)]
@@ -312,6 +316,7 @@ pub fn return_json<'a>(o: &'a Order, idx: usize, r: &'a Return, with_order: bool
         rejection_reason,
         warehouse_id,
         restock,
+        refundable_amount: money(o.currency, o.return_value(idx)),
         created_at: time(r.created_at),
         updated_at: time(r.updated_at),
         order: with_order.then(|| Box::new(order(o))),

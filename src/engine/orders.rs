@@ -67,6 +67,12 @@ pub enum OrderRequest {
         return_id: Option<String>,
         reason: String,
     },
+    /// Refund return `return_id` by its value (what its units are worth, less what was refunded
+    /// for it), at most what is refundable.
+    RefundReturn {
+        return_id: String,
+        reason: String,
+    },
     /// Cancel some open units (reserved, in no shipment): their stock is released and what of
     /// their value was captured is refunded.
     CancelItems {
@@ -358,6 +364,16 @@ impl OrderActor {
             OrderRequest::Pay { token } => return self.pay(token, idem).await,
             OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
             OrderRequest::CancelItems { items, reason } => return self.cancel_items(items, reason, idem).await,
+            OrderRequest::RefundReturn { return_id, reason } => {
+                let idx = self.order.find_return(&return_id)?;
+                let amount = self.order.return_value(idx).min(self.order.refundable());
+                let ask = RefundAsk {
+                    amount,
+                    return_id: Some(return_id),
+                    reason,
+                };
+                return self.refund(ask, idem).await;
+            }
             OrderRequest::Refund {
                 amount,
                 return_id,

@@ -494,23 +494,34 @@ async fn run(ops: Vec<Op>) {
                     reason: "goodwill".into(),
                 };
                 let r = h.engine.order_request(o.id, req, None).await;
-                let ok = matches!(
+                let after_delivery = matches!(
                     o.status,
                     OrderStatus::Delivered
                         | OrderStatus::ReturnRequested
                         | OrderStatus::ReturnApproved
                         | OrderStatus::ReturnRejected
                         | OrderStatus::PartiallyRefunded
-                ) && amount <= o.captured - o.refunded;
+                );
+                // Before delivery a refund is goodwill: allowed from confirmation, no status change.
+                let before_delivery = matches!(
+                    o.status,
+                    OrderStatus::Confirmed
+                        | OrderStatus::Processing
+                        | OrderStatus::PartiallyShipped
+                        | OrderStatus::Shipped
+                );
+                let ok = (after_delivery || before_delivery) && amount <= o.captured - o.refunded;
                 assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
                 if ok {
                     let o = &mut m.orders[order];
                     o.refunded += amount;
-                    o.status = if o.refunded == o.captured {
-                        OrderStatus::Refunded
-                    } else {
-                        OrderStatus::PartiallyRefunded
-                    };
+                    if after_delivery {
+                        o.status = if o.refunded == o.captured {
+                            OrderStatus::Refunded
+                        } else {
+                            OrderStatus::PartiallyRefunded
+                        };
+                    }
                 }
             }
             _ => continue,

@@ -62,10 +62,7 @@ impl Order {
                 restock,
                 ..
             } => self.apply_return_received(*return_idx, warehouse_id, *restock, at),
-            E::RefundRequested { refund } => {
-                assert!(refund.amount <= self.refundable(), "refund beyond refundable");
-                self.refunds.push(refund.clone());
-            }
+            E::RefundRequested { refund } => self.apply_refund_requested(refund),
             E::RefundSucceeded {
                 refund_idx,
                 gateway_ref,
@@ -177,7 +174,9 @@ impl Order {
             self.extras.cancelled_amount <= self.total_amount,
             "cancelled more than the total"
         );
-        if let Some(idx) = refund_idx {
+        if let Some(idx) = refund_idx
+            && !self.extras.cancel_refunds.contains(&idx)
+        {
             self.extras.cancel_refunds.push(idx);
         }
         let units: Vec<String> = lines
@@ -203,6 +202,21 @@ impl Order {
             let to = if delivered { S::Delivered } else { S::Shipped };
             self.transition(to, "the remaining units were cancelled", actor, at);
         }
+    }
+
+    /// A refund opened. Before delivery (a goodwill refund, or a partial cancellation's) its
+    /// success will change no status: the order still ships.
+    fn apply_refund_requested(&mut self, refund: &Refund) {
+        assert!(refund.amount <= self.refundable(), "refund beyond refundable");
+        let before_delivery = matches!(
+            self.status,
+            S::Confirmed | S::Processing | S::PartiallyShipped | S::Shipped
+        );
+        let idx = self.refunds.len();
+        if !refund.for_cancel && before_delivery && !self.extras.cancel_refunds.contains(&idx) {
+            self.extras.cancel_refunds.push(idx);
+        }
+        self.refunds.push(refund.clone());
     }
 
     fn apply_shipments_created(&mut self, shipments: &[Shipment]) {
@@ -326,7 +340,7 @@ impl Order {
         let (amount, for_cancel) = (r.amount, r.for_cancel);
         self.payment.refunded += amount;
         if self.extras.cancel_refunds.contains(&idx) {
-            // Pays back a partial cancellation: the order goes on as it was.
+            // Made before delivery (goodwill, or a partial cancellation's): the order goes on.
             return;
         }
         if for_cancel {

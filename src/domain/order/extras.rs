@@ -34,7 +34,8 @@ pub struct OrderExtras {
     /// The value of the cancelled units (their share of lines, order discount and tax): no
     /// longer due, and refunded if it was captured.
     pub cancelled_amount: Amount,
-    /// Refunds (by index) that pay back a partial cancellation: their success changes no status.
+    /// Refunds (by index) opened before delivery (goodwill refunds, a partial cancellation's):
+    /// their success changes no status.
     pub cancel_refunds: Vec<usize>,
 }
 

@@ -115,6 +115,23 @@ impl Order {
         value.round_dp_with_strategy(self.currency.minor_units(), RoundingStrategy::ToZero)
     }
 
+    /// What return `idx` is worth ([`Self::units_value`] of its items) less what refunds for it
+    /// (succeeded or in flight) already paid back.
+    pub fn return_value(&self, idx: usize) -> Amount {
+        let value: Amount = self.returns[idx]
+            .items
+            .iter()
+            .map(|l| self.units_value(&l.sku, l.quantity))
+            .sum();
+        let paid: Amount = self
+            .refunds
+            .iter()
+            .filter(|r| r.return_idx == Some(idx) && !matches!(r.status, super::parts::RefundStatus::Failed { .. }))
+            .map(|r| r.amount)
+            .sum();
+        (value - paid).max(Decimal::ZERO)
+    }
+
     /// Takes `quantity` open units of `sku` from the open pairs `open`, in the order given,
     /// lowering them; `None` if there are not enough.
     pub(crate) fn take_units(open: &mut [OpenUnits], sku: &Sku, quantity: u64) -> Option<Vec<CancelledLine>> {
