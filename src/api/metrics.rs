@@ -12,7 +12,7 @@
 use super::process;
 use crate::domain::order::OrderEvent;
 use crate::domain::{Entry, Record};
-use crate::engine::{Engine, EngineStats};
+use crate::engine::{Engine, EngineStats, SubscriberInfo};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -69,7 +69,7 @@ impl Business {
     /// Counts what one durable record did.
     fn count(&self, record: &Record) {
         match &record.entry {
-            Entry::OrderPlaced { .. } => {
+            Entry::OrderPlaced { .. } | Entry::OrderPlacedInSale { .. } => {
                 self.orders_placed.inc();
             }
             Entry::OrderUpdated { events, .. } => events.iter().for_each(|e| self.count_event(e)),
@@ -222,7 +222,9 @@ impl Metrics {
             ConstGauge::new(self.sse_connections.load(Ordering::Relaxed) as i64),
         );
         if let Some(engine) = engine {
-            register_engine(&mut scrape, &engine.stats());
+            let stats = engine.stats();
+            register_engine(&mut scrape, &stats);
+            register_subscribers(&mut scrape, &engine.subscribers(), &stats);
         }
         process::register(&mut scrape);
         let mut out = String::with_capacity(8192);
@@ -332,5 +334,48 @@ fn register_actors(r: &mut Registry, st: &EngineStats) {
         "oms_recovered_records",
         "Log records replayed by the last recovery",
         st.recovered_records as f64,
+    );
+}
+
+/// Durable log subscribers (relays, projections): position, lag, what retention cost them.
+fn register_subscribers(r: &mut Registry, subs: &[SubscriberInfo], st: &EngineStats) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Name {
+        subscriber: String,
+    }
+    let lag = Family::<Name, prometheus_client::metrics::gauge::Gauge>::default();
+    let acked = Family::<Name, prometheus_client::metrics::gauge::Gauge>::default();
+    let lost = Family::<Name, Counter>::default();
+    for s in subs {
+        let name = Name {
+            subscriber: s.name.clone(),
+        };
+        lag.get_or_create(&name)
+            .set(i64::try_from(s.lag_records).unwrap_or(i64::MAX));
+        acked
+            .get_or_create(&name)
+            .set(i64::try_from(s.acked_lsn).unwrap_or(i64::MAX));
+        lost.get_or_create(&name).inc_by(s.lost_records_total);
+    }
+    r.register(
+        "oms_subscriber_lag_records",
+        "Log records published after the position a durable subscriber acknowledged",
+        lag,
+    );
+    r.register(
+        "oms_subscriber_acked_lsn",
+        "The log position a durable subscriber acknowledged (stored durably)",
+        acked,
+    );
+    r.register(
+        "oms_subscriber_records_lost",
+        "Records a durable subscriber skipped because the log's retention bound deleted them",
+        lost,
+    );
+    counter(
+        r,
+        "oms_subscriber_retention_exceeded",
+        "Snapshots that deleted log records a durable subscriber still needed (retention bound reached)",
+        st.subscriber_retention_exceeded_total,
     );
 }

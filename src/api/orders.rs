@@ -2,6 +2,7 @@
 
 use super::doc::{
     BadRequest, Conflict, Invalid, NotFound, OrderListQuery, OrderPath, PaymentDeclined, ReturnPath, ShipmentPath,
+    TooManyRequests,
 };
 use super::error::{ApiError, problem};
 use super::extract::{Call, Read, query_pairs};
@@ -124,7 +125,8 @@ async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<
     responses((status = 201, description = "The order, payment_pending", body = OrderJson),
         (status = 400, response = inline(BadRequest)),
         (status = 409, response = inline(Conflict)),
-        (status = 422, response = inline(Invalid))))]
+        (status = 422, response = inline(Invalid)),
+        (status = 429, response = inline(TooManyRequests))))]
 pub async fn place(State(state): State<AppState>, call: Call) -> Result<Response, ApiError> {
     let result = place_order(call).await;
     if let Err(e) = &result {

@@ -1,6 +1,7 @@
-//! Fixture tests of format version 2: orders with extras (email, note, tags, metadata) in
-//! records and snapshots, and the new order events. Pinned like version 1 (`tests.rs`), which
-//! must keep passing unchanged: a value without extras is still written as version 1.
+//! Fixture tests of orders with extras (email, note, tags, metadata, cancelled units): record
+//! version 2 and snapshot format 3 (here without sales; `sale_tests.rs` pins one with both),
+//! and the new order events. Pinned like version 1 (`tests.rs`), which must keep passing
+//! unchanged: a value without extras is still written as version 1.
 
 use super::*;
 use crate::domain::order::{Address, Allocation, NewLine, NewOrder, OrderChange, OrderEvent, OrderExtras};
@@ -168,11 +169,17 @@ fn state_with(o: Order) -> EngineState {
     state
 }
 
+/// Format 3 is format 2 (the state, then the sales: none here, three empty maps) and the
+/// extras.
 #[test]
-fn version_2_snapshot_bytes_are_pinned() {
+fn format_3_snapshot_bytes_are_pinned() {
     let state = state_with(order(every_extra()));
     let bytes = encode_snapshot(&state);
-    assert_eq!(hex(&bytes), PINNED_SNAPSHOT_V2);
+    assert_eq!(hex(&bytes), PINNED_SNAPSHOT_V3);
+    let plain = encode_snapshot(&state_with(order(OrderExtras::default())));
+    assert_eq!((bytes[0], plain[0]), (SNAPSHOT_FORMAT_V3, SNAPSHOT_FORMAT_V1));
+    assert!(bytes[1..].starts_with(&plain[1..]));
+    assert_eq!(bytes[plain.len()..plain.len() + 3], [0, 0, 0], "no sales");
     let back = decode_snapshot(&bytes).unwrap();
     assert_eq!(back.orders[&OrderId(3)].extras.tags, ["vip", "gift"]);
     assert_eq!(back.digest(), state.digest());
@@ -182,8 +189,8 @@ fn version_2_snapshot_bytes_are_pinned() {
     assert_eq!(encode_snapshot(&plain)[0], SNAPSHOT_FORMAT_V1);
     // Extras of an order the snapshot does not hold.
     let mut orphan = encode_snapshot(&plain);
-    orphan[0] = SNAPSHOT_FORMAT_V2;
-    orphan.extend([1, 9, 0]);
+    orphan[0] = SNAPSHOT_FORMAT_V3;
+    orphan.extend([0, 0, 0, 1, 9, 0]);
     assert!(matches!(decode_snapshot(&orphan), Err(CodecError::Trailer(_))));
 }
 
@@ -247,4 +254,4 @@ fn partial_cancellation_attributes_and_events_are_pinned() {
 const PINNED_PARTIAL_EVENTS_V1: &str = "01030302100105736b752d310477682d310104352e303001000172036170690111010477682d310105736b752d3101087374616e646172640000020000020000";
 const PINNED_PLACEMENT_V2: &str = "02020303752d315553440105736b752d310104352e30300130010477682d310104352e303001300130013004352e3030000931204d61696e205374000b537072696e676669656c640000025553000000000180d095ffbc3180d095ffbc31e0a499ffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc310004000f616461406578616d706c652e636f6d010d6c6561766520617420646f6f720202037669700467696674030103657270023432";
 const PINNED_EDIT_V1: &str = "010303010f0400000101037669700201016b0176030009322053696465205374000b5368656c627976696c6c6500000255530000000c6b65793a306131623263336481d095ffbc310000";
-const PINNED_SNAPSHOT_V2: &str = "0203000105736b752d310477682d310a0101030101030303752d315553440105736b752d310104352e30300130010477682d310104352e303001300130013004352e3030000931204d61696e205374000b537072696e676669656c640000025553000000000180d095ffbc3180d095ffbc31e0a499ffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc31000380d095ffbc31010304000f616461406578616d706c652e636f6d010d6c6561766520617420646f6f720202037669700467696674030103657270023432";
+const PINNED_SNAPSHOT_V3: &str = "0303000105736b752d310477682d310a0101030101030303752d315553440105736b752d310104352e30300130010477682d310104352e303001300130013004352e3030000931204d61696e205374000b537072696e676669656c640000025553000000000180d095ffbc3180d095ffbc31e0a499ffbc31013001300130000000000200000d6f726465722063726561746564000361706980d095ffbc3101000112696e76656e746f7279207265736572766564000673797374656d80d095ffbc31000380d095ffbc31000000010304000f616461406578616d706c652e636f6d010d6c6561766520617420646f6f720202037669700467696674030103657270023432";

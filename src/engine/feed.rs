@@ -16,7 +16,8 @@ mod indexes;
 pub(crate) use indexes::Indexes;
 pub use indexes::OrderFilter;
 
-use crate::domain::Record;
+use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
+use crate::domain::{Order, OrderId, OrderStatus, Record, Sku, WarehouseId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -28,6 +29,9 @@ use tokio::sync::watch;
 pub struct Committed {
     pub lsn: u64,
     pub record: Arc<Record>,
+    /// The figures of every pair the record changed, after it (the feed's fold, in LSN
+    /// order); `None` for a record read back from the log, whose reader folds them itself.
+    pub figures: Option<Arc<[PairFigures]>>,
 }
 
 pub(crate) struct Feed {
@@ -46,8 +50,16 @@ pub(crate) struct Feed {
 struct Reorder {
     /// The next LSN to publish; everything below it has been published.
     next: u64,
-    waiting: BTreeMap<u64, (Arc<Record>, usize)>,
+    /// Records durable out of order.
+    waiting: BTreeMap<u64, Waiting>,
+    /// Every pair's figures as the fold of the published records (`domain::stock_changes`):
+    /// under the same lock as `next`, so a subscriber can take both at one position.
+    figures: StockFigures,
 }
+
+/// A record durable ahead of its turn: the record, its encoded size and the order an update
+/// left (its stock changes are computed from it).
+type Waiting = (Arc<Record>, usize, Option<Arc<Order>>);
 
 /// The newest published records, bounded in count and in bytes: what a subscriber that is
 /// behind can still catch up on. One that falls further behind is told how many records it
@@ -60,6 +72,9 @@ struct Retained {
     bytes: usize,
     records_max: usize,
     bytes_max: usize,
+    /// Set by [`Feed::close`] (engine shutdown): subscribers get `Closed` once they have read
+    /// everything kept.
+    closed: bool,
 }
 
 impl Retained {
@@ -100,11 +115,13 @@ pub struct ReplayPermit {
 }
 
 impl Feed {
-    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes) -> Feed {
+    /// `figures` are the pairs' figures as of `next_lsn - 1` (the recovered state's).
+    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes, figures: StockFigures) -> Feed {
         Feed {
             order: Mutex::new(Reorder {
                 next: next_lsn,
                 waiting: BTreeMap::new(),
+                figures,
             }),
             retained: Arc::new(RwLock::new(Retained {
                 records: VecDeque::new(),
@@ -112,6 +129,7 @@ impl Feed {
                 bytes: 0,
                 records_max: limits.records_max,
                 bytes_max: limits.bytes_max,
+                closed: false,
             })),
             published: watch::Sender::new(next_lsn - 1),
             indexes: RwLock::new(indexes),
@@ -128,19 +146,26 @@ impl Feed {
     }
 
     /// Publishes durable record `lsn` (`bytes` long, encoded), and every buffered one that
-    /// follows it in sequence.
-    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize) {
+    /// follows it in sequence. `updated` is the order an `OrderUpdated` record left (its stock
+    /// changes are computed from it).
+    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize, updated: Option<Arc<Order>>) {
         let mut order = self.order.lock();
         assert!(lsn >= order.next, "record {lsn} published twice");
-        order.waiting.insert(lsn, (record, bytes));
+        order.waiting.insert(lsn, (record, bytes, updated));
         let before = order.next;
         loop {
             let next = order.next;
-            let Some((record, bytes)) = order.waiting.remove(&next) else {
+            let Some((record, bytes, updated)) = order.waiting.remove(&next) else {
                 break;
             };
             self.indexes.write().fold(&record);
-            self.retained.write().push(Committed { lsn: next, record }, bytes);
+            let figures = order.figures.apply(record_deltas(&record.entry, updated.as_deref()));
+            let committed = Committed {
+                lsn: next,
+                record,
+                figures: Some(figures.into()),
+            };
+            self.retained.write().push(committed, bytes);
             order.next += 1;
         }
         if order.next > before {
@@ -149,9 +174,32 @@ impl Feed {
         }
     }
 
+    /// Ends every subscription once it has read what is kept (the engine is shutting down):
+    /// a subscriber that holds the engine would otherwise keep it alive, waiting forever.
+    pub(crate) fn close(&self) {
+        let order = self.order.lock();
+        self.retained.write().closed = true;
+        self.published.send_replace(order.next - 1);
+    }
+
+    /// The status of each order as of the published records (None: not published yet).
+    pub(crate) fn statuses(&self, ids: impl Iterator<Item = OrderId>) -> Vec<Option<OrderStatus>> {
+        let indexes = self.indexes.read();
+        ids.map(|id| indexes.status(id)).collect()
+    }
+
     /// Highest LSN published so far (0 if none).
     pub(crate) fn published_lsn(&self) -> u64 {
         self.order.lock().next - 1
+    }
+
+    /// The figures of `pairs` as of the newest published record, and that record's LSN: where
+    /// a stream replaying history computes its starting figures back from. Only the pairs
+    /// asked for are read, so the lock that publishing takes is held for as many lookups.
+    pub(crate) fn figures_of(&self, pairs: &[(Sku, WarehouseId)]) -> (u64, Vec<(u64, u64)>) {
+        let order = self.order.lock();
+        let figures = pairs.iter().map(|(sku, wh)| order.figures.get(sku, wh)).collect();
+        (order.next - 1, figures)
     }
 
     /// A subscription to every record published from now on, and the LSN published before it.
@@ -193,6 +241,39 @@ impl Subscription {
                 if let Some(c) = retained.get(self.next) {
                     self.next += 1;
                     return Ok(c.clone());
+                }
+            }
+            if self.retained.read().closed || self.published.changed().await.is_err() {
+                return Err(RecvError::Closed);
+            }
+        }
+    }
+
+    /// Up to `max` records from LSN `from` on, waiting until `from` is published (the
+    /// subscription continues after them). `Lagged(n)` when the feed no longer keeps `from`
+    /// and the `n` records after it: read those from the log.
+    pub(crate) async fn recv_batch(&mut self, from: u64, max: usize) -> Result<Vec<Committed>, RecvError> {
+        self.next = from;
+        loop {
+            // Marked seen before looking, so a record published after the look wakes the wait.
+            self.published.borrow_and_update();
+            {
+                let retained = self.retained.read();
+                if self.next < retained.first_lsn {
+                    return Err(RecvError::Lagged(retained.first_lsn - self.next));
+                }
+                let mut out = Vec::new();
+                while out.len() < max.max(1)
+                    && let Some(c) = retained.get(self.next)
+                {
+                    out.push(c.clone());
+                    self.next += 1;
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                if retained.closed {
+                    return Err(RecvError::Closed);
                 }
             }
             if self.published.changed().await.is_err() {

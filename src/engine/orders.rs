@@ -17,9 +17,10 @@ use super::pairs::{PairMsg, Pairs};
 use super::settler::queue::SETTLE_DELAY_MS_MIN;
 use super::warehouses;
 use crate::domain::order::{LineQty, OrderEdit};
+use crate::domain::sale::units_cancelled;
 use crate::domain::{
-    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection,
-    WarehouseId, apply_order_events,
+    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Record,
+    Rejection, WarehouseId, apply_order_events,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -478,6 +479,7 @@ impl OrderActor {
             declined,
         };
         let idempotency = idempotency(&outcome, self.core.clock.now());
+        let cancelled_units = units_cancelled(&events);
         let record = Record {
             entry: Entry::OrderUpdated {
                 order_id: self.order.id,
@@ -487,8 +489,16 @@ impl OrderActor {
             idempotency,
         };
         // Published when `durable` drops, after the order and the pairs have the change.
-        let durable = self.core.append(record).await?;
+        #[cfg(debug_assertions)]
+        later_effects_agree(&outcome.order, &record, &effects);
+        let durable = self.core.append(record).await?.updated(outcome.order.clone());
+        let cancelled = outcome.order.status == OrderStatus::Cancelled && self.order.status != OrderStatus::Cancelled;
         self.order = outcome.order.clone();
+        // Durable: units cancelled, or all of them if the order was, go back to the
+        // customer's allowance in any sale of the order (as replay folds the record).
+        self.core
+            .sales
+            .order_updated(self.order.id, &cancelled_units, cancelled);
         for (sku, wh, effect) in effects {
             let pair = self.pairs.get_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is. Only a
@@ -498,4 +508,23 @@ impl OrderActor {
         drop(durable);
         Ok(outcome)
     }
+}
+
+/// The argument of `domain::stock_changes`: an update's stock changes computed from the order
+/// it left are the ones computed, event by event, from the order before it.
+#[cfg(debug_assertions)]
+fn later_effects_agree(
+    after: &Order,
+    record: &Record,
+    effects: &[(crate::domain::Sku, WarehouseId, crate::domain::InventoryEffect)],
+) {
+    use crate::domain::order::inventory_effects;
+    let Entry::OrderUpdated { events, .. } = &record.entry else {
+        return;
+    };
+    let later: Vec<_> = events.iter().flat_map(|ev| inventory_effects(after, ev)).collect();
+    assert_eq!(
+        later, effects,
+        "stock changes computed from the order after an update differ"
+    );
 }

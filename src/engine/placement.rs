@@ -12,15 +12,22 @@
 //!    only then publish the record. If the append fails, every hold is released.
 //!
 //! Every granted hold ends in exactly one delivered `ReleaseHold` or `CommitHold`.
+//!
+//! Flash sales (`sales.rs`) touch this path in three places only: the precheck asks the sale
+//! desk about windows and prices; before holding stock the placement holds its customer's
+//! allowance (a [`SaleHold`], given back when dropped), and its record is then
+//! `OrderPlacedInSale`; once durable the allowance is committed and a sale left without stock
+//! is marked sold out.
 
 use super::core::Core;
 use super::error::{EngineError, Unavailable};
 use super::idempotency::IdemSpec;
 use super::orders::Orders;
 use super::pairs::{Pair, PairMsg, Pairs};
+use super::sales::{self, registry::SaleHold};
 use crate::domain::order::{Allocation, NewOrder};
 use crate::domain::placement::{Site, allocate};
-use crate::domain::{Entry, Order, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
+use crate::domain::{Entry, FieldError, Order, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +51,8 @@ impl Placement {
     pub(crate) fn precheck(&self, new: &NewOrder) -> Result<(), EngineError> {
         self.core.check_open()?;
         new.validate()?;
+        self.known_skus(new)?;
+        self.core.sales.check(new, self.core.clock.now())?;
         let lines = lines_of(new);
         let available = self.pairs.available_hints(&lines);
         let mut want: HashMap<&Sku, u64> = HashMap::new();
@@ -57,6 +66,29 @@ impl Placement {
         Ok(())
     }
 
+    /// Refuses lines whose SKU no warehouse has ever had a pair for (a typo, most likely), as
+    /// `422` naming `items[i].sku`: "sold out" would be the wrong answer. A SKU with pairs,
+    /// even all at zero, is known, and a short line of it stays `insufficient_stock`.
+    fn known_skus(&self, new: &NewOrder) -> Result<(), Rejection> {
+        let unknown: Vec<FieldError> = new
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !self.pairs.knows_sku(&l.sku))
+            .map(|(i, l)| {
+                FieldError::new(
+                    format!("items[{i}].sku"),
+                    format!("unknown SKU {}: no warehouse has ever stocked it", l.sku),
+                )
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::Validation(unknown))
+        }
+    }
+
     /// Places `new`, all lines or none. Runs to its end once started: call it detached
     /// (`core::run_detached`), so a caller going away cannot stop it between its append and
     /// its commit, which would leave holds behind and a durable record the feed never sees.
@@ -67,16 +99,19 @@ impl Placement {
     ) -> Result<Arc<Order>, EngineError> {
         self.core.check_open()?;
         new.validate()?;
+        self.known_skus(&new)?;
         let id = OrderId(self.core.next_order_seq.fetch_add(1, Ordering::Relaxed));
         let lines = lines_of(&new);
         let ship_to = new.shipping_address.lat.zip(new.shipping_address.lon);
+        // Given back on every path that drops it uncommitted (a refusal, a failed append).
+        let allowance = self.core.sales.hold(id, &new, self.core.clock.now())?;
         let (allocations, held) = self.plan_and_hold(id, &lines, ship_to).await?;
         let now = self.core.clock.now();
         let order = Arc::new(new.into_order(id, allocations, now));
         let idempotency = idem.map(|i| i.record(&order, now));
         let record = Record {
             // One allocation shared by the log record, the order's cell and the reply.
-            entry: Entry::OrderPlaced { order: order.clone() },
+            entry: placed(&order, &allowance),
             idempotency,
         };
         let durable = match self.core.append(record).await {
@@ -86,6 +121,10 @@ impl Placement {
                 return Err(e);
             }
         };
+        // Durable: the allowance becomes the customer's holding at once (it cannot fail, so
+        // no path after the record can give it back).
+        let in_sales = allowance.sales().to_vec();
+        allowance.commit(&order);
         // Durable: the holds become reservations. Sent before the order is registered, so any
         // later message about this order reaches each pair after its CommitHold; and a durable
         // fact must reach the pair however long its mailbox is. Only a dead pair refuses it,
@@ -93,6 +132,9 @@ impl Placement {
         // restart's recovery reserves it).
         for pair in &held {
             self.pairs.deliver(pair, PairMsg::CommitHold { order: id }).await?;
+        }
+        if !in_sales.is_empty() {
+            sales::after_placement(&self.core, &self.pairs, &in_sales);
         }
         self.orders.insert(order.clone());
         self.core.expiry.schedule(id, order.reservation_expires_at);
@@ -191,6 +233,17 @@ impl Placement {
                 Err(f)
             }
         }
+    }
+}
+
+/// The placement's record: `OrderPlacedInSale` when it holds allowance in a sale.
+fn placed(order: &Arc<Order>, allowance: &SaleHold) -> Entry {
+    match allowance.sales() {
+        [] => Entry::OrderPlaced { order: order.clone() },
+        sales => Entry::OrderPlacedInSale {
+            order: order.clone(),
+            sales: sales.to_vec(),
+        },
     }
 }
 

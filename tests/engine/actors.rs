@@ -85,7 +85,10 @@ async fn failed_placements_release_their_holds_however_full_the_mailboxes() {
         let placed = race_placements_against_readers(&h, &a, &b).await;
         let pair = h.pair(&a, "w").await;
         assert_eq!(pair.reserved, placed);
-        h.place(new_order("last", &[(&a, pair.available, "1.00")])).await;
+        // Every unit may have gone in the race (a quantity of 0 is not an order).
+        if pair.available > 0 {
+            h.place(new_order("last", &[(&a, pair.available, "1.00")])).await;
+        }
         assert_eq!(h.pair(&a, "w").await.available, 0);
     }
     h.assert_replay_equals_live().await;

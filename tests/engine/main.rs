@@ -1,4 +1,5 @@
-//! Engine tests through the async handle: one test binary, one module per scenario.
+//! Engine tests through the async handle: one test binary, one module per scenario
+//! (`sale_model`: flash sales under random bursts, cancels, payments, expiry and restarts).
 
 mod support;
 
@@ -12,4 +13,7 @@ mod lifecycle;
 mod lost_log;
 mod model;
 mod payments;
+mod sale_model;
+mod simulation;
 mod snapshots;
+mod subscribers;

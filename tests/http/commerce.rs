@@ -341,26 +341,44 @@ async fn goodwill_refunds_from_confirmation_and_returns_refunded_by_their_value(
     t.post(&format!("{base}/refunds"), json!({"amount": "1.00"}))
         .await
         .problem(409, "invalid_transition");
-    t.post(&format!("{base}/payments"), json!({"token": "tok_visa"})).await.ok(200);
+    t.post(&format!("{base}/payments"), json!({"token": "tok_visa"}))
+        .await
+        .ok(200);
     // Goodwill before delivery: refunded, and the order still ships.
-    let r = t.post(&format!("{base}/refunds"), json!({"amount": "1.00", "reason": "late"})).await.ok(201);
+    let r = t
+        .post(&format!("{base}/refunds"), json!({"amount": "1.00", "reason": "late"}))
+        .await
+        .ok(201);
     assert_eq!(r["order"]["status"], "confirmed");
     assert_eq!(r["order"]["payment"]["refunded_amount"], "1.00");
     let o = t.post(&format!("{base}/fulfillments"), json!({})).await.ok(200);
     let sid = o["shipments"][0]["id"].as_str().unwrap().to_string();
     t.post(&format!("{base}/shipments/{sid}/ship"), json!({})).await.ok(200);
-    t.post(&format!("{base}/shipments/{sid}/deliver"), json!({})).await.ok(200);
+    t.post(&format!("{base}/shipments/{sid}/deliver"), json!({}))
+        .await
+        .ok(200);
     let ret = t
-        .post(&format!("{base}/returns"), json!({"items": [{"sku": "sku-1", "quantity": 1}], "reason": "broken"}))
+        .post(
+            &format!("{base}/returns"),
+            json!({"items": [{"sku": "sku-1", "quantity": 1}], "reason": "broken"}),
+        )
         .await
         .ok(201);
     // One unit of 10.00 plus half the 2.00 tax.
     assert_eq!(ret["refundable_amount"], "11.00");
     let rid = ret["id"].as_str().unwrap().to_string();
-    t.post(&format!("{base}/returns/{rid}/approve"), json!({})).await.ok(200);
-    let e = t.post(&format!("{base}/refunds"), json!({})).await.problem(422, "validation_failed");
+    t.post(&format!("{base}/returns/{rid}/approve"), json!({}))
+        .await
+        .ok(200);
+    let e = t
+        .post(&format!("{base}/refunds"), json!({}))
+        .await
+        .problem(422, "validation_failed");
     assert_eq!(e["errors"][0]["field"], "amount");
-    let r = t.post(&format!("{base}/refunds"), json!({"return_id": rid})).await.ok(201);
+    let r = t
+        .post(&format!("{base}/refunds"), json!({"return_id": rid}))
+        .await
+        .ok(201);
     assert_eq!(r["amount"], "11.00");
     assert_eq!(r["order"]["status"], "partially_refunded");
     assert_eq!(r["order"]["returns"][0]["refundable_amount"], "0.00");

@@ -3,8 +3,8 @@
 //! bytes, and stored as a list of attributes so that a later addition is one more attribute,
 //! not another format version.
 //!
-//! On disk (format version 2, `codec.rs`) the extras of an order follow the version-1 bytes of
-//! the record or snapshot that holds it, as a postcard sequence of [`OrderAttr`]: only the
+//! On disk (record version 2, snapshot format 3, `codec.rs`) the extras of an order follow
+//! the version-1 bytes of the record (and, in a snapshot, the sales section) that holds it, as a postcard sequence of [`OrderAttr`]: only the
 //! attributes that differ from their default are written, in variant order. Architecture
 //! invariant: `OrderAttr` variants are never reordered or removed; a new one goes at the end.
 //! A reader folds the attributes into the default extras, so an attribute an older build did

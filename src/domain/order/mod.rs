@@ -54,7 +54,7 @@ use crate::domain::{Millis, Rejection};
 use serde::{Deserialize, Serialize};
 
 /// Serialized field by field in this order (postcard): part of every `OrderPlaced` record and
-/// every snapshot; `extras` are written apart (format version 2).
+/// every snapshot; `extras` are written apart (record version 2, snapshot format 3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
@@ -80,8 +80,8 @@ pub struct Order {
     pub history: Vec<Transition>,
     /// Fields added after log format version 1 (email, note, tags, metadata). Not part of the
     /// version-1 layout above: the codec writes them after the record or snapshot that holds
-    /// the order (format version 2, see `extras.rs` and `codec.rs`), so the bytes of an order
-    /// without extras are exactly what version 1 wrote.
+    /// the order (record version 2, snapshot format 3, see `extras.rs` and `codec.rs`), so the
+    /// bytes of an order without extras are exactly what version 1 wrote.
     #[serde(skip)]
     pub extras: Extras,
 }

@@ -76,6 +76,11 @@ impl Indexes {
         self.by_status.entry(status).or_default().insert(id.0);
     }
 
+    /// The status of an order as of the records folded (None: not folded yet).
+    pub(crate) fn status(&self, id: OrderId) -> Option<OrderStatus> {
+        self.status_of.get(&id.0).copied()
+    }
+
     fn set_tags(&mut self, id: u64, tags: &[String]) {
         for old in self.tags_of.remove(&id).unwrap_or_default() {
             if let Some(set) = self.by_tag.get_mut(&old) {
@@ -95,7 +100,7 @@ impl Indexes {
 
     pub(crate) fn fold(&mut self, record: &Record) {
         match &record.entry {
-            Entry::OrderPlaced { order } => self.insert(order),
+            Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => self.insert(order),
             Entry::OrderUpdated {
                 order_id,
                 events,
