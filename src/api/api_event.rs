@@ -19,9 +19,11 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 /// Every event type the streams carry, the catalogue `?types=` filters by.
-pub const EVENT_TYPES: [&str; 22] = [
+pub const EVENT_TYPES: [&str; 24] = [
     "order.created",
     "order.state_changed",
+    "order.updated",
+    "order.items_cancelled",
     "payment.attempted",
     "payment.captured",
     "payment.declined",
@@ -71,6 +73,7 @@ pub fn needs_order(events: &[OrderEvent]) -> bool {
         matches!(
             e,
             OrderEvent::PaymentCaptured { .. }
+                | OrderEvent::ShipmentsCreated { .. }
                 | OrderEvent::ReturnRequested { .. }
                 | OrderEvent::RefundRequested { .. }
                 | OrderEvent::RefundSucceeded { .. }
@@ -220,7 +223,17 @@ impl OrderEvents<'_> {
             at = Some(t.clone());
             match ev {
                 OrderEvent::Cancelled { .. } => {}
-                OrderEvent::FulfillmentStarted { shipments, .. } => out.extend(self.shipments_created(shipments, &t)),
+                OrderEvent::FulfillmentStarted { shipments, .. } => {
+                    out.extend(self.shipments_created(shipments, 0, &t))
+                }
+                OrderEvent::ShipmentsCreated { shipments, .. } => {
+                    // Numbered by their place in the order (later records may add more).
+                    let first = self
+                        .current
+                        .and_then(|o| o.shipments.iter().position(|s| Some(s) == shipments.first()))
+                        .unwrap_or(0);
+                    out.extend(self.shipments_created(shipments, first, &t))
+                }
                 ev => {
                     let (kind, data) = self.one(ev, t);
                     out.push(self.api_event(kind, data));
@@ -245,8 +258,9 @@ impl OrderEvents<'_> {
         }
     }
 
-    fn shipments_created(&self, shipments: &[Shipment], t: &str) -> Vec<ApiEvent> {
+    fn shipments_created(&self, shipments: &[Shipment], first: usize, t: &str) -> Vec<ApiEvent> {
         let created = shipments.iter().enumerate().map(|(i, s)| {
+            let i = first + i;
             let data = json!({
                 "order_id": self.oid, "shipment_id": child_id("SHP", self.id, i), "warehouse_id": s.warehouse_id.as_str(),
                 "items": s.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
@@ -276,7 +290,9 @@ impl OrderEvents<'_> {
             OrderEvent::RefundRequested { refund } => ("refund.requested", self.refund_requested(refund, t)),
             OrderEvent::RefundSucceeded { refund_idx, .. } => ("refund.created", json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": self.refund_amount(*refund_idx), "at": t})),
             OrderEvent::RefundFailed { refund_idx, reason, .. } => ("refund.failed", json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t})),
-            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } => unreachable!("mapped by `events`"),
+            OrderEvent::Edited { changes, actor, .. } => ("order.updated", json!({"order_id": oid, "fields": changes.iter().map(|c| c.field()).collect::<Vec<_>>(), "actor": actor, "at": t})),
+            OrderEvent::ItemsCancelled { lines, amount: value, reason, actor, .. } => ("order.items_cancelled", json!({"order_id": oid, "items": lines.iter().map(|l| json!({"sku": l.sku.as_str(), "warehouse_id": l.warehouse_id.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(), "amount": amount(self.currency, *value), "reason": reason, "actor": actor, "at": t})),
+            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } | OrderEvent::ShipmentsCreated { .. } => unreachable!("mapped by `events`"),
         }
     }
 

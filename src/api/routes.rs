@@ -50,7 +50,7 @@ fn groups() -> Groups {
             .routes(routes!(inventory::get_sku))
             .routes(routes!(inventory::list))
             .routes(routes!(orders::place, orders::list))
-            .routes(routes!(orders::get))
+            .routes(routes!(orders::get, orders::update))
             .routes(routes!(orders::history))
             .routes(routes!(orders::pay))
             .routes(routes!(orders::cancel))

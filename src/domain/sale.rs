@@ -22,7 +22,7 @@ mod rejection;
 #[cfg(test)]
 mod tests;
 
-pub use book::{SaleBook, SalesState};
+pub use book::{SaleBook, SalesState, units_cancelled};
 pub use desk::{Admission, SaleDesk};
 pub use rejection::{LimitScope, SaleRejection};
 

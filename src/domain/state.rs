@@ -11,7 +11,7 @@ use super::ids::{OrderId, SaleId, Sku, WarehouseId};
 use super::inventory::{Inventory, InventoryEffect};
 use super::order::{Order, OrderStatus, ShipmentStatus, apply_order_events, placement_effects};
 use super::record::{Entry, IdempotencyRecord, Record};
-use super::sale::SalesState;
+use super::sale::{SaleBook, SalesState, units_cancelled};
 use super::warehouse::Warehouse;
 use super::{FastMap, Millis};
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,7 @@ pub struct EngineState {
     /// retention of idempotent responses).
     pub last_at: Millis,
     /// Flash sales. Not part of the struct's own encoding (snapshot format 1 ends before it):
-    /// the codec writes it after the rest in format 2 and reads format 1 with no sales.
+    /// the codec writes it after the rest in formats 2 and 3 and reads format 1 with no sales.
     #[serde(skip)]
     pub sales: SalesState,
 }
@@ -101,9 +101,8 @@ impl EngineState {
                 for (sku, wh, eff) in effects {
                     self.pair(&sku, &wh).apply(&eff);
                 }
-                if cancelled {
-                    self.sales.apply_cancelled(order_id);
-                }
+                self.sales
+                    .apply_order_update(order_id, &units_cancelled(&events), cancelled);
             }
         }
     }
@@ -166,11 +165,12 @@ impl EngineState {
     /// every book's holdings add up.
     fn check_sales(&self) -> Result<(), InvariantViolation> {
         for book in self.sales.books() {
-            for (order, user, _) in book.members() {
-                let ok = self
-                    .orders
-                    .get(&order)
-                    .is_some_and(|o| &o.user_id == user && o.status != OrderStatus::Cancelled);
+            for (order, user, units) in book.members() {
+                let ok = self.orders.get(&order).is_some_and(|o| {
+                    &o.user_id == user
+                        && o.status != OrderStatus::Cancelled
+                        && SaleBook::units_in(o, &book.sale.sku) == units
+                });
                 if !ok {
                     return Err(InvariantViolation::SaleMember {
                         sale: book.sale.id.clone(),
@@ -198,6 +198,11 @@ impl EngineState {
                         .get_mut(&(l.sku.clone(), s.warehouse_id.clone()))
                         .expect("shipped from allocation") -= l.quantity;
                 }
+            }
+            for c in &o.extras.cancelled {
+                *expect
+                    .get_mut(&(c.sku.clone(), c.warehouse_id.clone()))
+                    .expect("cancelled from allocation") -= c.quantity;
             }
         }
         for ((sku, warehouse_id), expected) in expect {
@@ -246,6 +251,8 @@ impl EngineState {
         ids.sort();
         for id in ids {
             hash_bytes(&mut h, &self.orders[id]);
+            // Not part of the order's version-1 encoding (see `order::extras`).
+            hash_bytes(&mut h, &self.orders[id].extras);
         }
         let mut keys: Vec<_> = self.idempotency.keys().collect();
         keys.sort();
@@ -359,6 +366,7 @@ mod tests {
             shipping_address: Address::default(),
             billing_address: None,
             reservation_ttl_ms: 1000,
+            extras: Default::default(),
         };
         let order = new.into_order(
             OrderId(1),

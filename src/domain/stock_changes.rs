@@ -12,8 +12,11 @@
 //! its state *after* the record, or any later state, instead of the state before it (which a
 //! stream replaying history no longer has). That gives the same answer because every part an
 //! effect reads is fixed once it exists: an allocation, a shipment's items and warehouse, a
-//! return's items; and a cancellation or a declined payment, which release what was not
-//! shipped, leave the order where nothing ships any more. The order actor asserts this
+//! return's items, a partial cancellation's units (the event carries them); and a
+//! cancellation or a declined payment, which release what was still reserved (allocated, less
+//! cancelled units and shipped ones), leave the order where nothing ships or is cancelled any
+//! more. Creating shipments (a fulfilment, a later partial one) moves no stock: their units
+//! stay reserved until they ship. The order actor asserts this
 //! equality on every update it commits (debug builds, so every test checks it).
 
 use super::FastMap;
@@ -109,6 +112,7 @@ pub fn moves_stock(ev: &OrderEvent) -> bool {
     matches!(
         ev,
         OrderEvent::Cancelled { .. }
+            | OrderEvent::ItemsCancelled { .. }
             | OrderEvent::PaymentDeclined { .. }
             | OrderEvent::ShipmentShipped { .. }
             | OrderEvent::ReturnReceived { restock: true, .. }
@@ -119,7 +123,7 @@ fn cause_of(ev: &OrderEvent) -> StockCause {
     match ev {
         // The expiry task cancels as the system; a person or client cancels as someone else.
         OrderEvent::Cancelled { actor, .. } if actor == "system" => StockCause::Expiry,
-        OrderEvent::Cancelled { .. } => StockCause::Cancellation,
+        OrderEvent::Cancelled { .. } | OrderEvent::ItemsCancelled { .. } => StockCause::Cancellation,
         OrderEvent::PaymentDeclined { .. } => StockCause::PaymentDeclined,
         OrderEvent::ShipmentShipped { .. } => StockCause::Shipment,
         _ => StockCause::Restock,

@@ -11,10 +11,15 @@
 //! bounded amount of memory however large the records are: one further behind is told it
 //! lagged and the event stream closes it (the client resumes from the log).
 
+mod indexes;
+
+pub(crate) use indexes::Indexes;
+pub use indexes::OrderFilter;
+
 use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
-use crate::domain::{Entry, FastMap, Order, OrderId, OrderStatus, Record, Sku, UserId, WarehouseId};
+use crate::domain::{Order, OrderId, OrderStatus, Record, Sku, WarehouseId};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 pub use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -27,70 +32,6 @@ pub struct Committed {
     /// The figures of every pair the record changed, after it (the feed's fold, in LSN
     /// order); `None` for a record read back from the log, whose reader folds them itself.
     pub figures: Option<Arc<[PairFigures]>>,
-}
-
-/// Orders by user and by status, newest (highest number) first.
-#[derive(Default)]
-pub(crate) struct Indexes {
-    all: BTreeSet<u64>,
-    by_user: FastMap<UserId, BTreeSet<u64>>,
-    by_status: FastMap<OrderStatus, BTreeSet<u64>>,
-    status_of: FastMap<u64, OrderStatus>,
-}
-
-impl Indexes {
-    pub(crate) fn insert(&mut self, id: OrderId, user: &UserId, status: OrderStatus) {
-        self.all.insert(id.0);
-        self.by_user.entry(user.clone()).or_default().insert(id.0);
-        self.by_status.entry(status).or_default().insert(id.0);
-        self.status_of.insert(id.0, status);
-    }
-
-    fn set_status(&mut self, id: OrderId, status: OrderStatus) {
-        if let Some(old) = self.status_of.insert(id.0, status)
-            && let Some(set) = self.by_status.get_mut(&old)
-        {
-            set.remove(&id.0);
-        }
-        self.by_status.entry(status).or_default().insert(id.0);
-    }
-
-    pub(crate) fn fold(&mut self, record: &Record) {
-        match &record.entry {
-            Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => {
-                self.insert(order.id, &order.user_id, order.status)
-            }
-            Entry::OrderUpdated { order_id, changes, .. } => {
-                if let Some(last) = changes.last() {
-                    self.set_status(*order_id, last.to);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Up to `limit` ids, newest first, strictly older than `before`, matching the filters.
-    pub(crate) fn list(
-        &self,
-        user: Option<&UserId>,
-        status: Option<OrderStatus>,
-        before: Option<OrderId>,
-        limit: usize,
-    ) -> Vec<OrderId> {
-        let upper = before.map(|b| b.0).unwrap_or(u64::MAX);
-        let empty = BTreeSet::new();
-        let base: &BTreeSet<u64> = match (user, status) {
-            (Some(u), _) => self.by_user.get(u).unwrap_or(&empty),
-            (None, Some(s)) => self.by_status.get(&s).unwrap_or(&empty),
-            (None, None) => &self.all,
-        };
-        base.range(..upper)
-            .rev()
-            .filter(|id| status.is_none_or(|s| self.status_of.get(id) == Some(&s)))
-            .take(limit)
-            .map(|id| OrderId(*id))
-            .collect()
-    }
 }
 
 pub(crate) struct Feed {
@@ -244,7 +185,7 @@ impl Feed {
     /// The status of each order as of the published records (None: not published yet).
     pub(crate) fn statuses(&self, ids: impl Iterator<Item = OrderId>) -> Vec<Option<OrderStatus>> {
         let indexes = self.indexes.read();
-        ids.map(|id| indexes.status_of.get(&id.0).copied()).collect()
+        ids.map(|id| indexes.status(id)).collect()
     }
 
     /// Highest LSN published so far (0 if none).

@@ -45,7 +45,7 @@ mod warehouses;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{EngineConfig, SUBSCRIBER_RETENTION_BYTES_MAX};
 pub use error::{Actor, Busy, EngineError, GatewayCall, OpenError, OutcomeUnknown, Unavailable, UnknownCause};
-pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
+pub use feed::{Committed, OrderFilter, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
 pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
 pub use orders::{OrderOutcome, OrderRequest};
@@ -246,7 +246,23 @@ impl Engine {
         cursor: Option<OrderId>,
         limit: usize,
     ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
-        views::orders(&self.core, &self.orders, user, status, cursor, limit).await
+        let filter = OrderFilter {
+            user: user.cloned(),
+            status,
+            ..Default::default()
+        };
+        self.search_orders(&filter, cursor, limit).await
+    }
+
+    /// Orders matching `filter`, newest first, strictly older than `cursor`: the page and the
+    /// cursor of the next page (None at the end). What each filter costs: `feed/indexes.rs`.
+    pub async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        cursor: Option<OrderId>,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
+        views::orders(&self.core, &self.orders, filter, cursor, limit).await
     }
 
     /// Runs a lifecycle request on an order.

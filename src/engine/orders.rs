@@ -16,7 +16,8 @@ use super::idempotency::IdemSpec;
 use super::pairs::{PairMsg, Pairs};
 use super::settler::queue::SETTLE_DELAY_MS_MIN;
 use super::warehouses;
-use crate::domain::order::LineQty;
+use crate::domain::order::{LineQty, OrderEdit};
+use crate::domain::sale::units_cancelled;
 use crate::domain::{
     Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Record,
     Rejection, WarehouseId, apply_order_events,
@@ -66,6 +67,28 @@ pub enum OrderRequest {
         amount: Decimal,
         return_id: Option<String>,
         reason: String,
+    },
+    /// Refund return `return_id` by its value (what its units are worth, less what was refunded
+    /// for it), at most what is refundable.
+    RefundReturn {
+        return_id: String,
+        reason: String,
+    },
+    /// Cancel some open units (reserved, in no shipment): their stock is released and what of
+    /// their value was captured is refunded.
+    CancelItems {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    /// Shipments for some open units.
+    FulfillItems {
+        items: Vec<LineQty>,
+    },
+    /// Note, tags, metadata, shipping address; `actor` names who asked (for the history).
+    Edit {
+        /// Boxed: the largest command by far, and rare.
+        edit: Box<OrderEdit>,
+        actor: String,
     },
 }
 
@@ -341,6 +364,17 @@ impl OrderActor {
         let cmd = match request {
             OrderRequest::Pay { token } => return self.pay(token, idem).await,
             OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
+            OrderRequest::CancelItems { items, reason } => return self.cancel_items(items, reason, idem).await,
+            OrderRequest::RefundReturn { return_id, reason } => {
+                let idx = self.order.find_return(&return_id)?;
+                let amount = self.order.return_value(idx).min(self.order.refundable());
+                let ask = RefundAsk {
+                    amount,
+                    return_id: Some(return_id),
+                    reason,
+                };
+                return self.refund(ask, idem).await;
+            }
             OrderRequest::Refund {
                 amount,
                 return_id,
@@ -355,6 +389,11 @@ impl OrderActor {
             }
             OrderRequest::Fulfill => OrderCommand::StartFulfillment {
                 carriers: self.carriers(),
+                items: None,
+            },
+            OrderRequest::FulfillItems { items } => OrderCommand::StartFulfillment {
+                carriers: self.carriers(),
+                items: Some(items),
             },
             OrderRequest::Ship {
                 shipment_id,
@@ -371,6 +410,7 @@ impl OrderActor {
                 OrderCommand::RequestReturn { items, reason }
             }
             OrderRequest::ApproveReturn { return_id } => OrderCommand::ApproveReturn { return_id },
+            OrderRequest::Edit { edit, actor } => OrderCommand::Edit { edit, actor },
             OrderRequest::RejectReturn { return_id, reason } => OrderCommand::RejectReturn { return_id, reason },
             OrderRequest::ReceiveReturn {
                 return_id,
@@ -439,6 +479,7 @@ impl OrderActor {
             declined,
         };
         let idempotency = idempotency(&outcome, self.core.clock.now());
+        let cancelled_units = units_cancelled(&events);
         let record = Record {
             entry: Entry::OrderUpdated {
                 order_id: self.order.id,
@@ -453,10 +494,11 @@ impl OrderActor {
         let durable = self.core.append(record).await?.updated(outcome.order.clone());
         let cancelled = outcome.order.status == OrderStatus::Cancelled && self.order.status != OrderStatus::Cancelled;
         self.order = outcome.order.clone();
-        if cancelled {
-            // Durable: the units go back to the customer's allowance in any sale of the order.
-            self.core.sales.cancelled(self.order.id);
-        }
+        // Durable: units cancelled, or all of them if the order was, go back to the
+        // customer's allowance in any sale of the order (as replay folds the record).
+        self.core
+            .sales
+            .order_updated(self.order.id, &cancelled_units, cancelled);
         for (sku, wh, effect) in effects {
             let pair = self.pairs.get_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is. Only a

@@ -172,7 +172,7 @@ fn build(
     let mut orders = Vec::with_capacity(ids.len());
     for id in ids {
         let order = state.orders.remove(&id).expect("listed above");
-        indexes.insert(order.id, &order.user_id, order.status);
+        indexes.insert(&order);
         if order.status == OrderStatus::PaymentPending {
             expiry.push((order.id, order.reservation_expires_at));
         }

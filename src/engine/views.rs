@@ -4,11 +4,11 @@
 
 use super::core::Core;
 use super::error::{EngineError, Unavailable};
-use super::feed::Committed;
+use super::feed::{Committed, OrderFilter};
 use super::orders::Orders;
 use super::pairs::{PairView, Pairs};
 use crate::codec;
-use crate::domain::{EngineState, Order, OrderId, OrderStatus, Rejection, Sku, UserId, WarehouseId};
+use crate::domain::{EngineState, Order, OrderId, Rejection, Sku, WarehouseId};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -88,12 +88,11 @@ pub(crate) async fn sku(pairs: &Pairs, sku: &Sku) -> Result<SkuView, EngineError
 pub(crate) async fn orders(
     core: &Core,
     orders: &Orders,
-    user: Option<&UserId>,
-    status: Option<OrderStatus>,
+    filter: &OrderFilter,
     cursor: Option<OrderId>,
     limit: usize,
 ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
-    let ids = core.feed.indexes.read().list(user, status, cursor, limit + 1);
+    let ids = core.feed.indexes.read().list(filter, cursor, limit + 1);
     let more = ids.len() > limit;
     let mut out = Vec::with_capacity(limit);
     for id in ids.into_iter().take(limit) {

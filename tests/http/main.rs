@@ -6,6 +6,7 @@
 //! - `catalog`: issue 11: the stock catalogue, unknown SKUs, currencies, stream tokens,
 //!   `Location`, `GET /`.
 //! - `bounds`: idempotency retention and bounds, no inventory from a refused adjustment.
+//! - `commerce`: order email, note, tags and metadata, `PATCH` edits, searching orders.
 //! - `events`: server-sent events and `Last-Event-ID` resume through the app.
 //! - `mirror`: events that mirror state: the inventory fold, state changes, `?types=`, the
 //!   event catalogue's schemas (`sse`: the stream reader both use).
@@ -25,6 +26,7 @@ mod api;
 mod arbitrary_bodies;
 mod bounds;
 mod catalog;
+mod commerce;
 mod events;
 mod mirror;
 mod payment_faults;

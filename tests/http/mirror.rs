@@ -1,5 +1,5 @@
 //! Events complete enough to mirror state (issue 11): `inventory.changed` for every change of a
-//! pair, with its figures, folding from `Last-Event-ID: 0` to the inventory (live, replayed,
+//! pair (partial cancellations and partial fulfilments included), with its figures, folding from `Last-Event-ID: 0` to the inventory (live, replayed,
 //! resumed in the middle, after a restart); `order.state_changed` for every status change;
 //! `?types=`; every event against its JSON schema in docs/API.md's catalogue.
 
@@ -69,7 +69,29 @@ async fn every_stock_change(t: &TestApp) -> Vec<&'static str> {
     t.order("u5", &[("sku-2", 1)]).await.ok(201);
     t.put("/v1/inventory/sku-2/west", json!({"on_hand": 3})).await.ok(200);
     t.stock("sku-1", "east", 4).await;
+    partly_cancelled_and_fulfilled(t).await;
     vec!["sku-1", "sku-2"]
+}
+
+/// Partial cancellation (its units released: a `cancellation`), an edit, a partial fulfilment
+/// (no stock moves until its shipment ships), then the last open unit cancelled too.
+async fn partly_cancelled_and_fulfilled(t: &TestApp) {
+    let o = t.order("u6", &[("sku-1", 3)]).await.ok(201);
+    let base = format!("/v1/orders/{}", o["id"].as_str().unwrap());
+    let one = json!({"items": [{"sku": "sku-1", "quantity": 1}], "reason": "short"});
+    t.post(&format!("{base}/cancel"), one.clone()).await.ok(200);
+    t.post(&format!("{base}/payments"), json!({"token": "tok_1234"}))
+        .await
+        .ok(200);
+    let edit = json!({"note": "ring twice", "tags": ["vip"]});
+    t.raw(axum::http::Method::PATCH, &base, &edit.to_string(), &[])
+        .await
+        .ok(200);
+    let f = json!({"items": [{"sku": "sku-1", "quantity": 1}]});
+    let o = t.post(&format!("{base}/fulfillments"), f).await.ok(200);
+    let sid = o["shipments"][0]["id"].as_str().unwrap();
+    t.post(&format!("{base}/shipments/{sid}/ship"), json!({})).await.ok(200);
+    t.post(&format!("{base}/cancel"), one).await.ok(200);
 }
 
 /// An order of `lines`, paid, fulfilled, every shipment shipped and delivered.
@@ -345,7 +367,10 @@ async fn every_event_conforms_to_its_documented_schema() {
         conforms(&e.data, schema, &e.event);
         seen.insert(e.event.clone());
     }
-    assert!(seen.len() >= 14, "{seen:?}");
+    assert!(seen.len() >= 16, "{seen:?}");
+    for kind in ["order.updated", "order.items_cancelled"] {
+        assert!(seen.contains(kind), "{kind} is emitted: {seen:?}");
+    }
 }
 
 /// After snapshots compacted the start of the log away, a replay starts in the middle of the

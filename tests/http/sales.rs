@@ -1,6 +1,6 @@
 //! Flash sales through the HTTP API: the race of many clients for a limited drop, windows
-//! driven by the manual clock, prices, limits given back by cancellation and expiry, the
-//! admission rate, the sale's events, and what survives a restart.
+//! driven by the manual clock, prices, limits given back by cancellation (whole or partial) and
+//! expiry, the admission rate, the sale's events, and what survives a restart.
 
 use crate::support::*;
 use axum::http::Method;
@@ -196,6 +196,52 @@ async fn cancelled_and_expired_orders_give_units_back() {
     }
     app.order("u1", &[("drop", 2)]).await.ok(201);
     app.order("u1", &[("drop", 1)]).await.problem(409, "limit_exceeded");
+}
+
+/// A partial cancellation gives its units of the sale's SKU back to the customer's allowance
+/// (the book counts units, not orders), live, after a replay of the log and after a snapshot;
+/// a later whole cancellation gives back only what the order still held.
+#[tokio::test]
+async fn a_partial_cancel_gives_its_units_back_live_and_in_replay() {
+    let app = TestApp::new().await;
+    shop(&app, 10).await;
+    sale(
+        &app,
+        "s1",
+        json!({"sku": "drop", "starts_at": at(0), "per_customer_limit": 3}),
+    )
+    .await;
+    let first = app.order("u1", &[("drop", 3)]).await.ok(201);
+    let base = format!("/v1/orders/{}", first["id"].as_str().unwrap());
+    let two = json!({"items": [{"sku": "drop", "quantity": 2}]});
+    app.post(&format!("{base}/cancel"), two).await.ok(200);
+    let s = app.get("/v1/sales/s1").await.ok(200);
+    assert_eq!((s["buyers"].as_u64(), s["units_reserved"].as_u64()), (Some(1), Some(1)));
+    app.order("u1", &[("drop", 2)]).await.ok(201);
+    let full = app.order("u1", &[("drop", 1)]).await.problem(409, "limit_exceeded");
+    assert_eq!(full["held"].as_u64(), Some(3));
+    // Replayed from the log: the same holdings.
+    let app = app.restart().await;
+    let full = app.order("u1", &[("drop", 1)]).await.problem(409, "limit_exceeded");
+    assert_eq!(full["held"].as_u64(), Some(3));
+    // The first order's last unit: a whole cancellation gives back 1, not the 3 it was placed with.
+    app.post(&format!("{base}/cancel"), json!({})).await.ok(200);
+    let s = app.get("/v1/sales/s1").await.ok(200);
+    assert_eq!(s["units_reserved"].as_u64(), Some(2));
+    let engine = app.engine.clone();
+    tokio::task::spawn_blocking(move || engine.snapshot_now())
+        .await
+        .unwrap()
+        .unwrap();
+    let app = app.restart().await;
+    app.order("u1", &[("drop", 1)]).await.ok(201);
+    let full = app.order("u1", &[("drop", 1)]).await.problem(409, "limit_exceeded");
+    assert_eq!(full["held"].as_u64(), Some(3));
+    let s = app.get("/v1/sales/s1").await.ok(200);
+    assert_eq!(
+        (s["units_reserved"].as_u64(), s["orders_placed"].as_u64()),
+        (Some(3), Some(3))
+    );
 }
 
 #[tokio::test]

@@ -244,6 +244,21 @@ pub struct OrderListQuery {
     /// Only orders in this status.
     #[param(schema_with = order_status)]
     status: Option<String>,
+    /// Only orders created at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    created_after: Option<String>,
+    /// Only orders created strictly before this time (RFC 3339).
+    #[param(format = DateTime)]
+    created_before: Option<String>,
+    /// Only orders with a line of this SKU.
+    #[param(schema_with = key)]
+    sku: Option<String>,
+    /// Only orders carrying this tag (exact match).
+    #[param(min_length = 1, max_length = 40)]
+    tag: Option<String>,
+    /// Only orders with this email (case-insensitive).
+    #[param(min_length = 1, max_length = 254)]
+    email: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,

@@ -83,6 +83,8 @@ const KNOWN_TEXTS: &[&str] = &[
     "return approved",
     "refund succeeded",
     "cancelled by the client",
+    "order edited",
+    "the remaining units were cancelled",
 ];
 
 /// `s` as history text: the shared static copy if the engine writes it itself, else owned.

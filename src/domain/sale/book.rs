@@ -6,12 +6,13 @@
 //!
 //! What a customer holds of a sale is derived from logged facts only: the units of the sale's
 //! SKU in the orders the log placed *in that sale* (`OrderPlacedInSale` names the sales), minus
-//! those of such orders that the log later cancelled (expiry is a cancellation). Nothing here
+//! the units a partial cancellation of such an order took (`ItemsCancelled`), minus those of
+//! such orders that the log later cancelled (expiry is a cancellation). Nothing here
 //! depends on a sale's current definition, so changing a sale never changes what anyone holds.
 
 use super::{Sale, SaleMark};
 use crate::domain::ids::{OrderId, SaleId, Sku, UserId};
-use crate::domain::order::Order;
+use crate::domain::order::{CancelledLine, Order, OrderEvent};
 use crate::domain::{FastMap, Millis};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,9 +79,18 @@ impl SaleBook {
         self.members.iter().map(|(o, (u, q))| (*o, u, *q))
     }
 
-    /// Units of `sku` in `order`.
+    /// Units of `sku` in `order` that it still holds: its lines' units less those partial
+    /// cancellations took.
     pub fn units_in(order: &Order, sku: &Sku) -> u64 {
-        order.items.iter().filter(|i| &i.sku == sku).map(|i| i.quantity).sum()
+        let lines: u64 = order.items.iter().filter(|i| &i.sku == sku).map(|i| i.quantity).sum();
+        let cancelled: u64 = order
+            .extras
+            .cancelled
+            .iter()
+            .filter(|c| &c.sku == sku)
+            .map(|c| c.quantity)
+            .sum();
+        lines.saturating_sub(cancelled)
     }
 
     fn add_member(&mut self, order: &Order) {
@@ -93,10 +103,32 @@ impl SaleBook {
         self.units_placed += units;
     }
 
+    /// A partial cancellation of a live member took `units` of the sale's SKU: they go back to
+    /// its customer's allowance (the order stays a member, possibly holding none).
+    fn release_units(&mut self, order: OrderId, units: u64) {
+        let Some((user, held_in_order)) = self.members.get_mut(&order) else {
+            return;
+        };
+        let units = units.min(*held_in_order);
+        *held_in_order -= units;
+        if units == 0 {
+            return;
+        }
+        let held = self.holdings.get_mut(user).expect("a member's customer holds units");
+        *held -= units;
+        if *held == 0 {
+            self.holdings.remove(user);
+        }
+        self.units_held -= units;
+    }
+
     fn remove_member(&mut self, order: OrderId) {
         let Some((user, units)) = self.members.remove(&order) else {
             return;
         };
+        if units == 0 {
+            return;
+        }
         let held = self.holdings.get_mut(&user).expect("a member's customer holds units");
         *held -= units;
         if *held == 0 {
@@ -135,6 +167,15 @@ impl SaleBook {
         m.sort();
         m.hash(h);
     }
+}
+
+/// The units an update's partial cancellations (`ItemsCancelled`) took, in event order.
+pub fn units_cancelled(events: &[OrderEvent]) -> Vec<CancelledLine> {
+    let lines = events.iter().flat_map(|ev| match ev {
+        OrderEvent::ItemsCancelled { lines, .. } => lines.as_slice(),
+        _ => &[],
+    });
+    lines.cloned().collect()
 }
 
 /// Every sale, as the fold of the log's records.
@@ -212,6 +253,37 @@ impl SalesState {
                 .get_mut(&id)
                 .expect("member of a known sale")
                 .remove_member(order);
+        }
+    }
+
+    /// Applies what an update of `order` means for its sales: the units its partial
+    /// cancellations took (`cancelled_units`, see [`units_cancelled`]) go back to the
+    /// customer's allowance, then, if it left the order `cancelled`, the rest. The one
+    /// function both the live desk and replay call.
+    pub fn apply_order_update(&mut self, order: OrderId, cancelled_units: &[CancelledLine], cancelled: bool) {
+        if !cancelled_units.is_empty() {
+            self.apply_units_cancelled(order, cancelled_units);
+        }
+        if cancelled {
+            self.apply_cancelled(order);
+        }
+    }
+
+    /// Applies a partial cancellation of `order` (`ItemsCancelled`): the cancelled units of each
+    /// of its sales' SKU go back to the customer's allowance. Nothing happens for an order of
+    /// no sale (or one already cancelled).
+    pub fn apply_units_cancelled(&mut self, order: OrderId, lines: &[CancelledLine]) {
+        let Some(sales) = self.by_order.get(&order) else {
+            return;
+        };
+        for id in sales {
+            let book = self.books.get_mut(id).expect("member of a known sale");
+            let units = lines
+                .iter()
+                .filter(|l| l.sku == book.sale.sku)
+                .map(|l| l.quantity)
+                .sum();
+            book.release_units(order, units);
         }
     }
 

@@ -13,7 +13,7 @@
 
 use super::{LimitScope, Sale, SaleBook, SaleMark, SaleRejection, SalesState};
 use crate::domain::ids::{OrderId, SaleId, Sku, UserId};
-use crate::domain::order::{NewOrder, Order};
+use crate::domain::order::{CancelledLine, NewOrder, Order};
 use crate::domain::{FastMap, FieldError, Millis, Rejection};
 
 /// What one sale's gate decided for an order: the sale and the units of its SKU.
@@ -170,6 +170,11 @@ impl SaleDesk {
     /// A durable cancellation of `order` (by the client, a decline or expiry).
     pub fn cancelled(&mut self, order: OrderId) {
         self.state.apply_cancelled(order);
+    }
+
+    /// A durable update of `order` (`SalesState::apply_order_update`).
+    pub fn order_updated(&mut self, order: OrderId, cancelled_units: &[CancelledLine], cancelled: bool) {
+        self.state.apply_order_update(order, cancelled_units, cancelled);
     }
 
     /// A durable `SaleUpserted`.

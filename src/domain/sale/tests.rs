@@ -49,6 +49,7 @@ fn new_order(user: u8, qty: u64) -> NewOrder {
         shipping_address: Address::default(),
         billing_address: None,
         reservation_ttl_ms: 1000,
+        extras: Default::default(),
     }
 }
 

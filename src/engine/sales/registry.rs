@@ -10,10 +10,10 @@
 //!
 //! The protocol (ARCHITECTURE.md, "Flash sales"): `hold` before the placement's record,
 //! `commit` once it is durable, `release` (the guard's drop) if it never becomes durable;
-//! `cancelled` once a cancellation is durable; definitions and marks applied once durable.
+//! `order_updated` once an order's update (a cancellation, a partial one) is durable; definitions and marks applied once durable.
 
 use crate::domain::ids::{OrderId, SaleId, Sku};
-use crate::domain::order::NewOrder;
+use crate::domain::order::{CancelledLine, NewOrder};
 use crate::domain::sale::{Sale, SaleDesk, SaleMark, SalesState};
 use crate::domain::{Millis, Order, Rejection};
 use parking_lot::Mutex;
@@ -82,10 +82,11 @@ impl SaleRegistry {
         })
     }
 
-    /// A durable cancellation of `order`: its units go back to its customer's allowance.
-    pub(crate) fn cancelled(&self, order: OrderId) {
+    /// A durable update of `order`: the units its partial cancellations took, and all of
+    /// them if it left the order cancelled, go back to its customer's allowance.
+    pub(crate) fn order_updated(&self, order: OrderId, cancelled_units: &[CancelledLine], cancelled: bool) {
         if self.active() {
-            self.desk.lock().cancelled(order);
+            self.desk.lock().order_updated(order, cancelled_units, cancelled);
         }
     }
 

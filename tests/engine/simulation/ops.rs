@@ -399,5 +399,6 @@ fn new_order(lines: &[(usize, u64)], ttl_ms: u64) -> NewOrder {
         shipping_address: address(Some((1.0, 0.0))),
         billing_address: None,
         reservation_ttl_ms: ttl_ms,
+        extras: Default::default(),
     }
 }
