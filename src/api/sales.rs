@@ -35,8 +35,8 @@ pub struct SaleBody {
     #[schema(schema_with = super::doc::time)]
     pub starts_at: String,
     /// When they close (RFC 3339, after `starts_at`, in the future); after it they are
-    /// `409 sale_ended`. Absent: open-ended.
-    #[schema(schema_with = super::doc::time)]
+    /// `409 sale_ended`. Absent or null: open-ended.
+    #[schema(schema_with = super::doc::time_or_null)]
     pub ends_at: Option<String>,
     /// Most units of the SKU one `user_id` may hold in live orders of the sale.
     #[schema(minimum = 1, maximum = 1_000_000)]
