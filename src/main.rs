@@ -8,14 +8,25 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use oms::server::{Cli, init_logging, serve};
+use oms::server::{Cli, Command, LogFormat, init_logging, read_model, serve};
 
 #[tokio::main]
 async fn main() {
-    let args = Cli::parse().serve_args();
-    init_logging(args.log_format);
-    abort_on_panic();
-    if let Err(e) = serve(args).await {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::ReadModel(command)) => {
+            init_logging(LogFormat::Text);
+            abort_on_panic();
+            read_model(command).await
+        }
+        _ => {
+            let args = cli.serve_args();
+            init_logging(args.log_format);
+            abort_on_panic();
+            serve(args).await
+        }
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "oms cannot continue");
         eprintln!("oms: error: {e}");
         std::process::exit(e.exit_code());

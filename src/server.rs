@@ -44,6 +44,26 @@ pub struct Cli {
 pub enum Command {
     /// Recover from the data directory and serve the HTTP API (the default command).
     Serve(ServeArgs),
+    /// The PostgreSQL read model (docs/READ_MODEL.md).
+    #[command(subcommand)]
+    ReadModel(ReadModelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReadModelCommand {
+    /// Empty the read model's tables and write them again from the newest snapshot and the log
+    /// (one transaction). Opens the data directory: stop the server first.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RebuildArgs {
+    /// Data directory of the engine whose log is projected.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The read model's database: `postgres://user:password@host:port/database`.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +111,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_STREAM_REPLAYS_MAX", default_value_t = EngineConfig::default().stream_replays_max as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_replays_max: u64,
+    /// PostgreSQL read model: project the log into this database
+    /// (`postgres://user:password@host:port/database`). Off when absent. Prefer the environment
+    /// variable: a flag's value (and its password) is visible in the process list.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +160,8 @@ impl Cli {
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(a)) => a,
-            None => self.serve,
+            // `main` runs the other commands before asking for serve arguments.
+            Some(Command::ReadModel(_)) | None => self.serve,
         }
     }
 }
@@ -225,6 +251,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
+    if let Some(url) = &args.postgres_url {
+        let status = Arc::new(crate::read_model::ReadModelStatus::default());
+        state.set_read_model(status.clone());
+        let config = crate::read_model::ReadModelConfig::new(url.clone());
+        crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
+        tracing::info!("read model: projecting the log into PostgreSQL");
+    }
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,
@@ -249,6 +282,33 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Runtime(format!("the log could not be flushed on shutdown: {e}")))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `oms read-model …`.
+pub async fn read_model(command: ReadModelCommand) -> Result<(), ServerError> {
+    match command {
+        ReadModelCommand::Rebuild(args) => rebuild_read_model(args).await,
+    }
+}
+
+/// Opens the engine (recovery), rebuilds the read model from it, and closes it again.
+async fn rebuild_read_model(args: RebuildArgs) -> Result<(), ServerError> {
+    check_data_dir(&args.data_dir)?;
+    let config = EngineConfig {
+        data_dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    let engine = open.await.map_err(|e| match e {
+        EngineError::Locked(_) => ServerError::Config(e.to_string()),
+        other => ServerError::Runtime(format!("recovery failed: {other}")),
+    })?;
+    let rebuilt = crate::read_model::rebuild::rebuild(&engine, &args.postgres_url).await;
+    let closed = engine.shutdown().await;
+    let position = rebuilt.map_err(|e| ServerError::Runtime(format!("read model rebuild failed: {e}")))?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!("read model rebuilt at record {position}");
     Ok(())
 }
 

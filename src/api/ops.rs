@@ -33,7 +33,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render(state.engine().ok(), state.ready());
+    let mut text = state.metrics().render(state.engine().ok(), state.ready());
+    if let (Some(read_model), Ok(engine)) = (state.read_model(), state.engine()) {
+        text.push_str(&super::metrics::render_read_model(
+            &read_model.figures(engine.published_lsn()),
+        ));
+    }
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,6 +1,10 @@
 //! Engine tests through the async handle: one test binary, one module per scenario.
 
+#[path = "../common/pg.rs"]
+mod pg;
 mod support;
+#[path = "../common/tables.rs"]
+mod tables;
 
 mod actors;
 mod arbitrary_bytes;
@@ -12,4 +16,5 @@ mod lifecycle;
 mod lost_log;
 mod model;
 mod payments;
+mod read_model;
 mod snapshots;
