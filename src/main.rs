@@ -13,22 +13,27 @@ use oms::server::{Cli, Command, LogFormat, init_logging, read_model, serve};
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let (format, result) = match cli.command {
         Some(Command::ReadModel(command)) => {
             init_logging(LogFormat::Text);
             abort_on_panic();
-            read_model(command).await
+            (LogFormat::Text, read_model(command).await)
         }
         _ => {
             let args = cli.serve_args();
-            init_logging(args.log_format);
+            let format = args.log_format;
+            init_logging(format);
             abort_on_panic();
-            serve(args).await
+            (format, serve(args).await)
         }
     };
     if let Err(e) = result {
-        tracing::error!(error = %e, "oms cannot continue");
-        eprintln!("oms: error: {e}");
+        // Said once, on stderr: as a log record when logs are JSON (a machine reads them),
+        // else as a plain line (the log's own line would say it a second time).
+        match format {
+            LogFormat::Json => tracing::error!(error = %e, "oms cannot continue"),
+            LogFormat::Text => eprintln!("oms: error: {e}"),
+        }
         std::process::exit(e.exit_code());
     }
 }

@@ -8,7 +8,9 @@
 //! - `statements.rs`: those rows as multi-row upserts (pure);
 //! - `writer.rs`: the connection, the migrations (`migrations/`), and the one transaction that
 //!   writes a batch together with its log position (exactly once);
-//! - `source.rs`: records after a position, from the log's segments, then the live feed;
+//! - `source.rs`: the log up to the stored position (folded, not written), and the engine's
+//!   durable log subscriber `read-model` for what follows (it pins the log segments the
+//!   projector still needs);
 //! - `projector.rs`: the task that ties them together, retries with backoff, and counts;
 //! - `rebuild.rs`: `oms read-model rebuild`: the tables from the snapshot and the log.
 //!
@@ -52,6 +54,10 @@ pub enum ReadModelError {
     /// The engine failed to read its log or snapshot.
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
+    /// The engine's log subscriber failed (among others: it fell behind the log's retention
+    /// bound; the next run starts from the newest snapshot).
+    #[error("log subscriber: {0}")]
+    Subscriber(#[from] crate::engine::SubscriberError),
     /// The engine shut down.
     #[error("the engine is closed")]
     EngineClosed,

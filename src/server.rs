@@ -7,6 +7,7 @@
 //! in-flight requests (bounded), then flush and close the log.
 
 use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
+use crate::api::token::{STREAM_TOKEN_TTL_MS_DEFAULT, STREAM_TOKEN_TTL_MS_MAX, StreamTokens};
 use crate::api::{ApiConfig, AppState, app};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -31,6 +32,7 @@ pub const API_KEYS_ENV: &str = "OMS_API_KEYS";
         Without a subcommand, `oms` is `oms serve` with the same flags.\n\n\
         API keys come from the environment only: OMS_API_KEYS=key1,key2. Without keys the server \
         refuses to listen on anything but a loopback address.",
+    after_help = ENV_HELP,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -40,9 +42,20 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// The environment variables that are not a flag's, shown after every flag's own `[env: …]`
+/// in `--help`.
+pub const ENV_HELP: &str = "Environment variables:
+  OMS_API_KEYS  Comma-separated API keys; with any, every request but /healthz and /readyz needs
+                `Authorization: Bearer KEY` (event streams also take a stream token). Without
+                keys the server only listens on a loopback address. Not a flag: a flag's value is
+                visible in the process list.
+  RUST_LOG      Log filter, e.g. `info` (the default), `oms=debug`, `warn`.
+Every flag above also reads the variable in its [env: …].";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Recover from the data directory and serve the HTTP API (the default command).
+    #[command(after_help = ENV_HELP)]
     Serve(ServeArgs),
     /// The PostgreSQL read model (docs/READ_MODEL.md).
     #[command(subcommand)]
@@ -116,6 +129,15 @@ pub struct ServeArgs {
     /// variable: a flag's value (and its password) is visible in the process list.
     #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: Option<String>,
+    /// Seconds a stream token (`POST /v1/stream-tokens`) is accepted for, 1 to 3600.
+    #[arg(long, env = "OMS_STREAM_TOKEN_TTL_SECS", default_value_t = STREAM_TOKEN_TTL_MS_DEFAULT / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=STREAM_TOKEN_TTL_MS_MAX / 1000))]
+    pub stream_token_ttl_secs: u64,
+    /// Most bytes of log segments kept for durable subscribers (the event relays) that are
+    /// behind, beyond what snapshots need; past it the oldest are deleted, an error is logged
+    /// and `oms_subscriber_retention_exceeded_total` counts it.
+    #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
+    pub subscriber_retention_bytes_max: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,12 +337,7 @@ async fn rebuild_read_model(args: RebuildArgs) -> Result<(), ServerError> {
 /// Checks the configuration that needs no engine and binds the listener: a configuration
 /// error exits before anything is opened.
 async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState), ServerError> {
-    let addr: SocketAddr = args.listen.parse().map_err(|_| {
-        ServerError::Config(format!(
-            "invalid listen address {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
-            args.listen
-        ))
-    })?;
+    let addr = listen_addr(&args.listen)?;
     let api_keys = api_keys_from_env();
     if api_keys.is_empty() && !addr.ip().is_loopback() {
         return Err(ServerError::Config(format!(
@@ -328,6 +345,13 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         )));
     }
     check_data_dir(&args.data_dir)?;
+    let ttl_ms = args.stream_token_ttl_secs.saturating_mul(1000);
+    let stream_tokens = StreamTokens::in_dir(&args.data_dir, ttl_ms).map_err(|e| {
+        ServerError::Config(format!(
+            "cannot read or create the stream token secret {}: {e}",
+            args.data_dir.join(crate::api::token::SECRET_FILE).display()
+        ))
+    })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServerError::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -338,6 +362,7 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         api_keys,
         in_flight_requests_max: usize::try_from(args.max_in_flight_requests).unwrap_or(usize::MAX),
         request_timeout_ms: args.request_timeout_secs.saturating_mul(1000),
+        stream_tokens: Some(stream_tokens),
     });
     tracing::info!(
         addr = %local,
@@ -345,6 +370,26 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         "listening on {local}"
     );
     Ok((listener, state))
+}
+
+/// The address to listen on: `IP:PORT`, or `HOST:PORT` resolved (`localhost:8080`), taking
+/// the first address the name resolves to (IPv4 first, as `localhost` is usually meant).
+fn listen_addr(listen: &str) -> Result<SocketAddr, ServerError> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let invalid = |why: String| {
+        ServerError::Config(format!(
+            "invalid listen address {listen:?}: expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080{why}"
+        ))
+    };
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(listen)
+        .map_err(|e| invalid(format!(" ({e})")))?
+        .collect();
+    let first = resolved.iter().find(|a| a.is_ipv4()).or_else(|| resolved.first());
+    first
+        .copied()
+        .ok_or_else(|| invalid(" (the name resolves to no address)".into()))
 }
 
 /// Opens the engine as the flags configure it; a locked data directory is a configuration
@@ -364,6 +409,7 @@ async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
         },
         feed_bytes_max: usize::try_from(args.feed_bytes_max).unwrap_or(usize::MAX),
         stream_replays_max: usize::try_from(args.stream_replays_max).unwrap_or(usize::MAX),
+        subscriber_retention_bytes_max: args.subscriber_retention_bytes_max,
         ..Default::default()
     };
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");
@@ -434,6 +480,38 @@ mod tests {
         assert!(Cli::try_parse_from(["oms", "--stream-replays-max", "0"]).is_err());
         let cli = Cli::try_parse_from(["oms", "serve", "--listen", "127.0.0.1:0"]).unwrap();
         assert_eq!(cli.serve_args().listen, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn serve_help_lists_every_environment_variable() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let serve = cli
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        let top = Cli::command().render_long_help().to_string();
+        let flags: Vec<String> = Cli::command()
+            .find_subcommand("serve")
+            .expect("serve")
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        assert!(flags.len() >= 13, "{flags:?}");
+        for var in flags.iter().map(String::as_str).chain(["OMS_API_KEYS", "RUST_LOG"]) {
+            assert!(serve.contains(var), "serve --help lacks {var}");
+            assert!(top.contains(var), "--help lacks {var}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_an_ip_or_a_host_name() {
+        assert_eq!(listen_addr("127.0.0.1:80").unwrap(), "127.0.0.1:80".parse().unwrap());
+        let local = listen_addr("localhost:8080").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 8080, "{local}");
+        assert!(listen_addr("localhost").is_err(), "a port is needed");
+        assert!(listen_addr("no such host.invalid:80").is_err());
     }
 
     #[test]

@@ -1,14 +1,43 @@
 //! [`ApiEvent`]: what a durable log record becomes on the event streams. One record gives
-//! zero or more API events, in a fixed order (the stream's event ids count them), from the
-//! record alone plus, for events that name a part by position, the order's current state.
+//! zero or more API events, in a fixed order (the stream's event ids count them): the
+//! record's own events, then the order's status changes (`order.state_changed`), then one
+//! `inventory.changed` per pair whose counts the record changed, with the pair's figures
+//! after it. They come from the record alone plus, for events that name a part by position,
+//! the order's current state, and the figures (`domain::stock_changes`).
+//!
+//! [`EVENT_TYPES`] is the catalogue: every type a stream can carry (docs/API.md gives each
+//! one's JSON schema; a test checks the emitted events against it).
 
 use super::output;
 use crate::domain::ids::child_id;
 use crate::domain::money::Currency;
-use crate::domain::order::{OrderEvent, Shipment, StatusChange, placement_effects};
+use crate::domain::order::{OrderEvent, Shipment, StatusChange};
+use crate::domain::stock_changes::PairFigures;
 use crate::domain::{Entry, Order, OrderId, Record};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+
+/// Every event type the streams carry, the catalogue `?types=` filters by.
+pub const EVENT_TYPES: [&str; 18] = [
+    "order.created",
+    "order.state_changed",
+    "payment.attempted",
+    "payment.captured",
+    "payment.declined",
+    "payment.failed",
+    "shipment.created",
+    "shipment.shipped",
+    "shipment.delivered",
+    "return.requested",
+    "return.approved",
+    "return.rejected",
+    "return.received",
+    "refund.requested",
+    "refund.created",
+    "refund.failed",
+    "inventory.changed",
+    "warehouse.updated",
+];
 
 /// One API event.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,29 +71,26 @@ pub fn needs_order(events: &[OrderEvent]) -> bool {
 }
 
 /// The API events of one record. `currency` is the order's (for amounts); `current` is the
-/// order's present state, used to name returns and refunds and to find captured amounts.
-pub fn record_events(record: &Record, currency: Option<Currency>, current: Option<&Order>) -> Vec<ApiEvent> {
-    match &record.entry {
-        Entry::WarehouseUpserted { warehouse } => vec![ApiEvent {
-            kind: "warehouse.updated",
-            order_id: None,
-            data: serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null),
-        }],
-        Entry::InventoryAdjusted {
-            sku,
-            warehouse_id,
-            delta,
-            reason,
-            at,
-        } => vec![ApiEvent {
-            kind: "inventory.changed",
-            order_id: None,
-            data: json!({
-                "sku": sku.as_str(), "warehouse_id": warehouse_id.as_str(), "delta": delta,
-                "reason": reason, "at": at.rfc3339(),
-            }),
-        }],
-        Entry::OrderPlaced { order } => order_placed(order),
+/// order's present state, used to name returns and refunds and to find captured amounts;
+/// `figures` the pairs the record changed, with their figures after it.
+pub fn record_events(
+    record: &Record,
+    currency: Option<Currency>,
+    current: Option<&Order>,
+    figures: &[PairFigures],
+) -> Vec<ApiEvent> {
+    let (mut out, at, reason) = match &record.entry {
+        Entry::WarehouseUpserted { warehouse } => {
+            let data = serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null);
+            let ev = ApiEvent {
+                kind: "warehouse.updated",
+                order_id: None,
+                data,
+            };
+            (vec![ev], warehouse.updated_at.rfc3339(), None)
+        }
+        Entry::InventoryAdjusted { reason, at, .. } => (Vec::new(), at.rfc3339(), Some(reason.as_str())),
+        Entry::OrderPlaced { order } => (order_placed(order), order.created_at.rfc3339(), None),
         Entry::OrderUpdated {
             order_id,
             events,
@@ -76,12 +102,31 @@ pub fn record_events(record: &Record, currency: Option<Currency>, current: Optio
                 currency,
                 current,
             };
-            order.events(events, changes)
+            let at = events.last().map(|e| e.at().rfc3339()).unwrap_or_default();
+            (order.events(events, changes), at, None)
         }
+    };
+    out.extend(figures.iter().map(|f| inventory_changed(f, &at, reason)));
+    out
+}
+
+/// `inventory.changed`: a pair's figures after a record, what changed them and by how much.
+fn inventory_changed(f: &PairFigures, at: &str, reason: Option<&str>) -> ApiEvent {
+    let d = &f.delta;
+    ApiEvent {
+        kind: "inventory.changed",
+        order_id: d.order_id,
+        data: json!({
+            "sku": d.sku.as_str(), "warehouse_id": d.warehouse_id.as_str(),
+            "on_hand": f.on_hand, "reserved": f.reserved, "available": f.available(),
+            "on_hand_delta": d.on_hand, "reserved_delta": d.reserved, "cause": d.cause.as_str(),
+            "order_id": d.order_id.map(|o| o.to_string()), "reason": reason, "at": at,
+        }),
     }
 }
 
-/// `order.created` and the reservation of each allocation.
+/// `order.created`, then `order.state_changed` for each transition of the placement (from
+/// `pending` to `payment_pending`).
 fn order_placed(order: &Order) -> Vec<ApiEvent> {
     let id = order.id.to_string();
     let mut out = vec![ApiEvent {
@@ -95,13 +140,14 @@ fn order_placed(order: &Order) -> Vec<ApiEvent> {
             "at": order.created_at.rfc3339(),
         }),
     }];
-    for (sku, wh, eff) in placement_effects(order) {
+    for t in &order.history {
+        let Some(from) = t.from else { continue };
         out.push(ApiEvent {
-            kind: "inventory.changed",
+            kind: "order.state_changed",
             order_id: Some(order.id),
             data: json!({
-                "order_id": id, "sku": sku.as_str(), "warehouse_id": wh.as_str(),
-                "reserved_delta": eff.decrement(), "at": order.created_at.rfc3339(),
+                "order_id": id, "from": from.as_str(), "to": t.to.as_str(), "reason": t.reason,
+                "at": t.at.rfc3339(),
             }),
         });
     }

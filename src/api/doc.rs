@@ -39,6 +39,16 @@ pub fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
+/// The event stream routes (a path, or the template `/v1/orders/{id}/events`): the only
+/// ones a stream token opens.
+pub fn is_stream_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "v1", "events"] | ["", "v1", "orders", _, "events"]
+    )
+}
+
 /// `(operation, status, link name, target operation, parameters)`.
 type Link = (
     &'static str,
@@ -77,6 +87,9 @@ const LINKS: &[Link] = &[
     ("requestReturn", "201", "RejectReturn", "rejectReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
     ("approveReturn", "200", "ReceiveReturn", "receiveReturn", &[("id", "$request.path.id"), ("return_id", "$request.path.return_id")]),
     ("approveReturn", "200", "RefundOrder", "refundOrder", &[("id", "$request.path.id")]),
+    ("requestReturn", "201", "GetReturn", "getReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
+    ("refundOrder", "201", "GetRefund", "getRefund", &[("id", "$response.body#/order_id"), ("refund_id", "$response.body#/id")]),
+    ("placeOrder", "201", "OrderEvents", "orderEvents", &[("id", "$response.body#/id")]),
 ];
 
 /// The document before any server-specific touch: generated paths and schemas, plus what every
@@ -111,8 +124,16 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
                     None => op["parameters"] = json!([idempotency_key]),
                 }
             }
+            if let Some(created) = op["responses"].get_mut("201") {
+                created["headers"]["Location"] = json!({
+                    "description": "The created resource's path", "schema": {"type": "string"},
+                });
+            }
             if is_probe(path) {
                 op["x-probe"] = json!(true);
+            }
+            if is_stream_path(path) {
+                op["x-stream"] = json!(true);
             }
             wire_optionality(op);
         }
@@ -182,6 +203,7 @@ pub fn for_server(finished: &Value, protected: bool) -> Value {
         for (_, item) in paths.iter_mut() {
             for (_, op) in item.as_object_mut().into_iter().flatten() {
                 let probe = op.as_object_mut().and_then(|o| o.remove("x-probe")).is_some();
+                let stream = op.as_object_mut().and_then(|o| o.remove("x-stream")).is_some();
                 if !protected {
                     continue;
                 }
@@ -189,16 +211,24 @@ pub fn for_server(finished: &Value, protected: bool) -> Value {
                     op["security"] = json!([]);
                 } else {
                     op["responses"]["401"] = json!({
-                        "description": "unauthorized: no valid `Authorization: Bearer <key>`",
+                        "description": "unauthorized: no valid `Authorization: Bearer <key>` (or, on a stream, `?access_token=`)",
+                        "headers": {"WWW-Authenticate": {"description": "`Bearer realm=\"oms\"`", "schema": {"type": "string"}}},
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                     });
+                }
+                if stream {
+                    op["security"] = json!([{"bearer": []}, {"streamToken": []}]);
                 }
             }
         }
     }
     if protected {
         doc["security"] = json!([{"bearer": []}]);
-        doc["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer"}});
+        doc["components"]["securitySchemes"] = json!({
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "streamToken": {"type": "apiKey", "in": "query", "name": "access_token",
+                "description": "A token from POST /v1/stream-tokens; event streams only"},
+        });
     }
     doc
 }

@@ -7,6 +7,7 @@
 //! error with its cause). Internal detail never reaches the client: the 5xx bodies are fixed
 //! sentences.
 
+use crate::domain::rejection::BelowReserved;
 use crate::domain::{FieldError, OrderStatus, Rejection, ShortLine};
 use crate::engine::EngineError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -35,6 +36,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409 `insufficient_stock`.
     InsufficientStock(Vec<ShortLine>),
+    /// 409 `insufficient_stock` for an adjustment or count below what is reserved.
+    BelowReserved(BelowReserved),
     /// 409 `invalid_transition`.
     InvalidTransition {
         from: OrderStatus,
@@ -69,7 +72,9 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::InsufficientStock(_) | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) | ApiError::InvalidTransition { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -85,7 +90,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::InsufficientStock(_) => "insufficient_stock",
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) => "insufficient_stock",
             ApiError::InvalidTransition { .. } => "invalid_transition",
             ApiError::PaymentDeclined(_) => "payment_declined",
             ApiError::IdempotencyConflict => "idempotency_conflict",
@@ -103,7 +108,7 @@ impl ApiError {
             ApiError::Validation(_) => "Validation failed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
-            ApiError::InsufficientStock(_) => "Insufficient stock",
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) => "Insufficient stock",
             ApiError::InvalidTransition { .. } => "Invalid transition",
             ApiError::PaymentDeclined(_) => "Payment declined",
             ApiError::IdempotencyConflict => "Idempotency conflict",
@@ -136,6 +141,15 @@ impl ApiError {
                 extras.insert("lines".into(), Value::Array(lines));
                 "not enough stock to reserve every line; nothing was reserved".into()
             }
+            ApiError::BelowReserved(b) => {
+                // `lines` as every insufficient_stock problem has it, then the pair's figures.
+                let line = json!({"sku": b.sku.as_str(), "requested": b.requested, "available": b.removable});
+                extras.insert("lines".into(), json!([line]));
+                extras.insert("warehouse_id".into(), json!(b.warehouse_id.as_str()));
+                extras.insert("on_hand".into(), json!(b.on_hand));
+                extras.insert("reserved".into(), json!(b.reserved));
+                b.to_string()
+            }
             ApiError::InvalidTransition { from, action, detail } => {
                 extras.insert("from".into(), json!(from.as_str()));
                 extras.insert("action".into(), json!(action));
@@ -149,7 +163,9 @@ impl ApiError {
                 extras.insert("limit_bytes".into(), json!(limit_bytes));
                 format!("the request body exceeds {limit_bytes} bytes")
             }
-            ApiError::Unauthorized => "a valid `Authorization: Bearer <key>` header is required".into(),
+            ApiError::Unauthorized => {
+                "a valid `Authorization: Bearer <key>` header is required (an event stream also takes `?access_token=` from POST /v1/stream-tokens)".into()
+            }
             ApiError::Unavailable(_) => "the service cannot take this request right now; retry shortly".into(),
             ApiError::Recovering => "recovering: the service is not ready yet; retry shortly".into(),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
@@ -191,6 +207,13 @@ pub fn problem_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: a 401 names the scheme it wants.
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"oms\""),
+        );
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -212,6 +235,7 @@ impl From<Rejection> for ApiError {
             Rejection::Validation(errors) => ApiError::Validation(errors),
             Rejection::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             Rejection::InsufficientStock(lines) => ApiError::InsufficientStock(lines),
+            Rejection::BelowReserved(b) => ApiError::BelowReserved(b),
             Rejection::InvalidTransition { from, action, detail } => {
                 ApiError::InvalidTransition { from, action, detail }
             }

@@ -222,7 +222,10 @@ impl PlaceOrderBody {
         let user_id = f.key("user_id", &self.user_id);
         let currency = Currency::parse(&self.currency);
         if currency.is_none() {
-            f.push("currency", "must be an ISO 4217 code: three upper-case letters");
+            f.push(
+                "currency",
+                "must be an active ISO 4217 currency code, e.g. USD, EUR or JPY",
+            );
         }
         // Bounded by the domain (`NewOrder::validate`); saturating, so a huge value is
         // reported as out of range instead of wrapping into one that is not.

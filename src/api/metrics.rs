@@ -12,7 +12,7 @@
 use super::process;
 use crate::domain::order::OrderEvent;
 use crate::domain::{Entry, Record};
-use crate::engine::{Engine, EngineStats};
+use crate::engine::{Engine, EngineStats, SubscriberInfo};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -222,7 +222,9 @@ impl Metrics {
             ConstGauge::new(self.sse_connections.load(Ordering::Relaxed) as i64),
         );
         if let Some(engine) = engine {
-            register_engine(&mut scrape, &engine.stats());
+            let stats = engine.stats();
+            register_engine(&mut scrape, &stats);
+            register_subscribers(&mut scrape, &engine.subscribers(), &stats);
         }
         process::register(&mut scrape);
         let mut out = String::with_capacity(8192);
@@ -378,4 +380,47 @@ pub(crate) fn render_read_model(f: &crate::read_model::ReadModelFigures) -> Stri
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &r);
     out
+}
+
+/// Durable log subscribers (relays, projections): position, lag, what retention cost them.
+fn register_subscribers(r: &mut Registry, subs: &[SubscriberInfo], st: &EngineStats) {
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Name {
+        subscriber: String,
+    }
+    let lag = Family::<Name, prometheus_client::metrics::gauge::Gauge>::default();
+    let acked = Family::<Name, prometheus_client::metrics::gauge::Gauge>::default();
+    let lost = Family::<Name, Counter>::default();
+    for s in subs {
+        let name = Name {
+            subscriber: s.name.clone(),
+        };
+        lag.get_or_create(&name)
+            .set(i64::try_from(s.lag_records).unwrap_or(i64::MAX));
+        acked
+            .get_or_create(&name)
+            .set(i64::try_from(s.acked_lsn).unwrap_or(i64::MAX));
+        lost.get_or_create(&name).inc_by(s.lost_records_total);
+    }
+    r.register(
+        "oms_subscriber_lag_records",
+        "Log records published after the position a durable subscriber acknowledged",
+        lag,
+    );
+    r.register(
+        "oms_subscriber_acked_lsn",
+        "The log position a durable subscriber acknowledged (stored durably)",
+        acked,
+    );
+    r.register(
+        "oms_subscriber_records_lost",
+        "Records a durable subscriber skipped because the log's retention bound deleted them",
+        lost,
+    );
+    counter(
+        r,
+        "oms_subscriber_retention_exceeded",
+        "Snapshots that deleted log records a durable subscriber still needed (retention bound reached)",
+        st.subscriber_retention_exceeded_total,
+    );
 }

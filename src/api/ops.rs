@@ -58,6 +58,67 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     resp
 }
 
+/// `GET /`: what this service is, and where to go next.
+#[utoipa::path(get, path = "/", operation_id = "root", tag = "operations",
+    summary = "The service's name, version and links",
+    responses((status = 200, description = "Name, version and links", body = RootJson)))]
+pub async fn root() -> Response {
+    axum::Json(RootJson {
+        service: "oms",
+        version: env!("CARGO_PKG_VERSION"),
+        links: RootLinks {
+            openapi: "/v1/openapi.json",
+            docs: "/v1/docs",
+            admin: "/admin",
+            health: "/healthz",
+            ready: "/readyz",
+            metrics: "/metrics",
+            events: "/v1/events",
+        },
+    })
+    .into_response()
+}
+
+/// `GET /v1/docs`: the API reference this server was built with (docs/API.md), as Markdown.
+#[utoipa::path(get, path = "/v1/docs", operation_id = "docs", tag = "operations",
+    summary = "The API reference (Markdown)",
+    responses((status = 200, description = "docs/API.md", body = String, content_type = "text/markdown")))]
+pub async fn docs() -> Response {
+    let mut resp = include_str!("../../docs/API.md").into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    resp
+}
+
+/// The answer of `GET /`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Root)]
+pub struct RootJson {
+    /// Always `oms`.
+    pub service: &'static str,
+    /// The server's version (semver).
+    pub version: &'static str,
+    pub links: RootLinks,
+}
+
+/// Where to go from `GET /`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RootLinks {
+    /// The OpenAPI 3.1 document of this server.
+    pub openapi: &'static str,
+    /// The API reference (docs/API.md of the build, as Markdown).
+    pub docs: &'static str,
+    /// The admin dashboard.
+    pub admin: &'static str,
+    pub health: &'static str,
+    pub ready: &'static str,
+    pub metrics: &'static str,
+    /// All changes as server-sent events.
+    pub events: &'static str,
+}
+
 /// Answer for paths no route matches.
 pub async fn no_route() -> ApiError {
     ApiError::NotFound("no such route".into())

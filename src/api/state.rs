@@ -6,6 +6,7 @@
 
 use super::error::ApiError;
 use super::metrics::Metrics;
+use super::token::{STREAM_TOKEN_TTL_MS_DEFAULT, StreamTokens};
 use crate::engine::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -28,6 +29,9 @@ pub struct ApiConfig {
     pub in_flight_requests_max: usize,
     /// Time a request (event streams excepted) may take before it is answered 503.
     pub request_timeout_ms: u64,
+    /// The signing secret and lifetime of stream tokens; `None`: a random secret for this
+    /// process with the default lifetime (the binary keeps one in the data directory).
+    pub stream_tokens: Option<StreamTokens>,
 }
 
 impl Default for ApiConfig {
@@ -36,6 +40,7 @@ impl Default for ApiConfig {
             api_keys: Vec::new(),
             in_flight_requests_max: IN_FLIGHT_REQUESTS_MAX_DEFAULT,
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
+            stream_tokens: None,
         }
     }
 }
@@ -61,6 +66,7 @@ struct Shared {
     /// SHA-256 of each API key. Comparing digests in constant time hides both the key bytes
     /// and their length from a timing attacker.
     key_digests: Vec<[u8; 32]>,
+    stream_tokens: StreamTokens,
     config: ApiConfig,
     metrics: Metrics,
     /// Set by the router when it is built (the route table is the router's).
@@ -79,10 +85,20 @@ impl AppState {
             .iter()
             .map(|k| Sha256::digest(k.as_bytes()).into())
             .collect();
+        let stream_tokens = config.stream_tokens.clone().unwrap_or_else(|| {
+            StreamTokens::random(STREAM_TOKEN_TTL_MS_DEFAULT).unwrap_or_else(|e| {
+                // No random source: nobody can forge a token signed with an unknown secret,
+                // and this one is unknown too (the digest of the time and the process).
+                tracing::warn!(error = %e, "no random source for the stream token secret");
+                let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+                StreamTokens::new(Sha256::digest(seed.as_bytes()).into(), STREAM_TOKEN_TTL_MS_DEFAULT)
+            })
+        });
         AppState {
             inner: Arc::new(Shared {
                 engine: OnceCell::new(),
                 key_digests,
+                stream_tokens,
                 config,
                 metrics: Metrics::default(),
                 routes: OnceLock::new(),
@@ -133,6 +149,10 @@ impl AppState {
 
     pub(crate) fn key_digests(&self) -> &[[u8; 32]] {
         &self.inner.key_digests
+    }
+
+    pub(crate) fn stream_tokens(&self) -> &StreamTokens {
+        &self.inner.stream_tokens
     }
 
     /// Records the route table; the first router built for this state wins.

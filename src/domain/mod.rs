@@ -8,6 +8,7 @@
 
 pub mod ids;
 pub mod inventory;
+pub mod iso4217;
 pub mod ledger;
 pub mod money;
 pub mod order;
@@ -15,6 +16,7 @@ pub mod placement;
 pub mod record;
 pub mod rejection;
 pub mod state;
+pub mod stock_changes;
 pub mod warehouse;
 
 use serde::{Deserialize, Serialize};

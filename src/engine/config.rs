@@ -4,6 +4,9 @@ use super::idempotency::IdempotencyLimits;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Default of `EngineConfig::subscriber_retention_bytes_max`: 4 GiB.
+pub const SUBSCRIBER_RETENTION_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+
 /// Everything the engine can be tuned with. `Default` is the production setting.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -42,6 +45,10 @@ pub struct EngineConfig {
     pub stream_replays_max: usize,
     /// Bounds of the table of stored idempotent responses.
     pub idempotency: IdempotencyLimits,
+    /// Most bytes of log segments kept for durable subscribers (relays) that are behind,
+    /// beyond what snapshots need; past it the oldest are deleted anyway and the subscriber
+    /// is told it fell behind retention.
+    pub subscriber_retention_bytes_max: u64,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +71,7 @@ impl Default for EngineConfig {
             feed_bytes_max: 64 * 1024 * 1024,
             stream_replays_max: 16,
             idempotency: IdempotencyLimits::default(),
+            subscriber_retention_bytes_max: SUBSCRIBER_RETENTION_BYTES_MAX,
         }
     }
 }

@@ -16,8 +16,9 @@ use super::feed::Feed;
 use super::gateway::PaymentGateway;
 use super::idempotency::Idempotency;
 use super::settler::queue::SettleQueue;
+use super::subscriber::registry::Subscribers;
 use crate::codec;
-use crate::domain::{Record, Warehouse, WarehouseId};
+use crate::domain::{Order, Record, Warehouse, WarehouseId};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -45,6 +46,9 @@ pub(crate) struct Core {
     /// Orders whose payment or refund outcome is unknown, for the background settler. Shared
     /// (`Arc`) so the settler's loop can wait on it without keeping the core alive.
     pub(crate) settler: Arc<SettleQueue>,
+    /// Durable log subscribers: their stored positions pin the log (snapshots keep what they
+    /// still need, within a bound).
+    pub(crate) subscribers: Subscribers,
     pub(crate) counters: Counters,
     pub(crate) closed: AtomicBool,
     /// Actors that ended without storing their state (a panic). Shared with every mailbox,
@@ -84,6 +88,7 @@ impl Core {
             lsn,
             bytes,
             record: Some(record),
+            updated: None,
         })
     }
 
@@ -142,12 +147,25 @@ pub(crate) struct Durable {
     /// Encoded size, what the feed's byte bound counts.
     bytes: usize,
     record: Option<Arc<Record>>,
+    /// The order an `OrderUpdated` record left, from which the feed computes the record's
+    /// stock changes (`domain::stock_changes`).
+    updated: Option<Arc<Order>>,
+}
+
+impl Durable {
+    /// Names the order this (`OrderUpdated`) record left.
+    pub(crate) fn updated(mut self, order: Arc<Order>) -> Durable {
+        self.updated = Some(order);
+        self
+    }
 }
 
 impl Drop for Durable {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            self.core.feed.publish(self.lsn, record, self.bytes);
+            self.core
+                .feed
+                .publish(self.lsn, record, self.bytes, self.updated.take());
         }
     }
 }

@@ -201,6 +201,9 @@ pub enum OpenError {
     PositionMismatch { state_end: u64, log_next: u64 },
     #[error("recovered state breaks an invariant: {0}")]
     Invariant(#[from] InvariantViolation),
+    /// A log subscriber's stored position could not be read.
+    #[error("{0}")]
+    Subscribers(#[from] crate::engine::subscriber::registry::SubscriberError),
     /// A recovery task ended without an answer.
     #[error("the {task} task {}", if *.panicked { "panicked" } else { "was cancelled" })]
     TaskFailed { task: &'static str, panicked: bool },

@@ -11,7 +11,8 @@
 //! bounded amount of memory however large the records are: one further behind is told it
 //! lagged and the event stream closes it (the client resumes from the log).
 
-use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
+use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
+use crate::domain::{Entry, FastMap, Order, OrderId, OrderStatus, Record, UserId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use tokio::sync::watch;
 pub struct Committed {
     pub lsn: u64,
     pub record: Arc<Record>,
+    /// The figures of every pair the record changed, after it (the feed's fold, in LSN
+    /// order); `None` for a record read back from the log, whose reader folds them itself.
+    pub figures: Option<Arc<[PairFigures]>>,
 }
 
 /// Orders by user and by status, newest (highest number) first.
@@ -103,8 +107,16 @@ pub(crate) struct Feed {
 struct Reorder {
     /// The next LSN to publish; everything below it has been published.
     next: u64,
-    waiting: BTreeMap<u64, (Arc<Record>, usize)>,
+    /// Records durable out of order.
+    waiting: BTreeMap<u64, Waiting>,
+    /// Every pair's figures as the fold of the published records (`domain::stock_changes`):
+    /// under the same lock as `next`, so a subscriber can take both at one position.
+    figures: StockFigures,
 }
+
+/// A record durable ahead of its turn: the record, its encoded size and the order an update
+/// left (its stock changes are computed from it).
+type Waiting = (Arc<Record>, usize, Option<Arc<Order>>);
 
 /// The newest published records, bounded in count and in bytes: what a subscriber that is
 /// behind can still catch up on. One that falls further behind is told how many records it
@@ -117,6 +129,9 @@ struct Retained {
     bytes: usize,
     records_max: usize,
     bytes_max: usize,
+    /// Set by [`Feed::close`] (engine shutdown): subscribers get `Closed` once they have read
+    /// everything kept.
+    closed: bool,
 }
 
 impl Retained {
@@ -157,11 +172,13 @@ pub struct ReplayPermit {
 }
 
 impl Feed {
-    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes) -> Feed {
+    /// `figures` are the pairs' figures as of `next_lsn - 1` (the recovered state's).
+    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes, figures: StockFigures) -> Feed {
         Feed {
             order: Mutex::new(Reorder {
                 next: next_lsn,
                 waiting: BTreeMap::new(),
+                figures,
             }),
             retained: Arc::new(RwLock::new(Retained {
                 records: VecDeque::new(),
@@ -169,6 +186,7 @@ impl Feed {
                 bytes: 0,
                 records_max: limits.records_max,
                 bytes_max: limits.bytes_max,
+                closed: false,
             })),
             published: watch::Sender::new(next_lsn - 1),
             indexes: RwLock::new(indexes),
@@ -185,19 +203,26 @@ impl Feed {
     }
 
     /// Publishes durable record `lsn` (`bytes` long, encoded), and every buffered one that
-    /// follows it in sequence.
-    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize) {
+    /// follows it in sequence. `updated` is the order an `OrderUpdated` record left (its stock
+    /// changes are computed from it).
+    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize, updated: Option<Arc<Order>>) {
         let mut order = self.order.lock();
         assert!(lsn >= order.next, "record {lsn} published twice");
-        order.waiting.insert(lsn, (record, bytes));
+        order.waiting.insert(lsn, (record, bytes, updated));
         let before = order.next;
         loop {
             let next = order.next;
-            let Some((record, bytes)) = order.waiting.remove(&next) else {
+            let Some((record, bytes, updated)) = order.waiting.remove(&next) else {
                 break;
             };
             self.indexes.write().fold(&record);
-            self.retained.write().push(Committed { lsn: next, record }, bytes);
+            let figures = order.figures.apply(record_deltas(&record.entry, updated.as_deref()));
+            let committed = Committed {
+                lsn: next,
+                record,
+                figures: Some(figures.into()),
+            };
+            self.retained.write().push(committed, bytes);
             order.next += 1;
         }
         if order.next > before {
@@ -206,21 +231,32 @@ impl Feed {
         }
     }
 
+    /// Ends every subscription once it has read what is kept (the engine is shutting down):
+    /// a subscriber that holds the engine would otherwise keep it alive, waiting forever.
+    pub(crate) fn close(&self) {
+        let order = self.order.lock();
+        self.retained.write().closed = true;
+        self.published.send_replace(order.next - 1);
+    }
+
     /// Highest LSN published so far (0 if none).
     pub(crate) fn published_lsn(&self) -> u64 {
         self.order.lock().next - 1
     }
 
-    /// A subscription to every record published from now on, and the LSN published before it.
-    pub(crate) fn subscribe(&self) -> (Subscription, u64) {
+    /// A subscription to every record published from now on, and the LSN published before it;
+    /// with `figures`, also every pair's figures as of that LSN (a copy of the whole fold: a
+    /// stream replaying history computes its starting figures back from them).
+    pub(crate) fn subscribe(&self, figures: bool) -> (Subscription, u64, Option<StockFigures>) {
         let order = self.order.lock();
         let upto = order.next - 1;
+        let figures = figures.then(|| order.figures.clone());
         let subscription = Subscription {
             retained: self.retained.clone(),
             published: self.published.subscribe(),
             next: order.next,
         };
-        (subscription, upto)
+        (subscription, upto, figures)
     }
 }
 
@@ -250,6 +286,39 @@ impl Subscription {
                 if let Some(c) = retained.get(self.next) {
                     self.next += 1;
                     return Ok(c.clone());
+                }
+            }
+            if self.retained.read().closed || self.published.changed().await.is_err() {
+                return Err(RecvError::Closed);
+            }
+        }
+    }
+
+    /// Up to `max` records from LSN `from` on, waiting until `from` is published (the
+    /// subscription continues after them). `Lagged(n)` when the feed no longer keeps `from`
+    /// and the `n` records after it: read those from the log.
+    pub(crate) async fn recv_batch(&mut self, from: u64, max: usize) -> Result<Vec<Committed>, RecvError> {
+        self.next = from;
+        loop {
+            // Marked seen before looking, so a record published after the look wakes the wait.
+            self.published.borrow_and_update();
+            {
+                let retained = self.retained.read();
+                if self.next < retained.first_lsn {
+                    return Err(RecvError::Lagged(retained.first_lsn - self.next));
+                }
+                let mut out = Vec::new();
+                while out.len() < max.max(1)
+                    && let Some(c) = retained.get(self.next)
+                {
+                    out.push(c.clone());
+                    self.next += 1;
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                if retained.closed {
+                    return Err(RecvError::Closed);
                 }
             }
             if self.published.changed().await.is_err() {

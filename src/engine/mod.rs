@@ -35,11 +35,12 @@ mod recovery;
 mod replay;
 mod settler;
 mod snapshot;
+mod subscriber;
 mod views;
 mod warehouses;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, SUBSCRIBER_RETENTION_BYTES_MAX};
 pub use error::{Actor, Busy, EngineError, GatewayCall, OpenError, OutcomeUnknown, Unavailable, UnknownCause};
 pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
@@ -47,11 +48,14 @@ pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS,
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
-pub use views::{EngineStats, SkuView};
+pub use subscriber::registry::{SUBSCRIBER_NAME_BYTES_MAX, SubscriberError, SubscriberInfo};
+pub use subscriber::{LogSubscriber, SubscriberAcker};
+pub use views::{EngineStats, PAIR_SCAN_MAX, PairFilter, SkuView};
 pub use warehouses::WarehouseInput;
 
 use self::core::{Core, run_detached};
 use crate::domain::order::NewOrder;
+use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, Sku, UserId, Warehouse, WarehouseId};
 use orders::Orders;
 use pairs::{Change, Pairs};
@@ -93,6 +97,20 @@ impl Engine {
     /// working on, with when it tries next.
     pub fn unsettled_payments(&self) -> Vec<Unsettled> {
         self.core.settler.snapshot()
+    }
+
+    /// True when no reservation expiry and no payment settlement is due at the clock's `now`
+    /// or being carried out: the background work a move of the clock started is done. What a
+    /// simulation driving a `ManualClock` waits for before it checks the state.
+    pub fn background_idle(&self) -> bool {
+        let now = self.core.clock.now();
+        self.core.expiry.idle_at(now)
+            && self
+                .core
+                .settler
+                .snapshot()
+                .iter()
+                .all(|u| u.due_at.is_some_and(|at| at > now))
     }
 
     /// Claims an idempotency key for a request with `fingerprint`: waits while another
@@ -163,6 +181,17 @@ impl Engine {
         views::sku(&self.pairs, sku).await
     }
 
+    /// A page of the stock catalogue (`views::pairs_page`): pairs in (sku, warehouse) order
+    /// after `after`, matching `filter`, and the key to continue after (None at the end).
+    pub async fn list_pairs(
+        &self,
+        filter: &PairFilter,
+        after: Option<(Sku, WarehouseId)>,
+        limit: usize,
+    ) -> Result<(Vec<PairView>, Option<(Sku, WarehouseId)>), EngineError> {
+        views::pairs_page(&self.pairs, filter, after, limit).await
+    }
+
     /// Places an order: allocates, holds stock at every pair, commits the placement in one log
     /// record, then turns the holds into reservations. All lines or none.
     ///
@@ -212,7 +241,37 @@ impl Engine {
 
     /// A receiver of every record made durable from now on, and the last LSN before it.
     pub fn subscribe(&self) -> (Subscription, u64) {
-        self.core.feed.subscribe()
+        let (subscription, upto, _) = self.core.feed.subscribe(false);
+        (subscription, upto)
+    }
+
+    /// [`Engine::subscribe`], with every pair's figures as of that last LSN (the fold of
+    /// `domain::stock_changes`): where a stream replaying history computes its figures from.
+    /// Copies the whole fold: O(pairs).
+    pub fn subscribe_with_figures(&self) -> (Subscription, u64, StockFigures) {
+        let (subscription, upto, figures) = self.core.feed.subscribe(true);
+        (subscription, upto, figures.unwrap_or_default())
+    }
+
+    /// Opens the durable log subscriber `name` at its stored position; one that has none is
+    /// registered at `start_after` (the last LSN it does not want: 0 for the whole log). See
+    /// `subscriber.rs` for the protocol.
+    pub async fn subscriber(&self, name: &str, start_after: u64) -> Result<LogSubscriber, SubscriberError> {
+        LogSubscriber::open(self.core.clone(), name, start_after).await
+    }
+
+    /// Forgets the subscriber `name` and its position (the log stops keeping records for it).
+    /// False if there was none; `InUse` while it is open.
+    pub async fn remove_subscriber(&self, name: &str) -> Result<bool, SubscriberError> {
+        let (core, name) = (self.core.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || core.subscribers.remove(&name))
+            .await
+            .map_err(|_| SubscriberError::Closed)?
+    }
+
+    /// Every registered subscriber's position and lag.
+    pub fn subscribers(&self) -> Vec<SubscriberInfo> {
+        subscriber::infos(&self.core)
     }
 
     /// The highest LSN published to subscribers (0 if none): how far a reader of the log can
@@ -275,6 +334,7 @@ impl Engine {
     /// Stops accepting mutations, flushes the log and closes it.
     pub async fn shutdown(&self) -> Result<(), EngineError> {
         self.core.closed.store(true, Ordering::Release);
+        self.core.feed.close();
         self.core.expiry.wake();
         self.core.settler.wake();
         let wal = self.core.wal.clone();

@@ -448,7 +448,9 @@ impl OrderActor {
             idempotency,
         };
         // Published when `durable` drops, after the order and the pairs have the change.
-        let durable = self.core.append(record).await?;
+        #[cfg(debug_assertions)]
+        later_effects_agree(&outcome.order, &record, &effects);
+        let durable = self.core.append(record).await?.updated(outcome.order.clone());
         self.order = outcome.order.clone();
         for (sku, wh, effect) in effects {
             let pair = self.pairs.get_or_create(&sku, &wh);
@@ -459,4 +461,23 @@ impl OrderActor {
         drop(durable);
         Ok(outcome)
     }
+}
+
+/// The argument of `domain::stock_changes`: an update's stock changes computed from the order
+/// it left are the ones computed, event by event, from the order before it.
+#[cfg(debug_assertions)]
+fn later_effects_agree(
+    after: &Order,
+    record: &Record,
+    effects: &[(crate::domain::Sku, WarehouseId, crate::domain::InventoryEffect)],
+) {
+    use crate::domain::order::inventory_effects;
+    let Entry::OrderUpdated { events, .. } = &record.entry else {
+        return;
+    };
+    let later: Vec<_> = events.iter().flat_map(|ev| inventory_effects(after, ev)).collect();
+    assert_eq!(
+        later, effects,
+        "stock changes computed from the order after an update differ"
+    );
 }

@@ -20,7 +20,7 @@ use super::orders::Orders;
 use super::pairs::{Pair, PairMsg, Pairs};
 use crate::domain::order::{Allocation, NewOrder};
 use crate::domain::placement::{Site, allocate};
-use crate::domain::{Entry, Order, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
+use crate::domain::{Entry, FieldError, Order, OrderId, Record, Rejection, ShortLine, Sku, WarehouseId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +44,7 @@ impl Placement {
     pub(crate) fn precheck(&self, new: &NewOrder) -> Result<(), EngineError> {
         self.core.check_open()?;
         new.validate()?;
+        self.known_skus(new)?;
         let lines = lines_of(new);
         let available = self.pairs.available_hints(&lines);
         let mut want: HashMap<&Sku, u64> = HashMap::new();
@@ -57,6 +58,29 @@ impl Placement {
         Ok(())
     }
 
+    /// Refuses lines whose SKU no warehouse has ever had a pair for (a typo, most likely), as
+    /// `422` naming `items[i].sku`: "sold out" would be the wrong answer. A SKU with pairs,
+    /// even all at zero, is known, and a short line of it stays `insufficient_stock`.
+    fn known_skus(&self, new: &NewOrder) -> Result<(), Rejection> {
+        let unknown: Vec<FieldError> = new
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !self.pairs.knows_sku(&l.sku))
+            .map(|(i, l)| {
+                FieldError::new(
+                    format!("items[{i}].sku"),
+                    format!("unknown SKU {}: no warehouse has ever stocked it", l.sku),
+                )
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::Validation(unknown))
+        }
+    }
+
     /// Places `new`, all lines or none. Runs to its end once started: call it detached
     /// (`core::run_detached`), so a caller going away cannot stop it between its append and
     /// its commit, which would leave holds behind and a durable record the feed never sees.
@@ -67,6 +91,7 @@ impl Placement {
     ) -> Result<Arc<Order>, EngineError> {
         self.core.check_open()?;
         new.validate()?;
+        self.known_skus(&new)?;
         let id = OrderId(self.core.next_order_seq.fetch_add(1, Ordering::Relaxed));
         let lines = lines_of(&new);
         let ship_to = new.shipping_address.lat.zip(new.shipping_address.lon);

@@ -13,7 +13,9 @@ use super::idempotency::Idempotency;
 use super::orders::Orders;
 use super::pairs::Pairs;
 use super::replay::fold_log;
+use super::subscriber::registry::Subscribers;
 use super::{expiry, settler, snapshot};
+use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, OrderStatus};
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -41,7 +43,7 @@ pub(crate) async fn open(
     gateway: Arc<dyn PaymentGateway>,
 ) -> Result<Recovered, EngineError> {
     let started = Instant::now();
-    let (lock, wal) = {
+    let (lock, wal, subscribers) = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dir(&config))
             .await
@@ -69,7 +71,7 @@ pub(crate) async fn open(
         "recovered"
     );
 
-    let (core, pairs, orders) = build(config, wal, clock, gateway, state);
+    let (core, pairs, orders) = build(config, wal, subscribers, clock, gateway, state);
     core.counters.recovery_ms.store(recovery_ms, Ordering::Relaxed);
     core.counters.recovered_records.store(replayed, Ordering::Relaxed);
     tokio::spawn(expiry::run(Arc::downgrade(&orders)));
@@ -83,9 +85,10 @@ pub(crate) async fn open(
     })
 }
 
-/// Creates the data directory (durably), takes its lock and opens the log; a directory that
-/// was used before (it has the marker file) must still have its log. Blocking.
-fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal), EngineError> {
+/// Creates the data directory (durably), takes its lock, opens the log and loads the log
+/// subscribers' positions; a directory that was used before (it has the marker file) must
+/// still have its log. Blocking.
+fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal, Subscribers), EngineError> {
     let dir = &config.data_dir;
     let io = |e| Arc::new(e);
     wal::create_dir_durable(dir).map_err(|e| OpenError::CreateDir {
@@ -135,7 +138,8 @@ fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal), EngineEr
             source: io(e),
         })?;
     }
-    Ok((lock, wal))
+    let subscribers = Subscribers::load(dir, config.subscriber_retention_bytes_max).map_err(OpenError::from)?;
+    Ok((lock, wal, subscribers))
 }
 
 /// Writes the marker file durably: temp file, fsync, rename, directory fsync.
@@ -154,6 +158,7 @@ fn write_marker(dir: &std::path::Path) -> std::io::Result<()> {
 fn build(
     config: EngineConfig,
     wal: wal::Wal,
+    subscribers: Subscribers,
     clock: Arc<dyn Clock>,
     gateway: Arc<dyn PaymentGateway>,
     mut state: EngineState,
@@ -172,13 +177,14 @@ fn build(
         orders.push(order);
     }
     let idempotency = Idempotency::new(std::mem::take(&mut state.idempotency), config.idempotency, clock.now());
+    let figures = StockFigures::of_inventory(&state.inventory);
     let feed_limits = FeedLimits {
         records_max: config.feed_capacity,
         bytes_max: config.feed_bytes_max,
         replays_max: config.stream_replays_max,
     };
     let core = Arc::new(Core {
-        feed: Feed::new(state.next_lsn, feed_limits, indexes),
+        feed: Feed::new(state.next_lsn, feed_limits, indexes, figures),
         config,
         wal,
         clock,
@@ -189,6 +195,7 @@ fn build(
         next_order_seq: AtomicU64::new(state.last_order_seq + 1),
         expiry: Expiry::new(expiry),
         settler: Default::default(),
+        subscribers,
         counters: Counters::default(),
         closed: AtomicBool::new(false),
         dead_actors: Arc::new(AtomicU64::new(0)),

@@ -6,6 +6,7 @@
 use super::core::Core;
 use super::error::{EngineError, Unavailable};
 use super::replay::fold_log;
+use super::subscriber;
 use crate::codec;
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -20,9 +21,11 @@ pub(crate) fn take(core: &Core) -> Result<u64, EngineError> {
         return Ok(state.next_lsn);
     }
     let blob = codec::encode_snapshot(&state);
-    core.wal
-        .write_snapshot(state.next_lsn, &blob)
+    let retained = core
+        .wal
+        .write_snapshot_retaining(state.next_lsn, &blob, subscriber::retain(core))
         .map_err(Unavailable::Snapshot)?;
+    subscriber::report_retention(core, retained);
     core.counters.snapshots_taken.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
         next_lsn = state.next_lsn,

@@ -8,7 +8,7 @@ use super::feed::Committed;
 use super::orders::Orders;
 use super::pairs::{PairView, Pairs};
 use crate::codec;
-use crate::domain::{EngineState, Order, OrderId, OrderStatus, Rejection, Sku, UserId};
+use crate::domain::{EngineState, Order, OrderId, OrderStatus, Rejection, Sku, UserId, WarehouseId};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,6 +19,22 @@ pub struct SkuView {
     pub total_available: u64,
     pub warehouses: Vec<PairView>,
 }
+
+/// What the stock catalogue lists: pairs whose SKU starts with `sku_prefix`, at
+/// `warehouse_id`, with fewer than `low_stock_below` units available (each filter optional).
+#[derive(Clone, Debug, Default)]
+pub struct PairFilter {
+    pub sku_prefix: Option<Sku>,
+    pub warehouse_id: Option<WarehouseId>,
+    pub low_stock_below: Option<u64>,
+}
+
+/// Most pairs one catalogue page looks at. A sparse filter (a rare low-stock level over a
+/// million pairs) then costs bounded work per request: the page comes back short, with a
+/// cursor to continue from.
+pub const PAIR_SCAN_MAX: usize = 10_000;
+/// Pairs looked at per registry read (the lock is not held while the pairs are read).
+const PAIR_SCAN_CHUNK: usize = 512;
 
 /// Counters for `/metrics`.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +59,9 @@ pub struct EngineStats {
     pub expiry_retries_total: u64,
     /// Actors that crashed (panicked); while non-zero the engine acknowledges nothing.
     pub dead_actors: u64,
+    /// Times a snapshot deleted log records a durable subscriber still needed, because the
+    /// retention bound for subscribers was reached.
+    pub subscriber_retention_exceeded_total: u64,
 }
 
 /// `sku`'s counts in every warehouse that has held it, by warehouse id.
@@ -90,6 +109,50 @@ pub(crate) async fn orders(
     Ok((out, next))
 }
 
+/// A page of the stock catalogue: up to `limit` pairs matching `filter` after `after`, in
+/// (sku, warehouse) order, and the cursor of the next page (None at the end). A page may be
+/// short with a cursor when [`PAIR_SCAN_MAX`] pairs were looked at.
+pub(crate) async fn pairs_page(
+    pairs: &Pairs,
+    filter: &PairFilter,
+    after: Option<(Sku, WarehouseId)>,
+    limit: usize,
+) -> Result<(Vec<PairView>, Option<(Sku, WarehouseId)>), EngineError> {
+    let mut out: Vec<PairView> = Vec::with_capacity(limit.min(PAIR_SCAN_CHUNK));
+    let mut at = after;
+    let mut scanned = 0;
+    loop {
+        let chunk = PAIR_SCAN_CHUNK.min(PAIR_SCAN_MAX - scanned);
+        let scan = pairs.range(
+            at.as_ref(),
+            filter.sku_prefix.as_ref(),
+            filter.warehouse_id.as_ref(),
+            chunk,
+        );
+        scanned += chunk;
+        for p in &scan.pairs {
+            let view = pairs.view(p).await?;
+            if filter.low_stock_below.is_some_and(|n| view.available >= n) {
+                continue;
+            }
+            if out.len() == limit {
+                // One more matches: the page is full and there is a next one.
+                let last = out.last().map(|v| (v.sku.clone(), v.warehouse_id.clone()));
+                return Ok((out, last));
+            }
+            out.push(view);
+        }
+        if scan.done {
+            return Ok((out, None));
+        }
+        at = scan.last;
+        if scanned >= PAIR_SCAN_MAX {
+            // Looked at enough for one request: continue after the last pair looked at.
+            return Ok((out, at));
+        }
+    }
+}
+
 /// Durable records from `from` (inclusive) up to `to` (inclusive), at most `max`, read from
 /// the log. Records older than the log's retained start are gone (covered by a snapshot);
 /// the first LSN still readable is returned with them.
@@ -110,6 +173,7 @@ pub(crate) fn log(core: &Core, from: u64, to: u64, max: usize) -> Result<(u64, V
         out.push(Committed {
             lsn,
             record: Arc::new(record),
+            figures: None,
         });
     }
     Ok((first, out))
@@ -134,6 +198,7 @@ pub(crate) fn stats(core: &Core, pairs: &Pairs, orders: &Orders) -> EngineStats 
         idempotency_evicted_early_total: idem.evicted_early_total,
         expiry_retries_total: c.expiry_retries_total.load(Ordering::Relaxed),
         dead_actors: core.dead_actors.load(Ordering::Relaxed),
+        subscriber_retention_exceeded_total: core.subscribers.retention_exceeded_total.load(Ordering::Relaxed),
     }
 }
 

@@ -13,11 +13,11 @@
 
 use super::ReadModelError;
 use super::projection::{Changes, Projection};
-use super::source::LogSource;
+use super::source::{fold_to, subscribe};
 use super::status::ReadModelStatus;
 use super::writer::Writer;
 use crate::domain::Record;
-use crate::engine::{Committed, Engine};
+use crate::engine::{Committed, Engine, LogSubscriber, SubscriberError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -65,7 +65,7 @@ pub fn spawn(
                 _ = stop.wait_for(|s| *s) => return,
             };
             match result {
-                ReadModelError::EngineClosed => return,
+                ReadModelError::EngineClosed | ReadModelError::Subscriber(SubscriberError::Closed) => return,
                 e => {
                     tracing::warn!(error = %e, retry_ms = backoff_ms, "read model: projector stopped; retrying");
                     status.failed(e.to_string());
@@ -110,6 +110,8 @@ async fn follow(
         let changes = projection.apply_batch(batch.into_iter().map(owned));
         writer.write(Some(from), &changes).await?;
         status.committed(changes.last_lsn, n);
+        // After the commit: the log may now drop what the read model holds.
+        source.ack(changes.last_lsn).await?;
         *backoff_ms = config.retry_first_ms;
     }
 }
@@ -120,7 +122,7 @@ async fn start(
     engine: &Engine,
     writer: &mut Writer,
     status: &ReadModelStatus,
-) -> Result<(Projection, LogSource), ReadModelError> {
+) -> Result<(Projection, LogSubscriber), ReadModelError> {
     let stored = writer.position().await?;
     let log_last = engine.published_lsn();
     if let Some(p) = stored.filter(|&p| p > log_last) {
@@ -133,13 +135,7 @@ async fn start(
     let mut projection = Projection::new(base);
     match stored {
         Some(p) if p >= projection.last_lsn() => {
-            let mut source = LogSource::new(engine.clone(), projection.last_lsn() + 1);
-            while projection.last_lsn() < p {
-                let want = usize::try_from(p - projection.last_lsn()).unwrap_or(usize::MAX);
-                for c in source.next_batch(want.min(BATCH_RECORDS_MAX)).await? {
-                    projection.skip(c.lsn, owned(c).1);
-                }
-            }
+            fold_to(engine, &mut projection, p).await?;
             tracing::info!(position = p, "read model: resuming");
         }
         _ => {
@@ -152,7 +148,7 @@ async fn start(
         }
     }
     status.set_position(projection.last_lsn());
-    let source = LogSource::new(engine.clone(), projection.last_lsn() + 1);
+    let source = subscribe(engine, projection.last_lsn()).await?;
     Ok((projection, source))
 }
 

@@ -1,71 +1,30 @@
-//! Where the projector reads the log: records after a position, in LSN order, in batches.
-//! From the log's segments while it is behind the live feed, then from the feed.
+//! Where the projector reads the log. Two ways:
+//! - [`fold_to`]: records up to a position the read model already holds, read from the log's
+//!   segments and folded without writing (rebuilding the projector's fold after a restart);
+//! - [`subscribe`]: the engine's durable log subscriber `read-model`, for everything after:
+//!   from the feed while the projector keeps up, from the log when it is behind, and its
+//!   acknowledged position pins the log segments it still needs (up to the engine's
+//!   `subscriber_retention_bytes_max`; past it the subscriber reports the gap and the
+//!   projector starts again from the newest snapshot).
 
 use super::ReadModelError;
-use crate::engine::{Committed, Engine, RecvError, Subscription};
-use futures::FutureExt;
+use super::projection::Projection;
+use crate::engine::{Engine, LogSubscriber};
+use std::sync::Arc;
 
-/// Records from `next` on.
-pub(crate) struct LogSource {
-    engine: Engine,
-    live: Subscription,
-    /// The first LSN `live` delivers; records before it are read from the log.
-    live_from: u64,
-    next: u64,
-}
+/// The engine subscriber the projector reads with (its position file is
+/// `data/subscribers/read-model.pos`).
+pub const SUBSCRIBER_NAME: &str = "read-model";
 
-impl LogSource {
-    pub(crate) fn new(engine: Engine, next: u64) -> LogSource {
-        let (live, upto) = engine.subscribe();
-        LogSource {
-            engine,
-            live,
-            live_from: upto + 1,
-            next,
-        }
-    }
+/// Most records read from the log in one step of [`fold_to`].
+const FOLD_CHUNK_RECORDS: usize = 4096;
 
-    /// Up to `max` records from the next one on, waiting for one if there is none yet.
-    pub(crate) async fn next_batch(&mut self, max: usize) -> Result<Vec<Committed>, ReadModelError> {
-        loop {
-            if self.next < self.live_from {
-                return self.read_log(max).await;
-            }
-            let first = self.live.recv().await;
-            let mut batch = Vec::new();
-            let mut next = Some(first);
-            while let Some(received) = next.take() {
-                match received {
-                    // The subscription may begin before the position: skip what was read.
-                    Ok(c) if c.lsn < self.next => {}
-                    Ok(c) => {
-                        assert_eq!(c.lsn, self.next, "the feed delivers dense LSNs");
-                        self.next += 1;
-                        batch.push(c);
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Fell behind what the feed keeps: read the log up to a fresh
-                        // subscription.
-                        let (live, upto) = self.engine.subscribe();
-                        (self.live, self.live_from) = (live, upto + 1);
-                        break;
-                    }
-                    Err(RecvError::Closed) if batch.is_empty() => return Err(ReadModelError::EngineClosed),
-                    Err(RecvError::Closed) => break,
-                }
-                if batch.len() < max {
-                    next = self.live.recv().now_or_never();
-                }
-            }
-            if !batch.is_empty() {
-                return Ok(batch);
-            }
-        }
-    }
-
-    async fn read_log(&mut self, max: usize) -> Result<Vec<Committed>, ReadModelError> {
-        let (engine, from, to) = (self.engine.clone(), self.next, self.live_from - 1);
-        let read = tokio::task::spawn_blocking(move || engine.read_log(from, to, max))
+/// Folds the records after the projection's position up to `to` (inclusive), read from the
+/// log, without producing rows.
+pub(crate) async fn fold_to(engine: &Engine, projection: &mut Projection, to: u64) -> Result<(), ReadModelError> {
+    while projection.last_lsn() < to {
+        let (e, from) = (engine.clone(), projection.last_lsn() + 1);
+        let read = tokio::task::spawn_blocking(move || e.read_log(from, to, FOLD_CHUNK_RECORDS))
             .await
             .map_err(|_| ReadModelError::EngineClosed)?;
         let (first, batch) = read?;
@@ -75,7 +34,27 @@ impl LogSource {
                 first_lsn: first,
             });
         }
-        self.next = batch.last().map_or(from, |c| c.lsn + 1);
-        Ok(batch)
+        for c in batch {
+            projection.skip(c.lsn, Arc::unwrap_or_clone(c.record));
+        }
     }
+    Ok(())
+}
+
+/// The projector's log subscriber, delivering from `position + 1` on and pinning the log
+/// from there. A subscriber whose stored position is ahead of `position` (the database was
+/// restored or replaced) is registered again at `position`.
+pub(crate) async fn subscribe(engine: &Engine, position: u64) -> Result<LogSubscriber, ReadModelError> {
+    let mut sub = engine.subscriber(SUBSCRIBER_NAME, position).await?;
+    if sub.acked() > position {
+        drop(sub);
+        engine.remove_subscriber(SUBSCRIBER_NAME).await?;
+        sub = engine.subscriber(SUBSCRIBER_NAME, position).await?;
+    }
+    if sub.acked() < position {
+        sub.ack(position).await?;
+    }
+    sub.rewind();
+    debug_assert_eq!(sub.next_lsn(), position + 1);
+    Ok(sub)
 }

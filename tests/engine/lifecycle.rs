@@ -256,9 +256,15 @@ async fn adjustments_never_take_on_hand_below_reserved() {
         .adjust_inventory(key("a"), key("w"), -3, "shrink".into(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::Rejected(Rejection::InsufficientStock(_))));
+    assert!(
+        matches!(err, EngineError::Rejected(Rejection::BelowReserved(_))),
+        "{err}"
+    );
     let err = h.engine.set_inventory(key("a"), key("w"), 2, None).await.unwrap_err();
-    assert!(matches!(err, EngineError::Rejected(Rejection::InsufficientStock(_))));
+    assert!(
+        matches!(err, EngineError::Rejected(Rejection::BelowReserved(_))),
+        "{err}"
+    );
     let v = h
         .engine
         .adjust_inventory(key("a"), key("w"), -2, "shrink".into(), None)

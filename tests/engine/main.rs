@@ -17,4 +17,6 @@ mod lost_log;
 mod model;
 mod payments;
 mod read_model;
+mod simulation;
 mod snapshots;
+mod subscribers;

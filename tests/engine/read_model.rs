@@ -225,6 +225,18 @@ async fn tables_equal_the_engine_after_a_whole_lifecycle_and_resume_exactly_once
     lifecycle(&h).await;
     p.caught_up(&h.engine).await;
     assert_tables_equal_engine(&db.url, &h.engine).await;
+    // Its log subscriber pins the log from what PostgreSQL holds (acknowledged after commit).
+    let pin = |e: &Engine| {
+        e.subscribers()
+            .into_iter()
+            .find(|s| s.name == "read-model")
+            .map(|s| s.acked_lsn)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pin(&h.engine) != Some(h.engine.published_lsn()) {
+        assert!(Instant::now() < deadline, "subscriber at {:?}", pin(&h.engine));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // Stopped while the engine goes on: it resumes from its stored position.
     p.stop().await;

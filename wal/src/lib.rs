@@ -67,7 +67,7 @@ mod writer;
 
 pub use config::{QUEUE_BYTES_MAX, SyncPolicy, WalConfig};
 pub use error::WalError;
-pub use log::{OpenReport, Wal};
+pub use log::{OpenReport, Retain, Retained, Wal};
 pub use reader::WalReader;
 pub use sim::{CrashMode, SimFault, SimOp, SimStorage};
 pub use storage::{FsStorage, Storage, create_dir_durable};

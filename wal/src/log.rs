@@ -30,6 +30,37 @@ pub struct OpenReport {
     pub segments: usize,
 }
 
+/// What a snapshot must leave in the log for readers that are behind: segments holding a
+/// record at or after `from_lsn`, as long as those the snapshots cover take at most
+/// `bytes_max` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retain {
+    /// The oldest LSN a reader still needs.
+    pub from_lsn: Lsn,
+    /// Most bytes of segments covered by snapshots kept for it.
+    pub bytes_max: u64,
+}
+
+impl Retain {
+    /// Keep nothing the snapshots cover.
+    pub const NOTHING: Retain = Retain {
+        from_lsn: Lsn::MAX,
+        bytes_max: 0,
+    };
+}
+
+/// What [`Wal::write_snapshot_retaining`] left in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The oldest LSN still readable.
+    pub first_lsn: Lsn,
+    /// Bytes of segments kept only because a reader needs them.
+    pub retained_bytes: u64,
+    /// `Some(from_lsn)` when the bound made segments go that held records at or after
+    /// `from_lsn`: the reader lost the records from there up to `first_lsn`.
+    pub lost_from: Option<Lsn>,
+}
+
 /// Handle to an open log. Cheap to clone; all clones share one writer thread. When the last
 /// handle is dropped the log is closed (flushed and synced).
 #[derive(Clone, Debug)]
@@ -274,6 +305,16 @@ impl Wal {
     /// snapshot must never cover records a crash could still take from the log, or the log
     /// would end before the snapshot (which `open` refuses).
     pub fn write_snapshot(&self, next_lsn: Lsn, blob: &[u8]) -> Result<(), WalError> {
+        self.write_snapshot_retaining(next_lsn, blob, Retain::NOTHING)
+            .map(|_| ())
+    }
+
+    /// [`Wal::write_snapshot`], keeping segments that hold records at or after
+    /// `retain.from_lsn` although the snapshots cover them (readers of the log that are
+    /// behind still need them), as long as those segments take at most `retain.bytes_max`
+    /// bytes; beyond, the oldest go anyway and the report says from where records were lost
+    /// to that reader.
+    pub fn write_snapshot_retaining(&self, next_lsn: Lsn, blob: &[u8], retain: Retain) -> Result<Retained, WalError> {
         if next_lsn > self.synced_lsn() + 1 && next_lsn <= self.next_lsn() {
             self.sync().wait()?;
         }
@@ -316,20 +357,55 @@ impl Wal {
         }
         let oldest_kept = snapshots[n_remove];
         assert!(oldest_kept <= next_lsn, "the new snapshot is among those kept");
-        {
-            // Segment i holds only LSNs below segment i+1's first LSN; the last one is active.
-            let mut segments = self.shared().segments.lock();
-            while segments.len() >= 2 && segments[1].first_lsn <= oldest_kept {
-                let segment = segments.remove(0);
-                storage
-                    .remove(&segment.name)
-                    .map_err(storage_err(storage, "remove", &segment.name))?;
-                tracing::debug!(segment = %segment.name, "wal: deleted segment covered by snapshots");
-            }
-            assert!(!segments.is_empty(), "the active segment is never deleted");
-        }
+        let retained = self.delete_covered_segments(oldest_kept, retain)?;
         storage.sync_dir().map_err(storage_err(storage, "sync_dir", "."))?;
-        Ok(())
+        Ok(retained)
+    }
+
+    /// Deletes the segments whose records are all below `covered` (the oldest kept snapshot's
+    /// `next_lsn`), except those `retain` keeps.
+    fn delete_covered_segments(&self, covered: Lsn, retain: Retain) -> Result<Retained, WalError> {
+        let storage = self.shared().storage.as_ref();
+        let mut segments = self.shared().segments.lock();
+        // Segment i holds only LSNs below segment i+1's first LSN; the last one is active.
+        let n_covered = segments.windows(2).take_while(|w| w[1].first_lsn <= covered).count();
+        // The first covered segment holding a record at or after `retain.from_lsn`.
+        let first_needed = segments[..n_covered]
+            .iter()
+            .zip(&segments[1..])
+            .position(|(_, next)| next.first_lsn > retain.from_lsn)
+            .unwrap_or(n_covered);
+        let mut sizes = Vec::with_capacity(n_covered - first_needed);
+        for s in &segments[first_needed..n_covered] {
+            sizes.push(
+                storage
+                    .file_len(&s.name)
+                    .map_err(storage_err(storage, "file_len", &s.name))?,
+            );
+        }
+        // Keep the newest of the needed segments within the bound: drop from the oldest.
+        let mut kept_bytes: u64 = sizes.iter().sum();
+        let mut n_delete = first_needed;
+        for size in &sizes {
+            if kept_bytes <= retain.bytes_max {
+                break;
+            }
+            kept_bytes -= size;
+            n_delete += 1;
+        }
+        for segment in segments.drain(..n_delete) {
+            storage
+                .remove(&segment.name)
+                .map_err(storage_err(storage, "remove", &segment.name))?;
+            tracing::debug!(segment = %segment.name, "wal: deleted segment covered by snapshots");
+        }
+        assert!(!segments.is_empty(), "the active segment is never deleted");
+        let first_lsn = segments[0].first_lsn;
+        Ok(Retained {
+            first_lsn,
+            retained_bytes: kept_bytes,
+            lost_from: (n_delete > first_needed).then_some(retain.from_lsn),
+        })
     }
 
     /// Newest valid (checksum-verified) snapshot as `(next_lsn, blob)`. A corrupt snapshot is

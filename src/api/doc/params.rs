@@ -30,6 +30,13 @@ pub struct ProblemJson {
     order_status: Option<String>,
     /// `payload_too_large`.
     limit_bytes: Option<u64>,
+    /// `insufficient_stock` of an adjustment or count: the pair's warehouse.
+    #[schema(schema_with = key)]
+    warehouse_id: Option<String>,
+    /// `insufficient_stock` of an adjustment or count: the pair's on-hand count.
+    on_hand: Option<u64>,
+    /// `insufficient_stock` of an adjustment or count: what the pair has reserved for orders.
+    reserved: Option<u64>,
 }
 
 #[derive(ToSchema)]
@@ -115,6 +122,18 @@ pub struct ReturnPath {
     return_id: String,
 }
 
+/// `{id}` and `{refund_id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct RefundPath {
+    #[param(pattern = "^ORD-[0-9]{1,19}$")]
+    id: String,
+    /// A refund id from the order's `refunds[].id`.
+    #[param(pattern = "^REF-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
+    refund_id: String,
+}
+
 /// `{warehouse_id}`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -157,6 +176,28 @@ pub struct WarehouseListQuery {
     cursor: Option<String>,
 }
 
+/// `?sku_prefix=&warehouse_id=&low_stock_below=&limit=&cursor=` of the stock catalogue.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct InventoryListQuery {
+    /// Only SKUs that start with this (case-sensitive).
+    #[param(schema_with = key)]
+    sku_prefix: Option<String>,
+    /// Only pairs at this warehouse.
+    #[param(schema_with = key)]
+    warehouse_id: Option<String>,
+    /// Only pairs with fewer than this many units available.
+    #[param(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    low_stock_below: Option<u64>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page (`<sku>~<warehouse_id>`).
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,64}~[A-Za-z0-9._:-]{1,64}$")]
+    cursor: Option<String>,
+}
+
 /// `?user_id=&status=&limit=&cursor=` of the order list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -185,6 +226,14 @@ pub struct ResumeQuery {
     /// Resume after this event id (`N` or `N.M`); the `Last-Event-ID` header takes precedence.
     #[param(pattern = "^[0-9]{1,19}(\\.[0-9]{1,19})?$")]
     last_event_id: Option<String>,
+    /// Only events of these types, comma-separated (e.g. `inventory.changed,order.state_changed`);
+    /// each must be one of the catalogue's (docs/API.md, "Event catalogue").
+    #[param(pattern = "^[a-z_]+\\.[a-z_]+(,[a-z_]+\\.[a-z_]+)*$")]
+    types: Option<String>,
+    /// A stream token from `POST /v1/stream-tokens`, for clients that cannot send an
+    /// `Authorization` header (a browser's `EventSource`). Accepted by the streams only.
+    #[param(min_length = 1, max_length = 256)]
+    access_token: Option<String>,
 }
 
 /// One server-sent event as a client reads it (keep-alive comments carry no event).
