@@ -1,5 +1,7 @@
 //! The read model's tables as lines of text, one per row, sorted: what a test compares with
-//! the same lines built from what the engine or the API reports.
+//! the same lines built from what the engine or the API reports. Shared by two test binaries
+//! (`tests/engine`, `tests/http`), each using part of it.
+#![allow(dead_code)]
 
 use rust_decimal::Decimal;
 use tokio_postgres::Client;
