@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
 //! for paths and methods no route takes.
 
-use super::doc::ProbeJson;
+use super::doc::{ProbeJson, ReadModelJson, ReadyJson};
 use super::error::ApiError;
 use super::state::AppState;
 use axum::extract::State;
@@ -19,12 +19,29 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     summary = "Readiness: 200 once recovered and while the log is writable",
-    responses((status = 200, description = "Recovered and writable", body = ProbeJson)))]
+    responses((status = 200, description = "Recovered and writable; the read model's state as detail", body = ReadyJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
         Ok(_) if !state.ready() => ApiError::Unavailable("the log is not writable".into()).into_response(),
-        Ok(_) => axum::Json(ProbeJson { status: "ready" }).into_response(),
+        Ok(engine) => {
+            let read_model = state.read_model().map(|r| {
+                let f = r.figures(engine.published_lsn());
+                ReadModelJson {
+                    connected: f.connected,
+                    position: f.position,
+                    lag_records: f.lag_records,
+                    records_total: f.records_total,
+                    errors_total: f.errors_total,
+                    last_error: f.last_error,
+                }
+            });
+            axum::Json(ReadyJson {
+                status: "ready",
+                read_model,
+            })
+            .into_response()
+        }
     }
 }
 

@@ -71,7 +71,11 @@ async fn work(s: &Server, user: &str, n: usize) -> Option<()> {
         }
         _ => {}
     }
-    let token = if n.is_multiple_of(7) { "tok_chargeDeclined" } else { "tok_visa" };
+    let token = if n.is_multiple_of(7) {
+        "tok_chargeDeclined"
+    } else {
+        "tok_visa"
+    };
     let paid = expect(
         post(s, &path("payments"), json!({ "token": token })).await?,
         &[200, 402],
@@ -334,6 +338,10 @@ async fn tables_equal_the_api_after_kill_9_under_mixed_load_and_after_a_rebuild(
         work(&s, "after", n).await.expect("the restarted server works");
     }
     caught_up(&s).await;
+    let (st, ready) = s.get("/readyz").await;
+    assert_eq!(st, 200);
+    assert_eq!(ready["read_model"]["lag_records"], 0, "{ready}");
+    assert_eq!(ready["read_model"]["connected"], true, "{ready}");
     assert_tables_equal_api(&db.url, &s).await;
     s.kill().await;
 
