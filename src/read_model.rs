@@ -27,6 +27,7 @@ pub mod status;
 pub mod writer;
 
 pub use projector::{ReadModelConfig, spawn};
+pub use source::SUBSCRIBER_NAME;
 pub use status::{ReadModelFigures, ReadModelStatus};
 
 use crate::engine::EngineError;

@@ -67,6 +67,16 @@ pub enum ReadModelCommand {
     /// Empty the read model's tables and write them again from the newest snapshot and the log
     /// (one transaction). Opens the data directory: stop the server first.
     Rebuild(RebuildArgs),
+    /// Forget the read model's log subscriber, so the log stops keeping records for it (after
+    /// turning the read model off for good). Opens the data directory: stop the server first.
+    Forget(ForgetArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ForgetArgs {
+    /// Data directory of the engine.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -311,21 +321,48 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
 pub async fn read_model(command: ReadModelCommand) -> Result<(), ServerError> {
     match command {
         ReadModelCommand::Rebuild(args) => rebuild_read_model(args).await,
+        ReadModelCommand::Forget(args) => forget_read_model(args).await,
     }
+}
+
+/// Opens the engine on `data_dir` (recovery) for a maintenance command.
+async fn open_for_maintenance(data_dir: &Path) -> Result<Engine, ServerError> {
+    check_data_dir(data_dir)?;
+    let config = EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    open.await.map_err(|e| match e {
+        EngineError::Locked(_) => ServerError::Config(e.to_string()),
+        other => ServerError::Runtime(format!("recovery failed: {other}")),
+    })
+}
+
+/// Removes the `read-model` log subscriber and its retention pin.
+async fn forget_read_model(args: ForgetArgs) -> Result<(), ServerError> {
+    let engine = open_for_maintenance(&args.data_dir).await?;
+    let removed = engine
+        .remove_subscriber(crate::read_model::SUBSCRIBER_NAME)
+        .await
+        .map_err(|e| ServerError::Runtime(format!("cannot remove the subscriber: {e}")));
+    let closed = engine.shutdown().await;
+    let removed = removed?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!(
+        "{}",
+        if removed {
+            "read model subscriber forgotten"
+        } else {
+            "no read model subscriber was registered"
+        }
+    );
+    Ok(())
 }
 
 /// Opens the engine (recovery), rebuilds the read model from it, and closes it again.
 async fn rebuild_read_model(args: RebuildArgs) -> Result<(), ServerError> {
-    check_data_dir(&args.data_dir)?;
-    let config = EngineConfig {
-        data_dir: args.data_dir.clone(),
-        ..Default::default()
-    };
-    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
-    let engine = open.await.map_err(|e| match e {
-        EngineError::Locked(_) => ServerError::Config(e.to_string()),
-        other => ServerError::Runtime(format!("recovery failed: {other}")),
-    })?;
+    let engine = open_for_maintenance(&args.data_dir).await?;
     let rebuilt = crate::read_model::rebuild::rebuild(&engine, &args.postgres_url).await;
     let closed = engine.shutdown().await;
     let position = rebuilt.map_err(|e| ServerError::Runtime(format!("read model rebuild failed: {e}")))?;

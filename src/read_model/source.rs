@@ -45,6 +45,11 @@ pub(crate) async fn fold_to(engine: &Engine, projection: &mut Projection, to: u6
 /// from there. A subscriber whose stored position is ahead of `position` (the database was
 /// restored or replaced) is registered again at `position`.
 pub(crate) async fn subscribe(engine: &Engine, position: u64) -> Result<LogSubscriber, ReadModelError> {
+    // A snapshot may cover records that are durable but not yet published (the feed publishes
+    // after the actors applied them): a subscriber can only be moved to a published position.
+    while engine.published_lsn() < position {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let mut sub = engine.subscriber(SUBSCRIBER_NAME, position).await?;
     if sub.acked() > position {
         drop(sub);

@@ -3,7 +3,7 @@
 //! a restart, more work; then the tables equal what the API reports for every order (status,
 //! totals, lines and allocations, shipments, refunds, number of history rows) and every
 //! pair, with no duplicated history row. Then `oms read-model rebuild` writes the same tables
-//! from scratch. Skipped with a note without PostgreSQL (fails with `OMS_REQUIRE_POSTGRES=1`).
+//! from scratch, and `oms read-model forget` removes its log subscriber. Skipped with a note without PostgreSQL (fails with `OMS_REQUIRE_POSTGRES=1`).
 
 use crate::pg::{TestDb, client};
 use crate::process::{Server, wait_exit};
@@ -358,4 +358,16 @@ async fn tables_equal_the_api_after_kill_9_under_mixed_load_and_after_a_rebuild(
     caught_up(&s).await;
     assert_tables_equal_api(&db.url, &s).await;
     s.kill().await;
+
+    // Turned off for good: `forget` removes the subscriber and its pin on the log.
+    let pin = dir.path().join("subscribers").join("read-model.pos");
+    assert!(pin.exists(), "the projector's subscriber is registered");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+        .args(["read-model", "forget", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!pin.exists(), "the subscriber is forgotten");
 }
