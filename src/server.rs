@@ -57,6 +57,36 @@ pub enum Command {
     /// Recover from the data directory and serve the HTTP API (the default command).
     #[command(after_help = ENV_HELP)]
     Serve(ServeArgs),
+    /// The PostgreSQL read model (docs/READ_MODEL.md).
+    #[command(subcommand)]
+    ReadModel(ReadModelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReadModelCommand {
+    /// Empty the read model's tables and write them again from the newest snapshot and the log
+    /// (one transaction). Opens the data directory: stop the server first.
+    Rebuild(RebuildArgs),
+    /// Forget the read model's log subscriber, so the log stops keeping records for it (after
+    /// turning the read model off for good). Opens the data directory: stop the server first.
+    Forget(ForgetArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ForgetArgs {
+    /// Data directory of the engine.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RebuildArgs {
+    /// Data directory of the engine whose log is projected.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The read model's database: `postgres://user:password@host:port/database`.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,6 +134,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_STREAM_REPLAYS_MAX", default_value_t = EngineConfig::default().stream_replays_max as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_replays_max: u64,
+    /// PostgreSQL read model: project the log into this database
+    /// (`postgres://user:password@host:port/database`). Off when absent. Prefer the environment
+    /// variable: a flag's value (and its password) is visible in the process list.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
     /// Seconds a stream token (`POST /v1/stream-tokens`) is accepted for, 1 to 3600.
     #[arg(long, env = "OMS_STREAM_TOKEN_TTL_SECS", default_value_t = STREAM_TOKEN_TTL_MS_DEFAULT / 1000,
           value_parser = clap::value_parser!(u64).range(1..=STREAM_TOKEN_TTL_MS_MAX / 1000))]
@@ -157,7 +192,8 @@ impl Cli {
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(a)) => a,
-            None => self.serve,
+            // `main` runs the other commands before asking for serve arguments.
+            Some(Command::ReadModel(_)) | None => self.serve,
         }
     }
 }
@@ -247,6 +283,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
+    if let Some(url) = &args.postgres_url {
+        let status = Arc::new(crate::read_model::ReadModelStatus::default());
+        state.set_read_model(status.clone());
+        let config = crate::read_model::ReadModelConfig::new(url.clone());
+        crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
+        tracing::info!("read model: projecting the log into PostgreSQL");
+    }
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,
@@ -271,6 +314,60 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         .await
         .map_err(|e| ServerError::Runtime(format!("the log could not be flushed on shutdown: {e}")))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `oms read-model …`.
+pub async fn read_model(command: ReadModelCommand) -> Result<(), ServerError> {
+    match command {
+        ReadModelCommand::Rebuild(args) => rebuild_read_model(args).await,
+        ReadModelCommand::Forget(args) => forget_read_model(args).await,
+    }
+}
+
+/// Opens the engine on `data_dir` (recovery) for a maintenance command.
+async fn open_for_maintenance(data_dir: &Path) -> Result<Engine, ServerError> {
+    check_data_dir(data_dir)?;
+    let config = EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    open.await.map_err(|e| match e {
+        EngineError::Locked(_) => ServerError::Config(e.to_string()),
+        other => ServerError::Runtime(format!("recovery failed: {other}")),
+    })
+}
+
+/// Removes the `read-model` log subscriber and its retention pin.
+async fn forget_read_model(args: ForgetArgs) -> Result<(), ServerError> {
+    let engine = open_for_maintenance(&args.data_dir).await?;
+    let removed = engine
+        .remove_subscriber(crate::read_model::SUBSCRIBER_NAME)
+        .await
+        .map_err(|e| ServerError::Runtime(format!("cannot remove the subscriber: {e}")));
+    let closed = engine.shutdown().await;
+    let removed = removed?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!(
+        "{}",
+        if removed {
+            "read model subscriber forgotten"
+        } else {
+            "no read model subscriber was registered"
+        }
+    );
+    Ok(())
+}
+
+/// Opens the engine (recovery), rebuilds the read model from it, and closes it again.
+async fn rebuild_read_model(args: RebuildArgs) -> Result<(), ServerError> {
+    let engine = open_for_maintenance(&args.data_dir).await?;
+    let rebuilt = crate::read_model::rebuild::rebuild(&engine, &args.postgres_url).await;
+    let closed = engine.shutdown().await;
+    let position = rebuilt.map_err(|e| ServerError::Runtime(format!("read model rebuild failed: {e}")))?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!("read model rebuilt at record {position}");
     Ok(())
 }
 

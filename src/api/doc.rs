@@ -34,6 +34,37 @@ pub struct ProbeJson {
     pub status: &'static str,
 }
 
+/// `/readyz`: ready, and how the PostgreSQL read model is doing (a projector behind or
+/// disconnected does not make the server unready: orders keep flowing and it catches up from
+/// the log).
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = Ready)]
+pub struct ReadyJson {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Present when the server runs the read model's projector (`--postgres-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_model: Option<ReadModelJson>,
+}
+
+/// The read model's projector in `/readyz`.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = ReadModelState)]
+pub struct ReadModelJson {
+    /// Holds a connection to PostgreSQL now.
+    pub connected: bool,
+    /// The last log record whose rows are committed in PostgreSQL.
+    pub position: u64,
+    /// Log records made durable and not yet committed in PostgreSQL.
+    pub lag_records: u64,
+    /// Log records projected since the server started.
+    pub records_total: u64,
+    /// Projector runs ended by an error since the server started (each is retried).
+    pub errors_total: u64,
+    /// Why the last run ended, until a batch commits again.
+    pub last_error: Option<String>,
+}
+
 /// Routes that answer without a key and are not limited: the probes.
 pub fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")

@@ -337,6 +337,51 @@ fn register_actors(r: &mut Registry, st: &EngineStats) {
     );
 }
 
+/// The read model projector's series (only when `--postgres-url` turned it on).
+pub(crate) fn render_read_model(f: &crate::read_model::ReadModelFigures) -> String {
+    let mut r = Registry::default();
+    gauge(
+        &mut r,
+        "oms_read_model_position",
+        "Last log record whose rows are committed in PostgreSQL",
+        f.position as f64,
+    );
+    gauge(
+        &mut r,
+        "oms_read_model_lag_records",
+        "Log records published by the engine and not yet committed in PostgreSQL",
+        f.lag_records as f64,
+    );
+    gauge(
+        &mut r,
+        "oms_read_model_connected",
+        "1 while the projector holds a connection to PostgreSQL",
+        f64::from(u8::from(f.connected)),
+    );
+    counter(
+        &mut r,
+        "oms_read_model_records",
+        "Log records projected since start",
+        f.records_total,
+    );
+    counter(
+        &mut r,
+        "oms_read_model_batches",
+        "Transactions committed since start",
+        f.batches_total,
+    );
+    counter(
+        &mut r,
+        "oms_read_model_errors",
+        "Projector runs ended by an error (PostgreSQL down, refused statement); each is retried",
+        f.errors_total,
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
+}
+
 /// Durable log subscribers (relays, projections): position, lag, what retention cost them.
 fn register_subscribers(r: &mut Registry, subs: &[SubscriberInfo], st: &EngineStats) {
     #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
 //! for paths and methods no route takes.
 
-use super::doc::ProbeJson;
+use super::doc::{ProbeJson, ReadModelJson, ReadyJson};
 use super::error::ApiError;
 use super::state::AppState;
 use axum::extract::State;
@@ -19,12 +19,29 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     summary = "Readiness: 200 once recovered and while the log is writable",
-    responses((status = 200, description = "Recovered and writable", body = ProbeJson)))]
+    responses((status = 200, description = "Recovered and writable; the read model's state as detail", body = ReadyJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
         Ok(_) if !state.ready() => ApiError::Unavailable("the log is not writable".into()).into_response(),
-        Ok(_) => axum::Json(ProbeJson { status: "ready" }).into_response(),
+        Ok(engine) => {
+            let read_model = state.read_model().map(|r| {
+                let f = r.figures(engine.published_lsn());
+                ReadModelJson {
+                    connected: f.connected,
+                    position: f.position,
+                    lag_records: f.lag_records,
+                    records_total: f.records_total,
+                    errors_total: f.errors_total,
+                    last_error: f.last_error,
+                }
+            });
+            axum::Json(ReadyJson {
+                status: "ready",
+                read_model,
+            })
+            .into_response()
+        }
     }
 }
 
@@ -33,7 +50,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render(state.engine().ok(), state.ready());
+    let mut text = state.metrics().render(state.engine().ok(), state.ready());
+    if let (Some(read_model), Ok(engine)) = (state.read_model(), state.engine()) {
+        text.push_str(&super::metrics::render_read_model(
+            &read_model.figures(engine.published_lsn()),
+        ));
+    }
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -71,6 +71,8 @@ struct Shared {
     metrics: Metrics,
     /// Set by the router when it is built (the route table is the router's).
     routes: OnceLock<RouteIndex>,
+    /// The PostgreSQL read model's projector, when `--postgres-url` turned it on.
+    read_model: OnceLock<Arc<crate::read_model::ReadModelStatus>>,
     /// Flipped once when the server begins a graceful shutdown, so long-lived event streams
     /// end and let the connection drain finish.
     shutdown: watch::Sender<bool>,
@@ -100,6 +102,7 @@ impl AppState {
                 config,
                 metrics: Metrics::default(),
                 routes: OnceLock::new(),
+                read_model: OnceLock::new(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -197,6 +200,16 @@ impl AppState {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Shows the read model's projector in `/metrics` and `/readyz` (set once).
+    pub fn set_read_model(&self, status: Arc<crate::read_model::ReadModelStatus>) {
+        let _ = self.inner.read_model.set(status);
+    }
+
+    /// The read model's projector, if it runs.
+    pub fn read_model(&self) -> Option<&crate::read_model::ReadModelStatus> {
+        self.inner.read_model.get().map(|s| &**s)
     }
 }
 

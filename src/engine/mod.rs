@@ -308,6 +308,12 @@ impl Engine {
         subscriber::infos(&self.core)
     }
 
+    /// The highest LSN published to subscribers (0 if none): how far a reader of the log can
+    /// be, to measure its lag.
+    pub fn published_lsn(&self) -> u64 {
+        self.core.feed.published_lsn()
+    }
+
     /// Leave to replay history from the log for an event stream, or `Busy` when
     /// `stream_replays_max` streams are replaying already. Hold it while reading history.
     pub fn replay_permit(&self) -> Result<ReplayPermit, EngineError> {
@@ -346,6 +352,12 @@ impl Engine {
         replay::fold_log(&self.core.wal, self.core.config.idempotency)
             .map(|(s, _)| s)
             .map_err(EngineError::Open)
+    }
+
+    /// The newest snapshot's state (the empty state if there is none), without the log after
+    /// it: where a projection of the log starts (blocking; use from `spawn_blocking`).
+    pub fn snapshot_state(&self) -> Result<EngineState, EngineError> {
+        replay::snapshot_state(&self.core.wal).map_err(EngineError::Open)
     }
 
     /// Takes a snapshot now (blocking the calling task's thread; use from `spawn_blocking`).

@@ -14,12 +14,17 @@
 //!   refunds, retries after a restart or the settler.
 //! - `process`: the real `oms` binary on a free port: lifecycle, flash sale, kill -9 and
 //!   restart, SIGTERM, a locked data directory, protected mode, the quick start of docs/API.md run twice.
-//!   restart, SIGTERM, a locked data directory, protected mode.
 //! - `sales`: flash sales: the limit race, windows on the manual clock, prices, limits given
 //!   back, admission, events, restart.
+//! - `read_model`: the real binary with `--postgres-url`: the PostgreSQL tables equal what the
+//!   API reports after a mixed load, kill -9 and restart, and after `oms read-model rebuild`.
 
+#[path = "../common/pg.rs"]
+mod pg;
 mod sse;
 mod support;
+#[path = "../common/tables.rs"]
+mod tables;
 
 mod admin;
 mod api;
@@ -31,5 +36,6 @@ mod events;
 mod mirror;
 mod payment_faults;
 mod process;
+mod read_model;
 mod sales;
 mod torture;

@@ -127,11 +127,11 @@ impl Server {
         (status, body)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -165,7 +165,7 @@ impl Server {
         wait_exit(&mut self.child).await;
     }
 
-    async fn warehouse(&self, id: &str, lat: f64, lon: f64) {
+    pub(crate) async fn warehouse(&self, id: &str, lat: f64, lon: f64) {
         let (s, b) = self
             .put(
                 &format!("/v1/warehouses/{id}"),
@@ -175,7 +175,7 @@ impl Server {
         assert!(s == 201 || s == 200, "{s} {b}");
     }
 
-    async fn stock(&self, sku: &str, wh: &str, delta: i64) {
+    pub(crate) async fn stock(&self, sku: &str, wh: &str, delta: i64) {
         let (s, b) = self
             .post(
                 "/v1/inventory/adjustments",

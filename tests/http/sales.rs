@@ -299,8 +299,16 @@ async fn selling_the_last_unit_records_sold_out() {
     sale(&app, "s1", json!({"sku": "drop", "starts_at": at(0)})).await;
     app.order("u1", &[("drop", 2)]).await.ok(201);
     wait_for_mark(&app, SaleMark::SoldOut).await;
-    let s = app.get("/v1/sales/s1").await.ok(200);
-    assert!(s["sold_out_at"].is_string(), "{s}");
+    // The mark is in the log; the sale's view applies it right after it is durable.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = app.get("/v1/sales/s1").await.ok(200);
+        if s["sold_out_at"].is_string() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sold out never shown: {s}");
+        tokio::task::yield_now().await;
+    }
     let list = app.get("/v1/sales").await.ok(200);
     assert_eq!(list["data"][0]["id"], "s1");
     assert!(list["next_cursor"].is_null());
