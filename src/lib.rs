@@ -8,9 +8,11 @@
 //!   expiry, snapshots, recovery; [`engine::Engine`] is its async handle.
 //! - [`api`]: the HTTP front door (axum): routes, wire types, problem errors, idempotency,
 //!   Server-Sent Events, metrics, protected mode. The only module that knows HTTP and JSON.
+//! - [`cluster`]: cluster mode: the replicated log on NATS JetStream, the lease, the standby.
 //! - [`server`]: the `oms` command line: flags, startup order, signals, graceful shutdown.
 
 pub mod api;
+pub mod cluster;
 pub mod codec;
 pub mod domain;
 pub mod engine;

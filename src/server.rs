@@ -9,6 +9,7 @@
 use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
 use crate::api::token::{STREAM_TOKEN_TTL_MS_DEFAULT, STREAM_TOKEN_TTL_MS_MAX, StreamTokens};
 use crate::api::{ApiConfig, AppState, app};
+use crate::cluster::{ClusterArgs, ClusterConfig, ClusterStatus, Replicator, Role, become_primary};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -113,6 +114,8 @@ pub struct ServeArgs {
     /// and `oms_subscriber_retention_exceeded_total` counts it.
     #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
     pub subscriber_retention_bytes_max: u64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,6 +218,7 @@ fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
 /// Runs the server until SIGTERM or SIGINT: listens first (so `/healthz` answers during
 /// recovery), recovers, marks the API ready, and on a signal drains and flushes the log.
 pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let cluster = ClusterConfig::from_args(&args.cluster, &args.listen).map_err(ServerError::Config)?;
     let (listener, state) = listen(&args).await?;
     let signals = tokio::spawn(wait_for_signal(state.clone()));
     let mut stopping = state.shutdown_signal();
@@ -231,7 +235,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let started = Instant::now();
     let engine = tokio::select! {
-        r = recover(&args) => r,
+        r = recover(&args, cluster.as_ref(), &state) => r,
         _ = stopping.wait_for(|s| *s) => {
             tracing::info!("shutdown requested during recovery");
             return Ok(());
@@ -247,6 +251,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
+    if let Some(status) = state.cluster() {
+        status.update(|s| {
+            if s.role == Role::Starting {
+                s.role = Role::Primary;
+            }
+        });
+        tracing::info!("primary: serving writes");
+    }
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,
@@ -334,8 +346,8 @@ fn listen_addr(listen: &str) -> Result<SocketAddr, ServerError> {
 
 /// Opens the engine as the flags configure it; a locked data directory is a configuration
 /// error (exit 2), any other failure a runtime one (exit 1).
-async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
-    let config = EngineConfig {
+async fn recover(args: &ServeArgs, cluster: Option<&ClusterConfig>, state: &AppState) -> Result<Engine, ServerError> {
+    let mut config = EngineConfig {
         data_dir: args.data_dir.clone(),
         wal: wal::WalConfig {
             sync: args.sync,
@@ -352,12 +364,43 @@ async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
         subscriber_retention_bytes_max: args.subscriber_retention_bytes_max,
         ..Default::default()
     };
+    if let Some(cluster) = cluster {
+        config.replication = Some(follow_then_lead(cluster, &config, state).await?);
+    }
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");
     let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
     open.await.map_err(|e| match e {
         EngineError::Locked(_) => ServerError::Config(e.to_string()),
         other => ServerError::Runtime(format!("recovery failed: {other}")),
     })
+}
+
+/// Cluster mode: serves as a standby until this node holds the lease and its log holds the
+/// whole cluster log, then starts renewing the lease and returns the replicated commit the
+/// engine acknowledges through.
+async fn follow_then_lead(
+    cluster: &ClusterConfig,
+    config: &EngineConfig,
+    state: &AppState,
+) -> Result<Arc<dyn crate::engine::ReplicatedCommit>, ServerError> {
+    let status = ClusterStatus::new(&cluster.node_id);
+    state.set_cluster(status.clone());
+    tracing::info!(
+        url = cluster.url,
+        cluster = cluster.name,
+        node = cluster.node_id,
+        "cluster mode"
+    );
+    let takeover = become_primary(cluster, config, &status)
+        .await
+        .map_err(|e| ServerError::Runtime(format!("cluster: {e}")))?;
+    status.update(|s| {
+        s.primary_id = Some(cluster.node_id.clone());
+        s.primary_url = Some(cluster.advertise_url.clone());
+    });
+    let replicator = Replicator::start(takeover.start, status);
+    tokio::spawn(takeover.lease.keep(replicator.clone()));
+    Ok(replicator)
 }
 
 fn state_is_open(state: &AppState) -> bool {

@@ -56,6 +56,11 @@ pub enum ApiError {
     Unavailable(String),
     /// 503 `unavailable` while the engine recovers.
     Recovering,
+    /// 503 `not_leader`: cluster mode, this node is not the primary; the primary as last seen.
+    NotLeader {
+        primary_id: Option<String>,
+        primary_url: Option<String>,
+    },
     /// 500 `internal`; the string is the cause, logged and never sent.
     Internal(String),
 }
@@ -78,7 +83,9 @@ impl ApiError {
             ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Unavailable(_) | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Recovering | ApiError::NotLeader { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,6 +104,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "unavailable",
+            ApiError::NotLeader { .. } => "not_leader",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -115,6 +123,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "Service unavailable",
+            ApiError::NotLeader { .. } => "Not the primary",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -168,6 +177,14 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => "the service cannot take this request right now; retry shortly".into(),
             ApiError::Recovering => "recovering: the service is not ready yet; retry shortly".into(),
+            ApiError::NotLeader { primary_id, primary_url } => {
+                extras.insert("primary_id".into(), json!(primary_id));
+                extras.insert("primary_url".into(), json!(primary_url));
+                match primary_url {
+                    Some(url) => format!("this node is not the cluster's primary: send the request to {url}"),
+                    None => "this node is not the cluster's primary, and no primary is known yet; retry shortly".into(),
+                }
+            }
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
         };
         problem(self.status(), self.code(), self.title(), &detail, extras)
@@ -249,6 +266,10 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Rejected(r) => r.into(),
             EngineError::Busy(why) => ApiError::Unavailable(format!("busy: {why}")),
+            EngineError::Unavailable(crate::engine::Unavailable::NotLeader(_)) => ApiError::NotLeader {
+                primary_id: None,
+                primary_url: None,
+            },
             EngineError::Unavailable(why) => ApiError::Unavailable(why.to_string()),
             EngineError::OutcomeUnknown(why) => ApiError::Unavailable(why.to_string()),
             e @ (EngineError::Locked(_) | EngineError::Open(_)) => ApiError::Internal(e.to_string()),

@@ -33,7 +33,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render(state.engine().ok(), state.ready());
+    let cluster = state.cluster().map(|c| c.view());
+    let text = state
+        .metrics()
+        .render(state.engine().ok(), state.ready(), cluster.as_ref());
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
