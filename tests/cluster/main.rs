@@ -11,3 +11,4 @@ mod nodes;
 mod support;
 
 mod failover;
+mod repeated;

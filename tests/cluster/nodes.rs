@@ -83,6 +83,41 @@ impl Node {
         .await
     }
 
+    /// Starts the node again on its directory as a standby. A node whose log holds records
+    /// the cluster's log does not (fsynced locally, never acknowledged: the kill came before
+    /// the PubAck) refuses to start, as documented; its directory is then moved away and it
+    /// starts empty. True when that happened.
+    pub async fn rejoin(&mut self, url: &str, name: &str, within: Duration) -> bool {
+        let mut moved = false;
+        for _ in 0..2 {
+            *self = Node::start(url, name, &self.id.clone(), &self.dir.clone());
+            let deadline = tokio::time::Instant::now() + within;
+            let exited = loop {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    break Some(status);
+                }
+                if self.cluster().await.is_some_and(|v| v["role"] == "standby") {
+                    break None;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{} did not rejoin", self.id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            match exited {
+                None => return moved,
+                Some(status) => {
+                    assert!(!moved, "{} exited again: {status}", self.id);
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap();
+                    let aside = self.dir.with_extension(format!("diverged-{}", nanos.as_nanos()));
+                    std::fs::rename(&self.dir, aside).unwrap();
+                    moved = true;
+                }
+            }
+        }
+        moved
+    }
+
     /// SIGKILL.
     pub async fn kill9(&mut self) {
         self.child.kill().await.expect("kill -9");
