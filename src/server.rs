@@ -398,9 +398,7 @@ async fn follow_then_lead(
         s.primary_id = Some(cluster.node_id.clone());
         s.primary_url = Some(cluster.advertise_url.clone());
     });
-    let replicator = Replicator::start(takeover.start, status);
-    tokio::spawn(takeover.lease.keep(replicator.clone()));
-    Ok(replicator)
+    Ok(Replicator::start(takeover.start, status, takeover.fence))
 }
 
 fn state_is_open(state: &AppState) -> bool {

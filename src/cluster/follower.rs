@@ -5,7 +5,8 @@
 //! over reservation expiry and pending payments.
 
 use super::config::ClusterConfig;
-use super::lease::{self, Lease};
+use super::lease;
+use super::replicator::Fence;
 use super::replicator::Start;
 use super::status::{ClusterStatus, Role};
 use super::{ClusterError, batch};
@@ -21,7 +22,8 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Takeover {
     /// Where the replicator starts (the local log is closed: `Engine::open` opens it).
     pub start: Start,
-    pub lease: Lease,
+    /// Set by the lease's renewal (running from the moment the lease was taken) if it is lost.
+    pub fence: Fence,
 }
 
 /// The local log a standby writes the stream's records into.
@@ -68,6 +70,8 @@ pub async fn become_primary(
             });
         } else if let Some(lease) = lease::try_take(&kv, config).await? {
             status.update(|s| s.role = Role::Starting);
+            let fence = Fence::default();
+            tokio::spawn(lease.keep(fence.clone(), status.clone()));
             tracing::info!("took the lease: draining the cluster's log and taking over");
             let last_sequence = copy.fence(&mut stream, status, config, &js).await?;
             copy.check_not_ahead()?;
@@ -80,7 +84,7 @@ pub async fn become_primary(
                 last_sequence,
                 next_lsn,
             };
-            return Ok(Takeover { start, lease });
+            return Ok(Takeover { start, fence });
         }
         tokio::time::sleep(POLL).await;
         copy.catch_up(&mut stream, status).await?;

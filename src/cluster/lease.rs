@@ -3,11 +3,12 @@
 //! write conditional on the revision it last wrote; a standby that finds no entry creates one
 //! (`create` succeeds for one node only) and takes over.
 
+use super::ClusterError;
 use super::config::ClusterConfig;
-use super::{ClusterError, Replicator};
+use super::replicator::Fence;
+use super::status::ClusterStatus;
 use async_nats::jetstream::kv::Store;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "primary";
@@ -86,7 +87,7 @@ pub async fn try_take(kv: &Store, config: &ClusterConfig) -> Result<Option<Lease
 impl Lease {
     /// Renews the lease every quarter TTL until a renewal is refused (another node holds it)
     /// or none succeeded for a whole TTL; then deposes the primary.
-    pub async fn keep(mut self, replicator: Arc<Replicator>) {
+    pub async fn keep(mut self, fence: Fence, status: ClusterStatus) {
         let mut renewed = Instant::now();
         loop {
             tokio::time::sleep(self.ttl / 4).await;
@@ -96,11 +97,11 @@ impl Lease {
                     renewed = Instant::now();
                 }
                 Err(e) if e.kind() == async_nats::jetstream::kv::UpdateErrorKind::WrongLastRevision => {
-                    replicator.depose("the lease was taken by another node");
+                    fence.depose(&status, "the lease was taken by another node");
                     return;
                 }
                 Err(e) if renewed.elapsed() >= self.ttl => {
-                    replicator.depose(&format!("the lease could not be renewed for a whole TTL: {e}"));
+                    fence.depose(&status, &format!("the lease could not be renewed for a whole TTL: {e}"));
                     return;
                 }
                 Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),

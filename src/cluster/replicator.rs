@@ -24,8 +24,24 @@ type Reply = oneshot::Sender<Result<(), String>>;
 /// The replicated commit of a primary; hand it to the engine as `EngineConfig::replication`.
 pub struct Replicator {
     tx: mpsc::UnboundedSender<(u64, Vec<u8>, Reply)>,
-    refusing: Arc<Mutex<Option<String>>>,
-    status: ClusterStatus,
+    fence: Fence,
+}
+
+/// Set once this node must acknowledge nothing more, with the reason; shared by the replicator
+/// and the lease (which renews from the moment it is taken, before the replicator exists).
+#[derive(Clone, Default)]
+pub struct Fence(Arc<Mutex<Option<String>>>);
+
+impl Fence {
+    /// Deposes the node (the first reason stays).
+    pub fn depose(&self, status: &ClusterStatus, reason: &str) {
+        self.0.lock().get_or_insert_with(|| reason.to_string());
+        status.depose(reason);
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
 }
 
 /// Where the stream and the local log stand when this node becomes primary.
@@ -40,27 +56,12 @@ pub struct Start {
 }
 
 impl Replicator {
-    /// Starts the publishing task.
-    pub fn start(start: Start, status: ClusterStatus) -> Arc<Replicator> {
+    /// Starts the publishing task; it refuses everything once `fence` is set.
+    pub fn start(start: Start, status: ClusterStatus, fence: Fence) -> Arc<Replicator> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let r = Arc::new(Replicator {
-            tx,
-            refusing: Arc::new(Mutex::new(None)),
-            status,
-        });
-        tokio::spawn(publish_loop(start, rx, r.refusing.clone(), r.status.clone()));
-        r
+        tokio::spawn(publish_loop(start, rx, fence.clone(), status));
+        Arc::new(Replicator { tx, fence })
     }
-
-    /// Stops acknowledging (the lease was lost): every later and pending record fails.
-    pub fn depose(&self, reason: &str) {
-        depose(&self.refusing, &self.status, reason);
-    }
-}
-
-fn depose(refusing: &Mutex<Option<String>>, status: &ClusterStatus, reason: &str) {
-    refusing.lock().get_or_insert_with(|| reason.to_string());
-    status.depose(reason);
 }
 
 impl ReplicatedCommit for Replicator {
@@ -74,7 +75,7 @@ impl ReplicatedCommit for Replicator {
     }
 
     fn refusing(&self) -> Option<String> {
-        self.refusing.lock().clone()
+        self.fence.reason()
     }
 }
 
@@ -82,7 +83,7 @@ impl ReplicatedCommit for Replicator {
 async fn publish_loop(
     start: Start,
     mut rx: mpsc::UnboundedReceiver<(u64, Vec<u8>, Reply)>,
-    refusing: Arc<Mutex<Option<String>>>,
+    fence: Fence,
     status: ClusterStatus,
 ) {
     let mut pending: BTreeMap<u64, (Vec<u8>, Reply)> = BTreeMap::new();
@@ -92,7 +93,7 @@ async fn publish_loop(
         while let Ok((lsn, record, reply)) = rx.try_recv() {
             pending.insert(lsn, (record, reply));
         }
-        if let Some(why) = refusing.lock().clone() {
+        if let Some(why) = fence.reason() {
             for (_, (_, reply)) in std::mem::take(&mut pending) {
                 let _ = reply.send(Err(why.clone()));
             }
@@ -112,7 +113,7 @@ async fn publish_loop(
                     replies.into_iter().for_each(|r| drop(r.send(Ok(()))));
                 }
                 Err(why) => {
-                    depose(&refusing, &status, &why);
+                    fence.depose(&status, &why);
                     replies.into_iter().for_each(|r| drop(r.send(Err(why.clone()))));
                     for (_, (_, reply)) in std::mem::take(&mut pending) {
                         let _ = reply.send(Err(why.clone()));

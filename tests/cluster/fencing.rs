@@ -2,7 +2,7 @@
 //! marker), the old primary's replicated commit fails and it acknowledges nothing more.
 
 use super::support::{cleanup, cluster_name, nats_url};
-use oms::cluster::replicator::Start;
+use oms::cluster::replicator::{Fence, Start};
 use oms::cluster::{ClusterArgs, ClusterConfig, ClusterStatus, Replicator, Role};
 use oms::engine::ReplicatedCommit;
 
@@ -29,7 +29,7 @@ async fn a_deposed_primary_cannot_acknowledge() {
         last_sequence: 0,
         next_lsn: 1,
     };
-    let old = Replicator::start(start, status.clone());
+    let old = Replicator::start(start, status.clone(), Fence::default());
     // Submitted out of order, published in LSN order, both acknowledged.
     let second = old.submit(2, b"two".to_vec());
     let first = old.submit(1, b"one".to_vec());
