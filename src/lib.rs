@@ -10,9 +10,11 @@
 //!   Server-Sent Events, metrics, protected mode. The only module that knows HTTP and JSON.
 //! - [`read_model`]: the PostgreSQL read model, a projection of the log into tables for SQL
 //!   reports (off unless `--postgres-url` is given).
+//! - [`cluster`]: cluster mode: the replicated log on NATS JetStream, the lease, the standby.
 //! - [`server`]: the `oms` command line: flags, startup order, signals, graceful shutdown.
 
 pub mod api;
+pub mod cluster;
 pub mod codec;
 pub mod domain;
 pub mod engine;

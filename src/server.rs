@@ -9,6 +9,7 @@
 use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
 use crate::api::token::{STREAM_TOKEN_TTL_MS_DEFAULT, STREAM_TOKEN_TTL_MS_MAX, StreamTokens};
 use crate::api::{ApiConfig, AppState, app};
+use crate::cluster::{ClusterArgs, ClusterConfig, ClusterStatus, Replicator, Role, become_primary};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -19,8 +20,7 @@ use std::time::{Duration, Instant};
 /// Longest wait for in-flight requests to finish after a shutdown signal, in seconds.
 pub const SHUTDOWN_GRACE_SECS: u64 = 30;
 
-/// Environment variable holding the comma-separated API keys. Deliberately not a flag: a
-/// flag's value is visible to every user of the machine in the process list.
+/// The comma-separated API keys' variable. Not a flag: a flag's value shows in the process list.
 pub const API_KEYS_ENV: &str = "OMS_API_KEYS";
 
 #[derive(Parser, Debug)]
@@ -53,6 +53,7 @@ pub const ENV_HELP: &str = "Environment variables:
 Every flag above also reads the variable in its [env: …].";
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once at start; boxing would only add noise
 pub enum Command {
     /// Recover from the data directory and serve the HTTP API (the default command).
     #[command(after_help = ENV_HELP)]
@@ -148,6 +149,8 @@ pub struct ServeArgs {
     /// and `oms_subscriber_retention_exceeded_total` counts it.
     #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
     pub subscriber_retention_bytes_max: u64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,6 +254,7 @@ fn check_data_dir(dir: &Path) -> Result<(), ServerError> {
 /// Runs the server until SIGTERM or SIGINT: listens first (so `/healthz` answers during
 /// recovery), recovers, marks the API ready, and on a signal drains and flushes the log.
 pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let cluster = ClusterConfig::from_args(&args.cluster, &args.listen).map_err(ServerError::Config)?;
     let (listener, state) = listen(&args).await?;
     let signals = tokio::spawn(wait_for_signal(state.clone()));
     let mut stopping = state.shutdown_signal();
@@ -267,7 +271,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let started = Instant::now();
     let engine = tokio::select! {
-        r = recover(&args) => r,
+        r = recover(&args, cluster.as_ref(), &state) => r,
         _ = stopping.wait_for(|s| *s) => {
             tracing::info!("shutdown requested during recovery");
             return Ok(());
@@ -289,6 +293,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         let config = crate::read_model::ReadModelConfig::new(url.clone());
         crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
         tracing::info!("read model: projecting the log into PostgreSQL");
+    }
+    if let Some(status) = state.cluster() {
+        status.update(|s| {
+            if s.role == Role::Starting {
+                s.role = Role::Primary;
+            }
+        });
+        tracing::info!("primary: serving writes");
     }
     tracing::info!(
         recovered_records = stats.recovered_records,
@@ -431,8 +443,8 @@ fn listen_addr(listen: &str) -> Result<SocketAddr, ServerError> {
 
 /// Opens the engine as the flags configure it; a locked data directory is a configuration
 /// error (exit 2), any other failure a runtime one (exit 1).
-async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
-    let config = EngineConfig {
+async fn recover(args: &ServeArgs, cluster: Option<&ClusterConfig>, state: &AppState) -> Result<Engine, ServerError> {
+    let mut config = EngineConfig {
         data_dir: args.data_dir.clone(),
         wal: wal::WalConfig {
             sync: args.sync,
@@ -449,12 +461,41 @@ async fn recover(args: &ServeArgs) -> Result<Engine, ServerError> {
         subscriber_retention_bytes_max: args.subscriber_retention_bytes_max,
         ..Default::default()
     };
+    if let Some(cluster) = cluster {
+        config.replication = Some(follow_then_lead(cluster, &config, state).await?);
+    }
     tracing::info!(data_dir = %args.data_dir.display(), "recovering");
     let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
     open.await.map_err(|e| match e {
         EngineError::Locked(_) => ServerError::Config(e.to_string()),
         other => ServerError::Runtime(format!("recovery failed: {other}")),
     })
+}
+
+/// Cluster mode: serves as a standby until this node holds the lease and its log holds the
+/// whole cluster log, then starts renewing the lease and returns the replicated commit the
+/// engine acknowledges through.
+async fn follow_then_lead(
+    cluster: &ClusterConfig,
+    config: &EngineConfig,
+    state: &AppState,
+) -> Result<Arc<dyn crate::engine::ReplicatedCommit>, ServerError> {
+    let status = ClusterStatus::new(&cluster.node_id);
+    state.set_cluster(status.clone());
+    tracing::info!(
+        url = cluster.url,
+        cluster = cluster.name,
+        node = cluster.node_id,
+        "cluster mode"
+    );
+    let takeover = become_primary(cluster, config, &status)
+        .await
+        .map_err(|e| ServerError::Runtime(format!("cluster: {e}")))?;
+    status.update(|s| {
+        s.primary_id = Some(cluster.node_id.clone());
+        s.primary_url = Some(cluster.advertise_url.clone());
+    });
+    Ok(Replicator::start(takeover.start, status, takeover.fence))
 }
 
 fn state_is_open(state: &AppState) -> bool {

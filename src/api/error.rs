@@ -57,6 +57,11 @@ pub enum ApiError {
     Unavailable(String),
     /// 503 `unavailable` while the engine recovers.
     Recovering,
+    /// 503 `not_leader`: cluster mode, this node is not the primary; the primary as last seen.
+    NotLeader {
+        primary_id: Option<String>,
+        primary_url: Option<String>,
+    },
     /// 500 `internal`; the string is the cause, logged and never sent.
     Internal(String),
     /// A flash sale's refusal: 409 `sale_not_started`, `sale_ended`, `limit_exceeded`;
@@ -82,7 +87,9 @@ impl ApiError {
             ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Unavailable(_) | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Recovering | ApiError::NotLeader { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Sale(SaleRejection::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Sale(_) => StatusCode::CONFLICT,
@@ -103,6 +110,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "unavailable",
+            ApiError::NotLeader { .. } => "not_leader",
             ApiError::Internal(_) => "internal",
             ApiError::Sale(r) => sale_code(r),
         }
@@ -122,6 +130,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "Service unavailable",
+            ApiError::NotLeader { .. } => "Not the primary",
             ApiError::Internal(_) => "Internal server error",
             ApiError::Sale(SaleRejection::NotStarted { .. }) => "Sale not started",
             ApiError::Sale(SaleRejection::Ended { .. }) => "Sale ended",
@@ -179,6 +188,14 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => "the service cannot take this request right now; retry shortly".into(),
             ApiError::Recovering => "recovering: the service is not ready yet; retry shortly".into(),
+            ApiError::NotLeader { primary_id, primary_url } => {
+                extras.insert("primary_id".into(), json!(primary_id));
+                extras.insert("primary_url".into(), json!(primary_url));
+                match primary_url {
+                    Some(url) => format!("this node is not the cluster's primary: send the request to {url}"),
+                    None => "this node is not the cluster's primary, and no primary is known yet; retry shortly".into(),
+                }
+            }
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
             ApiError::Sale(r) => sale_extras(r, &mut extras),
         };
@@ -318,6 +335,10 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Rejected(r) => r.into(),
             EngineError::Busy(why) => ApiError::Unavailable(format!("busy: {why}")),
+            EngineError::Unavailable(crate::engine::Unavailable::NotLeader(_)) => ApiError::NotLeader {
+                primary_id: None,
+                primary_url: None,
+            },
             EngineError::Unavailable(why) => ApiError::Unavailable(why.to_string()),
             EngineError::OutcomeUnknown(why) => ApiError::Unavailable(why.to_string()),
             e @ (EngineError::Locked(_) | EngineError::Open(_)) => ApiError::Internal(e.to_string()),

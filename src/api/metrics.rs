@@ -10,6 +10,7 @@
 //! - Engine, process and build gauges, read when scraped.
 
 use super::process;
+use crate::cluster::{Role, StatusView};
 use crate::domain::order::OrderEvent;
 use crate::domain::{Entry, Record};
 use crate::engine::{Engine, EngineStats, SubscriberInfo};
@@ -209,7 +210,7 @@ impl Metrics {
     }
 
     /// The exposition text. `engine` is `None` while the engine recovers.
-    pub fn render(&self, engine: Option<&Engine>, ready: bool) -> String {
+    pub fn render(&self, engine: Option<&Engine>, ready: bool, cluster: Option<&StatusView>) -> String {
         let mut scrape = Registry::default();
         scrape.register(
             "oms_ready",
@@ -226,6 +227,9 @@ impl Metrics {
             register_engine(&mut scrape, &stats);
             register_subscribers(&mut scrape, &engine.subscribers(), &stats);
         }
+        if let Some(c) = cluster {
+            register_cluster(&mut scrape, c);
+        }
         process::register(&mut scrape);
         let mut out = String::with_capacity(8192);
         // Writing into a String cannot fail.
@@ -237,6 +241,41 @@ impl Metrics {
 
 fn counter(r: &mut Registry, name: &str, help: &str, v: u64) {
     r.register(name, help, ConstCounter::new(v));
+}
+
+/// Cluster mode: this node's role and replication lag.
+fn register_cluster(r: &mut Registry, c: &StatusView) {
+    let is = |role| f64::from(u8::from(c.role == role));
+    gauge(
+        r,
+        "oms_cluster_primary",
+        "1 while this node is the cluster's primary",
+        is(Role::Primary),
+    );
+    gauge(
+        r,
+        "oms_cluster_standby",
+        "1 while this node is a standby",
+        is(Role::Standby),
+    );
+    gauge(
+        r,
+        "oms_cluster_deposed",
+        "1 once this node was deposed (it acknowledges nothing more)",
+        is(Role::Deposed),
+    );
+    gauge(
+        r,
+        "oms_cluster_lag_messages",
+        "Cluster stream messages not yet in this node's log",
+        c.lag() as f64,
+    );
+    gauge(
+        r,
+        "oms_cluster_applied_sequence",
+        "Cluster stream sequence this node's log holds everything up to",
+        c.applied_sequence as f64,
+    );
 }
 
 fn gauge(r: &mut Registry, name: &str, help: &str, v: f64) {

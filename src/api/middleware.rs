@@ -188,10 +188,18 @@ pub async fn locate(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Until the engine has recovered, every route but the probes answers 503 `unavailable`.
+/// Until the engine has recovered, every route but the probes answers 503 `unavailable`; in
+/// cluster mode, while this node is not the primary, 503 `not_leader`.
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.engine().is_err() && !is_probe(req.uri().path()) {
-        return ApiError::Recovering.into_response();
+    let path = req.uri().path();
+    // Cluster mode: a node that is not the primary still answers where the primary is and
+    // how far behind it is.
+    let cluster_view = state.cluster().is_some() && (path == "/v1/cluster" || path == "/metrics");
+    if let Err(e) = state.engine()
+        && !is_probe(path)
+        && !cluster_view
+    {
+        return e.into_response();
     }
     next.run(req).await
 }

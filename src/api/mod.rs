@@ -30,6 +30,7 @@
 
 pub mod admin;
 pub mod api_event;
+pub mod cluster;
 pub mod doc;
 pub mod error;
 pub mod events;

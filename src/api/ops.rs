@@ -50,7 +50,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics().render(state.engine().ok(), state.ready());
+    let cluster = state.cluster().map(|c| c.view());
+    let mut text = state
+        .metrics()
+        .render(state.engine().ok(), state.ready(), cluster.as_ref());
     if let (Some(read_model), Ok(engine)) = (state.read_model(), state.engine()) {
         text.push_str(&super::metrics::render_read_model(
             &read_model.figures(engine.published_lsn()),

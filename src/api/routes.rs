@@ -11,7 +11,7 @@ use super::doc;
 use super::error::ApiError;
 use super::middleware::{authenticate, gate, locate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{admin, events, inventory, ops, order_parts, orders, sales, stream_tokens, warehouses};
+use super::{admin, cluster, events, inventory, ops, order_parts, orders, sales, stream_tokens, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -42,6 +42,7 @@ fn groups() -> Groups {
         calls: OpenApiRouter::new()
             .routes(routes!(ops::metrics))
             .routes(routes!(ops::openapi))
+            .routes(routes!(cluster::get))
             .routes(routes!(stream_tokens::mint))
             .routes(routes!(warehouses::put, warehouses::get))
             .routes(routes!(warehouses::list))

@@ -7,6 +7,7 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::token::{STREAM_TOKEN_TTL_MS_DEFAULT, StreamTokens};
+use crate::cluster::{ClusterStatus, Role};
 use crate::engine::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -63,6 +64,8 @@ struct Shared {
     /// Empty while the engine recovers: the server listens (and answers `/healthz`) before
     /// recovery ends, and every route that needs the engine answers 503 until it is set.
     engine: OnceCell<Engine>,
+    /// Cluster mode: this node's status; the engine is served only while it is the primary.
+    cluster: OnceLock<ClusterStatus>,
     /// SHA-256 of each API key. Comparing digests in constant time hides both the key bytes
     /// and their length from a timing attacker.
     key_digests: Vec<[u8; 32]>,
@@ -97,6 +100,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Shared {
                 engine: OnceCell::new(),
+                cluster: OnceLock::new(),
                 key_digests,
                 stream_tokens,
                 config,
@@ -124,9 +128,29 @@ impl AppState {
         set
     }
 
-    /// The engine, or 503 `unavailable` while recovering.
+    /// The engine, or 503 `unavailable` while recovering, or 503 `not_leader` on a cluster
+    /// node that is not the primary.
     pub fn engine(&self) -> Result<&Engine, ApiError> {
+        if let Some(cluster) = self.inner.cluster.get()
+            && cluster.role() != Role::Primary
+        {
+            let v = cluster.view();
+            return Err(ApiError::NotLeader {
+                primary_id: v.primary_id,
+                primary_url: v.primary_url,
+            });
+        }
         self.inner.engine.get().ok_or(ApiError::Recovering)
+    }
+
+    /// Cluster mode: sets this node's status (once).
+    pub fn set_cluster(&self, status: ClusterStatus) {
+        let _ = self.inner.cluster.set(status);
+    }
+
+    /// Cluster mode: this node's status.
+    pub fn cluster(&self) -> Option<&ClusterStatus> {
+        self.inner.cluster.get()
     }
 
     /// True once recovered and while the log is writable.

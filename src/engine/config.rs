@@ -1,6 +1,7 @@
 //! [`EngineConfig`]: everything the engine can be tuned with, each bound named with its unit.
 
 use super::idempotency::IdempotencyLimits;
+use super::replication::ReplicatedCommit;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,6 +50,9 @@ pub struct EngineConfig {
     /// beyond what snapshots need; past it the oldest are deleted anyway and the subscriber
     /// is told it fell behind retention.
     pub subscriber_retention_bytes_max: u64,
+    /// Cluster mode's replicated commit (`crate::cluster`): a record is acknowledged once it is
+    /// durable locally AND in the cluster's log. `None` (single node): the local fsync only.
+    pub replication: Option<Arc<dyn ReplicatedCommit>>,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +76,7 @@ impl Default for EngineConfig {
             stream_replays_max: 16,
             idempotency: IdempotencyLimits::default(),
             subscriber_retention_bytes_max: SUBSCRIBER_RETENTION_BYTES_MAX,
+            replication: None,
         }
     }
 }

@@ -81,8 +81,17 @@ impl Core {
     pub(crate) async fn append(self: &Arc<Self>, record: Record) -> Result<Durable, EngineError> {
         let encoded = codec::encode_record(&record);
         let bytes = encoded.len();
+        // Cluster mode: the copy for the replicated log is taken only when there is one.
+        let copy = self.config.replication.as_ref().map(|_| encoded.clone());
         let ticket = self.wal.append(encoded);
+        let replicated = match (&self.config.replication, copy) {
+            (Some(r), Some(copy)) => Some(r.submit(ticket.first_lsn(), copy)),
+            _ => None,
+        };
         let lsn = ticket.await?;
+        if let Some(replicated) = replicated {
+            replicated.await.map_err(Unavailable::NotLeader)?;
+        }
         let record = Arc::new(record);
         if let Some(idem) = &record.idempotency {
             self.idempotency.record(idem);
@@ -128,6 +137,9 @@ impl Core {
         }
         if let Some(why) = self.wal.poisoned() {
             return Err(wal::WalError::Poisoned(why).into());
+        }
+        if let Some(why) = self.config.replication.as_ref().and_then(|r| r.refusing()) {
+            return Err(Unavailable::NotLeader(why).into());
         }
         Ok(())
     }

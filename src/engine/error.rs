@@ -115,6 +115,11 @@ pub enum Unavailable {
     /// The gateway failed without charging (a capture it refused): the order can be paid again.
     #[error("payment gateway: {reason}; nothing was charged and the order can be paid again")]
     PaymentFailed { reason: String },
+    /// Cluster mode: the record did not reach the cluster's replicated log (this node was
+    /// deposed or cannot reach it); it is not acknowledged, and this node acknowledges nothing
+    /// more until it restarts as a standby.
+    #[error("not the primary: {0}")]
+    NotLeader(String),
 }
 
 impl Unavailable {

@@ -35,6 +35,7 @@ mod pairs;
 mod placement;
 mod recovery;
 mod replay;
+mod replication;
 mod sales;
 mod settler;
 mod snapshot;
@@ -50,6 +51,7 @@ pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
 pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
+pub use replication::{Replicated, ReplicatedCommit};
 pub use sales::{SalePhase, SaleView};
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
 pub use subscriber::registry::{SUBSCRIBER_NAME_BYTES_MAX, SubscriberError, SubscriberInfo};
@@ -91,6 +93,14 @@ impl Engine {
             orders: recovered.orders,
             _lock: Arc::new(recovered.lock),
         })
+    }
+
+    /// Cluster mode's standby: the data directory's lock and log, opened (and checked) as
+    /// recovery opens them but not recovered; the standby appends the primary's records to it
+    /// and closes it before it takes over with [`Engine::open`]. Blocking.
+    pub fn open_log(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal), EngineError> {
+        let (lock, wal, _subscribers) = recovery::open_dir(config)?;
+        Ok((lock, wal))
     }
 
     pub fn now(&self) -> Millis {

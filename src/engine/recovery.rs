@@ -90,7 +90,7 @@ pub(crate) async fn open(
 /// Creates the data directory (durably), takes its lock, opens the log and loads the log
 /// subscribers' positions; a directory that was used before (it has the marker file) must
 /// still have its log. Blocking.
-fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal, Subscribers), EngineError> {
+pub(crate) fn open_dir(config: &EngineConfig) -> Result<(std::fs::File, wal::Wal, Subscribers), EngineError> {
     let dir = &config.data_dir;
     let io = |e| Arc::new(e);
     wal::create_dir_durable(dir).map_err(|e| OpenError::CreateDir {
