@@ -14,4 +14,5 @@ pub mod api;
 pub mod codec;
 pub mod domain;
 pub mod engine;
+pub mod relay;
 pub mod server;

@@ -96,6 +96,15 @@ pub struct ServeArgs {
     /// and `oms_subscriber_retention_exceeded_total` counts it.
     #[arg(long, env = "OMS_SUBSCRIBER_RETENTION_BYTES_MAX", default_value_t = crate::engine::SUBSCRIBER_RETENTION_BYTES_MAX)]
     pub subscriber_retention_bytes_max: u64,
+    /// RabbitMQ relay: publish every event to this broker (`amqp://user:pass@host:5672/%2f`).
+    /// Off when absent. Prefer the environment variable: a flag's value (and its password) is
+    /// visible in the process list.
+    #[arg(long, env = "OMS_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+    /// The durable topic exchange the RabbitMQ relay publishes to (declared if missing).
+    #[arg(long, env = "OMS_AMQP_EXCHANGE", default_value = crate::relay::amqp::EXCHANGE_DEFAULT,
+          value_parser = parse_exchange)]
+    pub amqp_exchange: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +122,13 @@ fn parse_sync(s: &str) -> Result<wal::SyncPolicy, String> {
             _ => Err("expected always, none or interval:MS (MS > 0)".into()),
         },
     }
+}
+
+fn parse_exchange(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 255 {
+        return Err("an exchange name is 1-255 bytes".into());
+    }
+    Ok(s.to_string())
 }
 
 /// Why the server could not start or stopped abnormally.
@@ -230,6 +246,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
+    if let Some(url) = &args.amqp_url {
+        let config = crate::relay::amqp::AmqpConfig {
+            url: url.clone(),
+            exchange: args.amqp_exchange.clone(),
+        };
+        state.set_relay(crate::relay::amqp::start(
+            engine.clone(),
+            config,
+            state.shutdown_signal(),
+        ));
+    }
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,

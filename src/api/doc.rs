@@ -34,6 +34,34 @@ pub struct ProbeJson {
     pub status: &'static str,
 }
 
+/// `/readyz`: ready, and how the event relays are doing (a relay behind or disconnected does
+/// not make the server unready: orders keep flowing and the relay catches up from the log).
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = Ready)]
+pub struct ReadyJson {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Present when the server runs the RabbitMQ relay (`--amqp-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amqp_relay: Option<RelayJson>,
+}
+
+/// A relay's state in `/readyz`.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = RelayState)]
+pub struct RelayJson {
+    /// Connected to the broker now.
+    pub connected: bool,
+    /// Log records made durable after the last position the broker confirmed.
+    pub lag_records: u64,
+    /// Messages the broker confirmed since the server started.
+    pub published_total: u64,
+    /// Connections lost (or refused) since the server started.
+    pub reconnects_total: u64,
+    /// Why the last connection ended, while disconnected.
+    pub last_error: Option<String>,
+}
+
 /// Routes that answer without a key and are not limited: the probes.
 pub fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")

@@ -17,19 +17,17 @@
 //! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
 //! stream with nothing to replay needs no permit).
 
-use super::api_event::{ApiEvent, needs_order, record_events, record_order};
+use super::api_event::{ApiEvent, EventMapper, event_id, record_order};
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
 use super::orders::order_id;
 use super::state::AppState;
-use crate::domain::money::Currency;
-use crate::domain::{Entry, OrderId};
+use crate::domain::OrderId;
 use crate::engine::{Committed, Engine, ReplayPermit, Subscription};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,8 +40,6 @@ pub const CONNECTION_BUFFER_EVENTS: usize = 256;
 pub const HISTORY_CHUNK_RECORDS: usize = 512;
 /// Interval of keep-alive comments, in seconds.
 pub const KEEP_ALIVE_SECS: u64 = 15;
-/// Orders whose currency a stream remembers before it forgets them all.
-pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
 
 /// Where a stream resumes: after event `idx` of record `lsn`, or after all of `lsn`.
 /// `lsn` is at most the newest published LSN (checked when the stream opens).
@@ -155,11 +151,11 @@ fn stream(
     connections.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         let mut producer = Producer {
+            mapper: EventMapper::new(engine.clone()),
             engine,
             order,
             resume,
             tx,
-            currencies: HashMap::new(),
         };
         tokio::select! {
             _ = producer.run(live, upto, replay) => {}
@@ -186,7 +182,7 @@ struct Producer {
     order: Option<OrderId>,
     resume: Option<Resume>,
     tx: mpsc::Sender<Event>,
-    currencies: HashMap<OrderId, Currency>,
+    mapper: EventMapper,
 }
 
 /// Why a producer stopped.
@@ -285,7 +281,7 @@ impl Producer {
                 continue;
             }
             let out = Event::default()
-                .id(format!("{}.{idx}", c.lsn))
+                .id(event_id(c.lsn, idx))
                 .event(ev.kind)
                 .data(ev.data.to_string());
             self.send(out).await?;
@@ -294,39 +290,7 @@ impl Producer {
     }
 
     async fn map(&mut self, c: &Committed) -> Vec<ApiEvent> {
-        let current = match &c.record.entry {
-            Entry::OrderUpdated { order_id, events, .. } if needs_order(events) => {
-                self.engine.order(*order_id).await.ok()
-            }
-            _ => None,
-        };
-        if let Entry::OrderPlaced { order } = &c.record.entry {
-            self.remember(order.id, order.currency);
-        }
-        if let Some(o) = &current {
-            self.remember(o.id, o.currency);
-        }
-        let currency = match &c.record.entry {
-            Entry::OrderUpdated { order_id, .. } => match self.currencies.get(order_id) {
-                Some(cur) => Some(*cur),
-                None => {
-                    let cur = self.engine.order(*order_id).await.ok().map(|o| o.currency);
-                    if let Some(cur) = cur {
-                        self.remember(*order_id, cur);
-                    }
-                    cur
-                }
-            },
-            _ => None,
-        };
-        record_events(&c.record, currency, current.as_deref())
-    }
-
-    fn remember(&mut self, id: OrderId, c: Currency) {
-        if self.currencies.len() >= CURRENCY_CACHE_ORDERS_MAX {
-            self.currencies.clear();
-        }
-        self.currencies.insert(id, c);
+        self.mapper.events(c).await
     }
 }
 

@@ -1,9 +1,11 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
 //! for paths and methods no route takes.
 
-use super::doc::ProbeJson;
+use super::doc::{ProbeJson, ReadyJson, RelayJson};
 use super::error::ApiError;
 use super::state::AppState;
+use crate::engine::Engine;
+use crate::relay::RelayStatus;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +21,36 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     summary = "Readiness: 200 once recovered and while the log is writable",
-    responses((status = 200, description = "Recovered and writable", body = ProbeJson)))]
+    responses((status = 200, description = "Recovered and writable; the relays' state as detail", body = ReadyJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
         Ok(_) if !state.ready() => ApiError::Unavailable("the log is not writable".into()).into_response(),
-        Ok(_) => axum::Json(ProbeJson { status: "ready" }).into_response(),
+        Ok(engine) => {
+            let amqp_relay = state.relay().map(|r| relay_json(engine, r));
+            axum::Json(ReadyJson {
+                status: "ready",
+                amqp_relay,
+            })
+            .into_response()
+        }
+    }
+}
+
+/// A relay's figures; its lag is its log subscriber's.
+pub(crate) fn relay_json(engine: &Engine, relay: &RelayStatus) -> RelayJson {
+    let name = relay.subscriber();
+    let lag_records = engine
+        .subscribers()
+        .into_iter()
+        .find(|s| s.name == name)
+        .map_or(0, |s| s.lag_records);
+    RelayJson {
+        connected: relay.connected(),
+        lag_records,
+        published_total: relay.published_total(),
+        reconnects_total: relay.reconnects_total(),
+        last_error: relay.last_error(),
     }
 }
 
@@ -33,7 +59,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render(state.engine().ok(), state.ready());
+    let text = state
+        .metrics()
+        .render(state.engine().ok(), state.ready(), state.relay());
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -7,6 +7,7 @@
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
+use crate::relay::RelayStatus;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -65,6 +66,8 @@ struct Shared {
     metrics: Metrics,
     /// Set by the router when it is built (the route table is the router's).
     routes: OnceLock<RouteIndex>,
+    /// The RabbitMQ relay, when the server runs one (its lag shows in `/readyz`).
+    relay: OnceLock<RelayStatus>,
     /// Flipped once when the server begins a graceful shutdown, so long-lived event streams
     /// end and let the connection drain finish.
     shutdown: watch::Sender<bool>,
@@ -84,6 +87,7 @@ impl AppState {
                 config,
                 metrics: Metrics::default(),
                 routes: OnceLock::new(),
+                relay: OnceLock::new(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -113,6 +117,15 @@ impl AppState {
     /// True once recovered and while the log is writable.
     pub fn ready(&self) -> bool {
         self.inner.engine.get().is_some_and(Engine::writable)
+    }
+
+    /// Records the running RabbitMQ relay (once).
+    pub fn set_relay(&self, status: RelayStatus) {
+        let _ = self.inner.relay.set(status);
+    }
+
+    pub fn relay(&self) -> Option<&RelayStatus> {
+        self.inner.relay.get()
     }
 
     pub fn metrics(&self) -> &Metrics {
