@@ -108,7 +108,9 @@ impl Relay {
             }
             if let RelayError::Subscriber(SubscriberError::BehindRetention { .. }) = e {
                 tracing::error!(error = %e, "RabbitMQ relay: events were lost to the log's retention bound");
-                sub.skip_lost();
+                if let Err(e) = sub.skip_lost().await {
+                    tracing::error!(error = %e, "RabbitMQ relay: the position after the gap cannot be stored");
+                }
             }
             self.status.failed(e.to_string());
             sub.rewind();
