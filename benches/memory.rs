@@ -154,6 +154,7 @@ fn main() {
                         },
                         billing_address: None,
                         reservation_ttl_ms: RESERVATION_TTL_MS_DEFAULT,
+                        extras: Default::default(),
                     };
                     e.place_order(order, None).await.unwrap();
                 })

@@ -8,11 +8,14 @@
 //!   expiry, snapshots, recovery; [`engine::Engine`] is its async handle.
 //! - [`api`]: the HTTP front door (axum): routes, wire types, problem errors, idempotency,
 //!   Server-Sent Events, metrics, protected mode. The only module that knows HTTP and JSON.
+//! - [`read_model`]: the PostgreSQL read model, a projection of the log into tables for SQL
+//!   reports (off unless `--postgres-url` is given).
 //! - [`server`]: the `oms` command line: flags, startup order, signals, graceful shutdown.
 
 pub mod api;
 pub mod codec;
 pub mod domain;
 pub mod engine;
+pub mod read_model;
 pub mod relay;
 pub mod server;

@@ -8,16 +8,32 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use oms::server::{Cli, init_logging, serve};
+use oms::server::{Cli, Command, LogFormat, init_logging, read_model, serve};
 
 #[tokio::main]
 async fn main() {
-    let args = Cli::parse().serve_args();
-    init_logging(args.log_format);
-    abort_on_panic();
-    if let Err(e) = serve(args).await {
-        tracing::error!(error = %e, "oms cannot continue");
-        eprintln!("oms: error: {e}");
+    let cli = Cli::parse();
+    let (format, result) = match cli.command {
+        Some(Command::ReadModel(command)) => {
+            init_logging(LogFormat::Text);
+            abort_on_panic();
+            (LogFormat::Text, read_model(command).await)
+        }
+        _ => {
+            let args = cli.serve_args();
+            let format = args.log_format;
+            init_logging(format);
+            abort_on_panic();
+            (format, serve(args).await)
+        }
+    };
+    if let Err(e) = result {
+        // Said once, on stderr: as a log record when logs are JSON (a machine reads them),
+        // else as a plain line (the log's own line would say it a second time).
+        match format {
+            LogFormat::Json => tracing::error!(error = %e, "oms cannot continue"),
+            LogFormat::Text => eprintln!("oms: error: {e}"),
+        }
         std::process::exit(e.exit_code());
     }
 }

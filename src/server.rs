@@ -7,6 +7,7 @@
 //! in-flight requests (bounded), then flush and close the log.
 
 use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
+use crate::api::token::{STREAM_TOKEN_TTL_MS_DEFAULT, STREAM_TOKEN_TTL_MS_MAX, StreamTokens};
 use crate::api::{ApiConfig, AppState, app};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -31,6 +32,7 @@ pub const API_KEYS_ENV: &str = "OMS_API_KEYS";
         Without a subcommand, `oms` is `oms serve` with the same flags.\n\n\
         API keys come from the environment only: OMS_API_KEYS=key1,key2. Without keys the server \
         refuses to listen on anything but a loopback address.",
+    after_help = ENV_HELP,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -40,10 +42,51 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+/// The environment variables that are not a flag's, shown after every flag's own `[env: …]`
+/// in `--help`.
+pub const ENV_HELP: &str = "Environment variables:
+  OMS_API_KEYS  Comma-separated API keys; with any, every request but /healthz and /readyz needs
+                `Authorization: Bearer KEY` (event streams also take a stream token). Without
+                keys the server only listens on a loopback address. Not a flag: a flag's value is
+                visible in the process list.
+  RUST_LOG      Log filter, e.g. `info` (the default), `oms=debug`, `warn`.
+Every flag above also reads the variable in its [env: …].";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Recover from the data directory and serve the HTTP API (the default command).
+    #[command(after_help = ENV_HELP)]
     Serve(ServeArgs),
+    /// The PostgreSQL read model (docs/READ_MODEL.md).
+    #[command(subcommand)]
+    ReadModel(ReadModelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReadModelCommand {
+    /// Empty the read model's tables and write them again from the newest snapshot and the log
+    /// (one transaction). Opens the data directory: stop the server first.
+    Rebuild(RebuildArgs),
+    /// Forget the read model's log subscriber, so the log stops keeping records for it (after
+    /// turning the read model off for good). Opens the data directory: stop the server first.
+    Forget(ForgetArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ForgetArgs {
+    /// Data directory of the engine.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RebuildArgs {
+    /// Data directory of the engine whose log is projected.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The read model's database: `postgres://user:password@host:port/database`.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +134,15 @@ pub struct ServeArgs {
     #[arg(long, env = "OMS_STREAM_REPLAYS_MAX", default_value_t = EngineConfig::default().stream_replays_max as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_replays_max: u64,
+    /// PostgreSQL read model: project the log into this database
+    /// (`postgres://user:password@host:port/database`). Off when absent. Prefer the environment
+    /// variable: a flag's value (and its password) is visible in the process list.
+    #[arg(long, env = "OMS_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
+    /// Seconds a stream token (`POST /v1/stream-tokens`) is accepted for, 1 to 3600.
+    #[arg(long, env = "OMS_STREAM_TOKEN_TTL_SECS", default_value_t = STREAM_TOKEN_TTL_MS_DEFAULT / 1000,
+          value_parser = clap::value_parser!(u64).range(1..=STREAM_TOKEN_TTL_MS_MAX / 1000))]
+    pub stream_token_ttl_secs: u64,
     /// Most bytes of log segments kept for durable subscribers (the event relays) that are
     /// behind, beyond what snapshots need; past it the oldest are deleted, an error is logged
     /// and `oms_subscriber_retention_exceeded_total` counts it.
@@ -156,7 +208,8 @@ impl Cli {
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(a)) => a,
-            None => self.serve,
+            // `main` runs the other commands before asking for serve arguments.
+            Some(Command::ReadModel(_)) | None => self.serve,
         }
     }
 }
@@ -246,6 +299,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
+    if let Some(url) = &args.postgres_url {
+        let status = Arc::new(crate::read_model::ReadModelStatus::default());
+        state.set_read_model(status.clone());
+        let config = crate::read_model::ReadModelConfig::new(url.clone());
+        crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
+        tracing::info!("read model: projecting the log into PostgreSQL");
+    }
     if let Some(url) = &args.amqp_url {
         let config = crate::relay::amqp::AmqpConfig {
             url: url.clone(),
@@ -284,15 +344,64 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// `oms read-model …`.
+pub async fn read_model(command: ReadModelCommand) -> Result<(), ServerError> {
+    match command {
+        ReadModelCommand::Rebuild(args) => rebuild_read_model(args).await,
+        ReadModelCommand::Forget(args) => forget_read_model(args).await,
+    }
+}
+
+/// Opens the engine on `data_dir` (recovery) for a maintenance command.
+async fn open_for_maintenance(data_dir: &Path) -> Result<Engine, ServerError> {
+    check_data_dir(data_dir)?;
+    let config = EngineConfig {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
+    let open = Engine::open(config, Arc::new(SystemClock), Arc::new(SimulatedGateway::default()));
+    open.await.map_err(|e| match e {
+        EngineError::Locked(_) => ServerError::Config(e.to_string()),
+        other => ServerError::Runtime(format!("recovery failed: {other}")),
+    })
+}
+
+/// Removes the `read-model` log subscriber and its retention pin.
+async fn forget_read_model(args: ForgetArgs) -> Result<(), ServerError> {
+    let engine = open_for_maintenance(&args.data_dir).await?;
+    let removed = engine
+        .remove_subscriber(crate::read_model::SUBSCRIBER_NAME)
+        .await
+        .map_err(|e| ServerError::Runtime(format!("cannot remove the subscriber: {e}")));
+    let closed = engine.shutdown().await;
+    let removed = removed?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!(
+        "{}",
+        if removed {
+            "read model subscriber forgotten"
+        } else {
+            "no read model subscriber was registered"
+        }
+    );
+    Ok(())
+}
+
+/// Opens the engine (recovery), rebuilds the read model from it, and closes it again.
+async fn rebuild_read_model(args: RebuildArgs) -> Result<(), ServerError> {
+    let engine = open_for_maintenance(&args.data_dir).await?;
+    let rebuilt = crate::read_model::rebuild::rebuild(&engine, &args.postgres_url).await;
+    let closed = engine.shutdown().await;
+    let position = rebuilt.map_err(|e| ServerError::Runtime(format!("read model rebuild failed: {e}")))?;
+    closed.map_err(|e| ServerError::Runtime(format!("the log could not be closed: {e}")))?;
+    println!("read model rebuilt at record {position}");
+    Ok(())
+}
+
 /// Checks the configuration that needs no engine and binds the listener: a configuration
 /// error exits before anything is opened.
 async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState), ServerError> {
-    let addr: SocketAddr = args.listen.parse().map_err(|_| {
-        ServerError::Config(format!(
-            "invalid listen address {:?}: expected IP:PORT, e.g. 127.0.0.1:8080",
-            args.listen
-        ))
-    })?;
+    let addr = listen_addr(&args.listen)?;
     let api_keys = api_keys_from_env();
     if api_keys.is_empty() && !addr.ip().is_loopback() {
         return Err(ServerError::Config(format!(
@@ -300,6 +409,13 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         )));
     }
     check_data_dir(&args.data_dir)?;
+    let ttl_ms = args.stream_token_ttl_secs.saturating_mul(1000);
+    let stream_tokens = StreamTokens::in_dir(&args.data_dir, ttl_ms).map_err(|e| {
+        ServerError::Config(format!(
+            "cannot read or create the stream token secret {}: {e}",
+            args.data_dir.join(crate::api::token::SECRET_FILE).display()
+        ))
+    })?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| ServerError::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -310,6 +426,7 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         api_keys,
         in_flight_requests_max: usize::try_from(args.max_in_flight_requests).unwrap_or(usize::MAX),
         request_timeout_ms: args.request_timeout_secs.saturating_mul(1000),
+        stream_tokens: Some(stream_tokens),
     });
     tracing::info!(
         addr = %local,
@@ -317,6 +434,26 @@ async fn listen(args: &ServeArgs) -> Result<(tokio::net::TcpListener, AppState),
         "listening on {local}"
     );
     Ok((listener, state))
+}
+
+/// The address to listen on: `IP:PORT`, or `HOST:PORT` resolved (`localhost:8080`), taking
+/// the first address the name resolves to (IPv4 first, as `localhost` is usually meant).
+fn listen_addr(listen: &str) -> Result<SocketAddr, ServerError> {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let invalid = |why: String| {
+        ServerError::Config(format!(
+            "invalid listen address {listen:?}: expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080{why}"
+        ))
+    };
+    let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(listen)
+        .map_err(|e| invalid(format!(" ({e})")))?
+        .collect();
+    let first = resolved.iter().find(|a| a.is_ipv4()).or_else(|| resolved.first());
+    first
+        .copied()
+        .ok_or_else(|| invalid(" (the name resolves to no address)".into()))
 }
 
 /// Opens the engine as the flags configure it; a locked data directory is a configuration
@@ -407,6 +544,38 @@ mod tests {
         assert!(Cli::try_parse_from(["oms", "--stream-replays-max", "0"]).is_err());
         let cli = Cli::try_parse_from(["oms", "serve", "--listen", "127.0.0.1:0"]).unwrap();
         assert_eq!(cli.serve_args().listen, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn serve_help_lists_every_environment_variable() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let serve = cli
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        let top = Cli::command().render_long_help().to_string();
+        let flags: Vec<String> = Cli::command()
+            .find_subcommand("serve")
+            .expect("serve")
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        assert!(flags.len() >= 13, "{flags:?}");
+        for var in flags.iter().map(String::as_str).chain(["OMS_API_KEYS", "RUST_LOG"]) {
+            assert!(serve.contains(var), "serve --help lacks {var}");
+            assert!(top.contains(var), "--help lacks {var}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_an_ip_or_a_host_name() {
+        assert_eq!(listen_addr("127.0.0.1:80").unwrap(), "127.0.0.1:80".parse().unwrap());
+        let local = listen_addr("localhost:8080").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 8080, "{local}");
+        assert!(listen_addr("localhost").is_err(), "a port is needed");
+        assert!(listen_addr("no such host.invalid:80").is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn order(lines: Vec<(Sku, u64)>) -> NewOrder {
         },
         billing_address: None,
         reservation_ttl_ms: RESERVATION_TTL_MS_DEFAULT,
+        extras: Default::default(),
     }
 }
 

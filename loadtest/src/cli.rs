@@ -108,6 +108,15 @@ pub(crate) struct FlashSaleArgs {
     /// SKUs the sale is spread over (buyer i buys SKU i mod N); 1 is the hot-SKU case.
     #[arg(long, default_value_t = 1)]
     pub(crate) skus: usize,
+
+    /// Distinct customers: buyer i orders as `buyer-<i mod U>` (default: every buyer its own).
+    #[arg(long)]
+    pub(crate) users: Option<u64>,
+
+    /// Runs the sale as a flash sale of the engine (`PUT /v1/sales/sale-<sku>`) with this
+    /// `per_customer_limit`; over it a purchase is 409 `limit_exceeded` (a rejection).
+    #[arg(long)]
+    pub(crate) per_customer_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

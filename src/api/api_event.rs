@@ -1,11 +1,19 @@
 //! [`ApiEvent`]: what a durable log record becomes on the event streams. One record gives
-//! zero or more API events, in a fixed order (the stream's event ids count them), from the
-//! record alone plus, for events that name a part by position, the order's current state.
+//! zero or more API events, in a fixed order (the stream's event ids count them): the
+//! record's own events, then the order's status changes (`order.state_changed`), then one
+//! `inventory.changed` per pair whose counts the record changed, with the pair's figures
+//! after it. They come from the record alone plus, for events that name a part by position,
+//! the order's current state, and the figures (`domain::stock_changes`).
+//!
+//! [`EVENT_TYPES`] is the catalogue: every type a stream can carry (docs/API.md gives each
+//! one's JSON schema; a test checks the emitted events against it).
 
 use super::output;
 use crate::domain::ids::child_id;
 use crate::domain::money::Currency;
-use crate::domain::order::{OrderEvent, Shipment, StatusChange, placement_effects};
+use crate::domain::order::{OrderEvent, Shipment, StatusChange};
+use crate::domain::sale::{Sale, SaleMark};
+use crate::domain::stock_changes::PairFigures;
 use crate::domain::{Entry, Millis, Order, OrderId, Record};
 use crate::engine::{Committed, Engine};
 use rust_decimal::Decimal;
@@ -14,6 +22,34 @@ use std::collections::HashMap;
 
 /// Orders whose currency a mapper remembers before it forgets them all.
 pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
+
+/// Every event type the streams carry, the catalogue `?types=` filters by.
+pub const EVENT_TYPES: [&str; 24] = [
+    "order.created",
+    "order.state_changed",
+    "order.updated",
+    "order.items_cancelled",
+    "payment.attempted",
+    "payment.captured",
+    "payment.declined",
+    "payment.failed",
+    "shipment.created",
+    "shipment.shipped",
+    "shipment.delivered",
+    "return.requested",
+    "return.approved",
+    "return.rejected",
+    "return.received",
+    "refund.requested",
+    "refund.created",
+    "refund.failed",
+    "inventory.changed",
+    "warehouse.updated",
+    "sale.updated",
+    "sale.started",
+    "sale.ended",
+    "sale.sold_out",
+];
 
 /// One API event.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,15 +80,18 @@ pub fn envelope(lsn: u64, idx: usize, ev: &ApiEvent) -> Value {
 pub fn record_at(r: &Record) -> Option<Millis> {
     match &r.entry {
         Entry::WarehouseUpserted { warehouse } => Some(warehouse.updated_at),
-        Entry::InventoryAdjusted { at, .. } => Some(*at),
-        Entry::OrderPlaced { order } => Some(order.created_at),
+        Entry::InventoryAdjusted { at, .. } | Entry::SaleMarked { at, .. } => Some(*at),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order.created_at),
         Entry::OrderUpdated { events, .. } => events.last().map(|e| e.at()),
+        Entry::SaleUpserted { sale } => Some(sale.updated_at),
     }
 }
 
 /// Turns committed records into their API events, looking up what naming them needs (the
 /// order's current state, its currency) through the engine. Shared by the event streams and
-/// the relays, so every consumer sees the same events under the same ids.
+/// the relays, so every consumer sees the same events under the same ids. The figures of
+/// `inventory.changed` are the caller's (the feed's, or a fold of the log: see
+/// `api::log_figures`).
 pub struct EventMapper {
     engine: Engine,
     currencies: HashMap<OrderId, Currency>,
@@ -66,15 +105,16 @@ impl EventMapper {
         }
     }
 
-    /// The API events of one committed record, in their fixed order.
-    pub async fn events(&mut self, c: &Committed) -> Vec<ApiEvent> {
+    /// The API events of one committed record, in their fixed order; `figures` are the pairs'
+    /// figures after it.
+    pub async fn events(&mut self, c: &Committed, figures: &[PairFigures]) -> Vec<ApiEvent> {
         let current = match &c.record.entry {
             Entry::OrderUpdated { order_id, events, .. } if needs_order(events) => {
                 self.engine.order(*order_id).await.ok()
             }
             _ => None,
         };
-        if let Entry::OrderPlaced { order } = &c.record.entry {
+        if let Some(order) = c.record.entry.placed_order() {
             self.remember(order.id, order.currency);
         }
         if let Some(o) = &current {
@@ -93,7 +133,7 @@ impl EventMapper {
             },
             _ => None,
         };
-        record_events(&c.record, currency, current.as_deref())
+        record_events(&c.record, currency, current.as_deref(), figures)
     }
 
     fn remember(&mut self, id: OrderId, c: Currency) {
@@ -107,9 +147,12 @@ impl EventMapper {
 /// The order a record is about, if any.
 pub fn record_order(r: &Record) -> Option<OrderId> {
     match &r.entry {
-        Entry::OrderPlaced { order } => Some(order.id),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order.id),
         Entry::OrderUpdated { order_id, .. } => Some(*order_id),
-        Entry::WarehouseUpserted { .. } | Entry::InventoryAdjusted { .. } => None,
+        Entry::WarehouseUpserted { .. }
+        | Entry::InventoryAdjusted { .. }
+        | Entry::SaleUpserted { .. }
+        | Entry::SaleMarked { .. } => None,
     }
 }
 
@@ -120,6 +163,7 @@ pub fn needs_order(events: &[OrderEvent]) -> bool {
         matches!(
             e,
             OrderEvent::PaymentCaptured { .. }
+                | OrderEvent::ShipmentsCreated { .. }
                 | OrderEvent::ReturnRequested { .. }
                 | OrderEvent::RefundRequested { .. }
                 | OrderEvent::RefundSucceeded { .. }
@@ -128,29 +172,45 @@ pub fn needs_order(events: &[OrderEvent]) -> bool {
 }
 
 /// The API events of one record. `currency` is the order's (for amounts); `current` is the
-/// order's present state, used to name returns and refunds and to find captured amounts.
-pub fn record_events(record: &Record, currency: Option<Currency>, current: Option<&Order>) -> Vec<ApiEvent> {
-    match &record.entry {
-        Entry::WarehouseUpserted { warehouse } => vec![ApiEvent {
-            kind: "warehouse.updated",
-            order_id: None,
-            data: serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null),
-        }],
-        Entry::InventoryAdjusted {
-            sku,
-            warehouse_id,
-            delta,
-            reason,
-            at,
-        } => vec![ApiEvent {
-            kind: "inventory.changed",
-            order_id: None,
-            data: json!({
-                "sku": sku.as_str(), "warehouse_id": warehouse_id.as_str(), "delta": delta,
-                "reason": reason, "at": at.rfc3339(),
-            }),
-        }],
-        Entry::OrderPlaced { order } => order_placed(order),
+/// order's present state, used to name returns and refunds and to find captured amounts;
+/// `figures` the pairs the record changed, with their figures after it.
+pub fn record_events(
+    record: &Record,
+    currency: Option<Currency>,
+    current: Option<&Order>,
+    figures: &[PairFigures],
+) -> Vec<ApiEvent> {
+    let (mut out, at, reason) = match &record.entry {
+        Entry::WarehouseUpserted { warehouse } => {
+            let data = serde_json::to_value(output::warehouse(warehouse)).unwrap_or(Value::Null);
+            let ev = ApiEvent {
+                kind: "warehouse.updated",
+                order_id: None,
+                data,
+            };
+            (vec![ev], warehouse.updated_at.rfc3339(), None)
+        }
+        Entry::InventoryAdjusted { reason, at, .. } => (Vec::new(), at.rfc3339(), Some(reason.as_str())),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => {
+            (order_placed(order), order.created_at.rfc3339(), None)
+        }
+        Entry::SaleUpserted { sale } => (
+            vec![sale_event("sale.updated", sale, sale.updated_at)],
+            sale.updated_at.rfc3339(),
+            None,
+        ),
+        Entry::SaleMarked { sale_id, mark, at } => {
+            let ev = ApiEvent {
+                kind: match mark {
+                    SaleMark::Started => "sale.started",
+                    SaleMark::Ended => "sale.ended",
+                    SaleMark::SoldOut => "sale.sold_out",
+                },
+                order_id: None,
+                data: json!({"sale_id": sale_id.as_str(), "at": at.rfc3339()}),
+            };
+            (vec![ev], at.rfc3339(), None)
+        }
         Entry::OrderUpdated {
             order_id,
             events,
@@ -162,12 +222,43 @@ pub fn record_events(record: &Record, currency: Option<Currency>, current: Optio
                 currency,
                 current,
             };
-            order.events(events, changes)
+            let at = events.last().map(|e| e.at().rfc3339()).unwrap_or_default();
+            (order.events(events, changes), at, None)
         }
+    };
+    out.extend(figures.iter().map(|f| inventory_changed(f, &at, reason)));
+    out
+}
+
+/// `inventory.changed`: a pair's figures after a record, what changed them and by how much.
+fn inventory_changed(f: &PairFigures, at: &str, reason: Option<&str>) -> ApiEvent {
+    let d = &f.delta;
+    ApiEvent {
+        kind: "inventory.changed",
+        order_id: d.order_id,
+        data: json!({
+            "sku": d.sku.as_str(), "warehouse_id": d.warehouse_id.as_str(),
+            "on_hand": f.on_hand, "reserved": f.reserved, "available": f.available(),
+            "on_hand_delta": d.on_hand, "reserved_delta": d.reserved, "cause": d.cause.as_str(),
+            "order_id": d.order_id.map(|o| o.to_string()), "reason": reason, "at": at,
+        }),
     }
 }
 
-/// `order.created` and the reservation of each allocation.
+/// A sale's definition as an event.
+fn sale_event(kind: &'static str, sale: &Sale, at: Millis) -> ApiEvent {
+    ApiEvent {
+        kind,
+        order_id: None,
+        data: json!({
+            "sale_id": sale.id.as_str(), "sku": sale.sku.as_str(), "starts_at": sale.starts_at.rfc3339(),
+            "ends_at": sale.ends_at.map(Millis::rfc3339), "at": at.rfc3339(),
+        }),
+    }
+}
+
+/// `order.created`, then `order.state_changed` for each transition of the placement (from
+/// `pending` to `payment_pending`).
 fn order_placed(order: &Order) -> Vec<ApiEvent> {
     let id = order.id.to_string();
     let mut out = vec![ApiEvent {
@@ -181,13 +272,14 @@ fn order_placed(order: &Order) -> Vec<ApiEvent> {
             "at": order.created_at.rfc3339(),
         }),
     }];
-    for (sku, wh, eff) in placement_effects(order) {
+    for t in &order.history {
+        let Some(from) = t.from else { continue };
         out.push(ApiEvent {
-            kind: "inventory.changed",
+            kind: "order.state_changed",
             order_id: Some(order.id),
             data: json!({
-                "order_id": id, "sku": sku.as_str(), "warehouse_id": wh.as_str(),
-                "reserved_delta": eff.decrement(), "at": order.created_at.rfc3339(),
+                "order_id": id, "from": from.as_str(), "to": t.to.as_str(), "reason": t.reason,
+                "at": t.at.rfc3339(),
             }),
         });
     }
@@ -221,7 +313,17 @@ impl OrderEvents<'_> {
             at = Some(t.clone());
             match ev {
                 OrderEvent::Cancelled { .. } => {}
-                OrderEvent::FulfillmentStarted { shipments, .. } => out.extend(self.shipments_created(shipments, &t)),
+                OrderEvent::FulfillmentStarted { shipments, .. } => {
+                    out.extend(self.shipments_created(shipments, 0, &t))
+                }
+                OrderEvent::ShipmentsCreated { shipments, .. } => {
+                    // Numbered by their place in the order (later records may add more).
+                    let first = self
+                        .current
+                        .and_then(|o| o.shipments.iter().position(|s| Some(s) == shipments.first()))
+                        .unwrap_or(0);
+                    out.extend(self.shipments_created(shipments, first, &t))
+                }
                 ev => {
                     let (kind, data) = self.one(ev, t);
                     out.push(self.api_event(kind, data));
@@ -246,8 +348,9 @@ impl OrderEvents<'_> {
         }
     }
 
-    fn shipments_created(&self, shipments: &[Shipment], t: &str) -> Vec<ApiEvent> {
+    fn shipments_created(&self, shipments: &[Shipment], first: usize, t: &str) -> Vec<ApiEvent> {
         let created = shipments.iter().enumerate().map(|(i, s)| {
+            let i = first + i;
             let data = json!({
                 "order_id": self.oid, "shipment_id": child_id("SHP", self.id, i), "warehouse_id": s.warehouse_id.as_str(),
                 "items": s.items.iter().map(|l| json!({"sku": l.sku.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(),
@@ -277,7 +380,9 @@ impl OrderEvents<'_> {
             OrderEvent::RefundRequested { refund } => ("refund.requested", self.refund_requested(refund, t)),
             OrderEvent::RefundSucceeded { refund_idx, .. } => ("refund.created", json!({"order_id": oid, "refund_id": rf(*refund_idx), "amount": self.refund_amount(*refund_idx), "at": t})),
             OrderEvent::RefundFailed { refund_idx, reason, .. } => ("refund.failed", json!({"order_id": oid, "refund_id": rf(*refund_idx), "reason": reason, "at": t})),
-            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } => unreachable!("mapped by `events`"),
+            OrderEvent::Edited { changes, actor, .. } => ("order.updated", json!({"order_id": oid, "fields": changes.iter().map(|c| c.field()).collect::<Vec<_>>(), "actor": actor, "at": t})),
+            OrderEvent::ItemsCancelled { lines, amount: value, reason, actor, .. } => ("order.items_cancelled", json!({"order_id": oid, "items": lines.iter().map(|l| json!({"sku": l.sku.as_str(), "warehouse_id": l.warehouse_id.as_str(), "quantity": l.quantity})).collect::<Vec<_>>(), "amount": amount(self.currency, *value), "reason": reason, "actor": actor, "at": t})),
+            OrderEvent::Cancelled { .. } | OrderEvent::FulfillmentStarted { .. } | OrderEvent::ShipmentsCreated { .. } => unreachable!("mapped by `events`"),
         }
     }
 

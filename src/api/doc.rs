@@ -34,16 +34,38 @@ pub struct ProbeJson {
     pub status: &'static str,
 }
 
-/// `/readyz`: ready, and how the event relays are doing (a relay behind or disconnected does
-/// not make the server unready: orders keep flowing and the relay catches up from the log).
+/// `/readyz`: ready, and how the PostgreSQL read model and the event relays are doing (a
+/// projector or relay behind or disconnected does not make the server unready: orders keep
+/// flowing and they catch up from the log).
 #[derive(serde::Serialize, ToSchema)]
 #[schema(as = Ready)]
 pub struct ReadyJson {
     #[schema(example = "ready")]
     pub status: &'static str,
+    /// Present when the server runs the read model's projector (`--postgres-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_model: Option<ReadModelJson>,
     /// Present when the server runs the RabbitMQ relay (`--amqp-url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amqp_relay: Option<RelayJson>,
+}
+
+/// The read model's projector in `/readyz`.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = ReadModelState)]
+pub struct ReadModelJson {
+    /// Holds a connection to PostgreSQL now.
+    pub connected: bool,
+    /// The last log record whose rows are committed in PostgreSQL.
+    pub position: u64,
+    /// Log records made durable and not yet committed in PostgreSQL.
+    pub lag_records: u64,
+    /// Log records projected since the server started.
+    pub records_total: u64,
+    /// Projector runs ended by an error since the server started (each is retried).
+    pub errors_total: u64,
+    /// Why the last run ended, until a batch commits again.
+    pub last_error: Option<String>,
 }
 
 /// A relay's state in `/readyz`.
@@ -65,6 +87,16 @@ pub struct RelayJson {
 /// Routes that answer without a key and are not limited: the probes.
 pub fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
+}
+
+/// The event stream routes (a path, or the template `/v1/orders/{id}/events`): the only
+/// ones a stream token opens.
+pub fn is_stream_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "v1", "events"] | ["", "v1", "orders", _, "events"]
+    )
 }
 
 /// `(operation, status, link name, target operation, parameters)`.
@@ -105,6 +137,9 @@ const LINKS: &[Link] = &[
     ("requestReturn", "201", "RejectReturn", "rejectReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
     ("approveReturn", "200", "ReceiveReturn", "receiveReturn", &[("id", "$request.path.id"), ("return_id", "$request.path.return_id")]),
     ("approveReturn", "200", "RefundOrder", "refundOrder", &[("id", "$request.path.id")]),
+    ("requestReturn", "201", "GetReturn", "getReturn", &[("id", "$response.body#/order_id"), ("return_id", "$response.body#/id")]),
+    ("refundOrder", "201", "GetRefund", "getRefund", &[("id", "$response.body#/order_id"), ("refund_id", "$response.body#/id")]),
+    ("placeOrder", "201", "OrderEvents", "orderEvents", &[("id", "$response.body#/id")]),
 ];
 
 /// The document before any server-specific touch: generated paths and schemas, plus what every
@@ -139,8 +174,16 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
                     None => op["parameters"] = json!([idempotency_key]),
                 }
             }
+            if let Some(created) = op["responses"].get_mut("201") {
+                created["headers"]["Location"] = json!({
+                    "description": "The created resource's path", "schema": {"type": "string"},
+                });
+            }
             if is_probe(path) {
                 op["x-probe"] = json!(true);
+            }
+            if is_stream_path(path) {
+                op["x-stream"] = json!(true);
             }
             wire_optionality(op);
         }
@@ -210,6 +253,7 @@ pub fn for_server(finished: &Value, protected: bool) -> Value {
         for (_, item) in paths.iter_mut() {
             for (_, op) in item.as_object_mut().into_iter().flatten() {
                 let probe = op.as_object_mut().and_then(|o| o.remove("x-probe")).is_some();
+                let stream = op.as_object_mut().and_then(|o| o.remove("x-stream")).is_some();
                 if !protected {
                     continue;
                 }
@@ -217,16 +261,24 @@ pub fn for_server(finished: &Value, protected: bool) -> Value {
                     op["security"] = json!([]);
                 } else {
                     op["responses"]["401"] = json!({
-                        "description": "unauthorized: no valid `Authorization: Bearer <key>`",
+                        "description": "unauthorized: no valid `Authorization: Bearer <key>` (or, on a stream, `?access_token=`)",
+                        "headers": {"WWW-Authenticate": {"description": "`Bearer realm=\"oms\"`", "schema": {"type": "string"}}},
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                     });
+                }
+                if stream {
+                    op["security"] = json!([{"bearer": []}, {"streamToken": []}]);
                 }
             }
         }
     }
     if protected {
         doc["security"] = json!([{"bearer": []}]);
-        doc["components"]["securitySchemes"] = json!({"bearer": {"type": "http", "scheme": "bearer"}});
+        doc["components"]["securitySchemes"] = json!({
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "streamToken": {"type": "apiKey", "in": "query", "name": "access_token",
+                "description": "A token from POST /v1/stream-tokens; event streams only"},
+        });
     }
     doc
 }

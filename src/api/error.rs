@@ -7,6 +7,8 @@
 //! error with its cause). Internal detail never reaches the client: the 5xx bodies are fixed
 //! sentences.
 
+use crate::domain::rejection::BelowReserved;
+use crate::domain::sale::SaleRejection;
 use crate::domain::{FieldError, OrderStatus, Rejection, ShortLine};
 use crate::engine::EngineError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -35,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409 `insufficient_stock`.
     InsufficientStock(Vec<ShortLine>),
+    /// 409 `insufficient_stock` for an adjustment or count below what is reserved.
+    BelowReserved(BelowReserved),
     /// 409 `invalid_transition`.
     InvalidTransition {
         from: OrderStatus,
@@ -55,6 +59,9 @@ pub enum ApiError {
     Recovering,
     /// 500 `internal`; the string is the cause, logged and never sent.
     Internal(String),
+    /// A flash sale's refusal: 409 `sale_not_started`, `sale_ended`, `limit_exceeded`;
+    /// 429 `rate_limited` (with `Retry-After`).
+    Sale(SaleRejection),
 }
 
 impl ApiError {
@@ -69,12 +76,16 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::InsufficientStock(_) | ApiError::InvalidTransition { .. } => StatusCode::CONFLICT,
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) | ApiError::InvalidTransition { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(_) | ApiError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Sale(SaleRejection::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Sale(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -85,7 +96,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::InsufficientStock(_) => "insufficient_stock",
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) => "insufficient_stock",
             ApiError::InvalidTransition { .. } => "invalid_transition",
             ApiError::PaymentDeclined(_) => "payment_declined",
             ApiError::IdempotencyConflict => "idempotency_conflict",
@@ -93,6 +104,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Sale(r) => sale_code(r),
         }
     }
 
@@ -103,7 +115,7 @@ impl ApiError {
             ApiError::Validation(_) => "Validation failed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
-            ApiError::InsufficientStock(_) => "Insufficient stock",
+            ApiError::InsufficientStock(_) | ApiError::BelowReserved(_) => "Insufficient stock",
             ApiError::InvalidTransition { .. } => "Invalid transition",
             ApiError::PaymentDeclined(_) => "Payment declined",
             ApiError::IdempotencyConflict => "Idempotency conflict",
@@ -111,6 +123,10 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Unavailable(_) | ApiError::Recovering => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
+            ApiError::Sale(SaleRejection::NotStarted { .. }) => "Sale not started",
+            ApiError::Sale(SaleRejection::Ended { .. }) => "Sale ended",
+            ApiError::Sale(SaleRejection::LimitExceeded { .. }) => "Limit exceeded",
+            ApiError::Sale(SaleRejection::RateLimited { .. }) => "Too many requests",
         }
     }
 
@@ -136,6 +152,15 @@ impl ApiError {
                 extras.insert("lines".into(), Value::Array(lines));
                 "not enough stock to reserve every line; nothing was reserved".into()
             }
+            ApiError::BelowReserved(b) => {
+                // `lines` as every insufficient_stock problem has it, then the pair's figures.
+                let line = json!({"sku": b.sku.as_str(), "requested": b.requested, "available": b.removable});
+                extras.insert("lines".into(), json!([line]));
+                extras.insert("warehouse_id".into(), json!(b.warehouse_id.as_str()));
+                extras.insert("on_hand".into(), json!(b.on_hand));
+                extras.insert("reserved".into(), json!(b.reserved));
+                b.to_string()
+            }
             ApiError::InvalidTransition { from, action, detail } => {
                 extras.insert("from".into(), json!(from.as_str()));
                 extras.insert("action".into(), json!(action));
@@ -149,10 +174,13 @@ impl ApiError {
                 extras.insert("limit_bytes".into(), json!(limit_bytes));
                 format!("the request body exceeds {limit_bytes} bytes")
             }
-            ApiError::Unauthorized => "a valid `Authorization: Bearer <key>` header is required".into(),
+            ApiError::Unauthorized => {
+                "a valid `Authorization: Bearer <key>` header is required (an event stream also takes `?access_token=` from POST /v1/stream-tokens)".into()
+            }
             ApiError::Unavailable(_) => "the service cannot take this request right now; retry shortly".into(),
             ApiError::Recovering => "recovering: the service is not ready yet; retry shortly".into(),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+            ApiError::Sale(r) => sale_extras(r, &mut extras),
         };
         problem(self.status(), self.code(), self.title(), &detail, extras)
     }
@@ -166,6 +194,55 @@ impl ApiError {
             other => tracing::debug!(code = other.code(), "request rejected"),
         }
     }
+}
+
+fn sale_code(r: &SaleRejection) -> &'static str {
+    match r {
+        SaleRejection::NotStarted { .. } => "sale_not_started",
+        SaleRejection::Ended { .. } => "sale_ended",
+        SaleRejection::LimitExceeded { .. } => "limit_exceeded",
+        SaleRejection::RateLimited { .. } => "rate_limited",
+    }
+}
+
+/// The extras of a sale's refusal, and its detail.
+fn sale_extras(r: &SaleRejection, extras: &mut Map<String, Value>) -> String {
+    match r {
+        SaleRejection::NotStarted { sale, starts_at } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("starts_at".into(), json!(starts_at.rfc3339()));
+        }
+        SaleRejection::Ended { sale, ended_at } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("ended_at".into(), json!(ended_at.rfc3339()));
+        }
+        SaleRejection::LimitExceeded {
+            sale,
+            scope,
+            limit,
+            held,
+            requested,
+        } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert("scope".into(), json!(scope.as_str()));
+            extras.insert("limit".into(), json!(limit));
+            extras.insert("held".into(), json!(held));
+            extras.insert("requested".into(), json!(requested));
+        }
+        SaleRejection::RateLimited { sale, retry_after_ms } => {
+            extras.insert("sale_id".into(), json!(sale.as_str()));
+            extras.insert(
+                "retry_after_seconds".into(),
+                json!(retry_after_seconds(*retry_after_ms)),
+            );
+        }
+    }
+    r.to_string()
+}
+
+/// Whole seconds to wait, at least 1 (what `Retry-After` can say).
+fn retry_after_seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
 }
 
 /// Builds a problem document.
@@ -191,6 +268,13 @@ pub fn problem_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: a 401 names the scheme it wants.
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"oms\""),
+        );
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -202,7 +286,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        problem_response(self.status(), body)
+        let mut resp = problem_response(self.status(), body);
+        if let ApiError::Sale(SaleRejection::RateLimited { retry_after_ms, .. }) = &self {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(*retry_after_ms)),
+            );
+        }
+        resp
     }
 }
 
@@ -212,10 +303,12 @@ impl From<Rejection> for ApiError {
             Rejection::Validation(errors) => ApiError::Validation(errors),
             Rejection::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             Rejection::InsufficientStock(lines) => ApiError::InsufficientStock(lines),
+            Rejection::BelowReserved(b) => ApiError::BelowReserved(b),
             Rejection::InvalidTransition { from, action, detail } => {
                 ApiError::InvalidTransition { from, action, detail }
             }
             Rejection::PaymentDeclined { reason } => ApiError::PaymentDeclined(reason),
+            Rejection::Sale(r) => ApiError::Sale(r),
         }
     }
 }

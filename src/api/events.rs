@@ -12,23 +12,40 @@
 //! live subscription falls too far behind is closed (the client reconnects with
 //! `Last-Event-ID` and catches up from the log).
 //!
+//! `?types=a,b` keeps only events of those types (names from [`EVENT_TYPES`]); ids still
+//! count every event of a record, so a filtered stream resumes exactly like an unfiltered one.
+//!
+//! `inventory.changed` carries a pair's figures after its record, the fold of every record's
+//! stock changes in LSN order (`domain::stock_changes`). Live, the feed folds them as it
+//! publishes. Replaying history, a stream cannot start that fold at its resume position (the
+//! log before it may be compacted), so it reads its history twice: first summing each pair's
+//! changes, then asking the feed for those pairs' figures (and the position they are at: it
+//! sums the few records published since it subscribed too), then emitting, starting each pair
+//! from its figures less its sum. Both ways give the figures
+//! of the same fold, so a client folding `inventory.changed` from `Last-Event-ID: 0` ends with
+//! the pairs' figures.
+//!
 //! A resume position beyond the newest record is refused (`422`): no event has that id, and
 //! reading "after" it would mean nothing. Replaying history reads log segments, so at most
 //! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
 //! stream with nothing to replay needs no permit).
 
-use super::api_event::{ApiEvent, EventMapper, event_id, record_order};
+use super::api_event::{EVENT_TYPES, EventMapper, event_id, record_order};
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
+use super::log_figures::{ReadFailed, deltas, read_chunk, starting_figures};
 use super::orders::order_id;
 use super::state::AppState;
+use super::token::TOKEN_LEN_MAX;
 use crate::domain::OrderId;
+use crate::domain::stock_changes::{PairFigures, StockFigures};
 use crate::engine::{Committed, Engine, ReplayPermit, Subscription};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -37,7 +54,7 @@ use tokio_stream::wrappers::ReceiverStream;
 /// Events buffered per connection between the producer task and the socket.
 pub const CONNECTION_BUFFER_EVENTS: usize = 256;
 /// Records read from the log per history chunk.
-pub const HISTORY_CHUNK_RECORDS: usize = 512;
+pub use super::log_figures::HISTORY_CHUNK_RECORDS;
 /// Interval of keep-alive comments, in seconds.
 pub const KEEP_ALIVE_SECS: u64 = 15;
 
@@ -91,8 +108,8 @@ impl Resume {
     responses((status = 200, description = "An endless `text/event-stream`", body = super::doc::SseEventJson, content_type = "text/event-stream"),
         (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
-    let resume = resume_of(&read)?;
-    stream(state, read.engine, None, resume)
+    let (resume, types) = stream_query(&read)?;
+    stream(state, read.engine, None, resume, types)
 }
 
 /// `GET /v1/orders/{id}/events`.
@@ -104,18 +121,71 @@ pub async fn all(State(state): State<AppState>, read: Read) -> Result<Response, 
         (status = 422, response = inline(super::doc::Invalid))))]
 pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Response, ApiError> {
     let id = order_id(read.param("id"))?;
-    let resume = resume_of(&read)?;
+    let (resume, types) = stream_query(&read)?;
     read.engine.order(id).await?;
-    stream(state, read.engine, Some(id), resume)
+    stream(state, read.engine, Some(id), resume, types)
 }
 
-fn resume_of(read: &Read) -> Result<Option<Resume>, ApiError> {
-    let query = query_pairs(&read.uri, &["last_event_id"])?;
+/// The event types a stream keeps (`None`: all).
+type Types = Option<Vec<&'static str>>;
+
+/// Where to resume and which types to keep, from the query and `Last-Event-ID`.
+fn stream_query(read: &Read) -> Result<(Option<Resume>, Types), ApiError> {
+    // `access_token` was checked by the middleware (a stream token, when API keys are on).
+    let mut query = query_pairs(&read.uri, &["last_event_id", "types", "access_token"])?;
+    let tokens: Vec<&String> = query
+        .iter()
+        .filter(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+        .collect();
+    if tokens.len() > 1 || tokens.iter().any(|t| t.is_empty() || t.len() > TOKEN_LEN_MAX) {
+        return Err(ApiError::field(
+            "access_token",
+            format!("must be given at most once, 1 to {TOKEN_LEN_MAX} characters"),
+        ));
+    }
+    query.retain(|(k, _)| k != "access_token");
+    let mut types = None;
+    let mut i = 0;
+    while i < query.len() {
+        if query[i].0 == "types" {
+            if types.is_some() {
+                return Err(ApiError::field(
+                    "types",
+                    "must be given at most once (a comma-separated list)",
+                ));
+            }
+            types = Some(parse_types(&query.remove(i).1)?);
+        } else {
+            i += 1;
+        }
+    }
+    Ok((resume_of(read, &query)?, types))
+}
+
+/// `a,b,c`: each a type of the catalogue.
+fn parse_types(v: &str) -> Result<Vec<&'static str>, ApiError> {
+    let mut out = Vec::new();
+    for t in v.split(',') {
+        match EVENT_TYPES.iter().find(|k| **k == t) {
+            Some(k) => out.push(*k),
+            None => {
+                return Err(ApiError::field(
+                    "types",
+                    format!("{t:?} is not an event type; the types are {}", EVENT_TYPES.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn resume_of(read: &Read, query: &[(String, String)]) -> Result<Option<Resume>, ApiError> {
     let header = read.headers.get("last-event-id").map(|v| v.to_str().unwrap_or("\u{0}"));
     // Every value given is checked, also a query value the header overrides.
     let parse =
         |field: &str, s: &str| Resume::parse(s).ok_or_else(|| ApiError::field(field, "must be an event id: N or N.M"));
-    let from_query = match query.as_slice() {
+    let from_query = match query {
         [] => None,
         [(_, v)] => Some(parse("last_event_id", v)?),
         _ => return Err(ApiError::field("last_event_id", "must be given at most once")),
@@ -131,6 +201,7 @@ fn stream(
     engine: Engine,
     order: Option<OrderId>,
     resume: Option<Resume>,
+    types: Types,
 ) -> Result<Response, ApiError> {
     // Subscribed before the response is returned: everything durable after this point reaches
     // the client, even if the producer task has not started yet.
@@ -155,7 +226,9 @@ fn stream(
             engine,
             order,
             resume,
+            types,
             tx,
+            figures: StockFigures::default(),
         };
         tokio::select! {
             _ = producer.run(live, upto, replay) => {}
@@ -181,8 +254,12 @@ struct Producer {
     engine: Engine,
     order: Option<OrderId>,
     resume: Option<Resume>,
+    types: Types,
     tx: mpsc::Sender<Event>,
     mapper: EventMapper,
+    /// Replaying history: the fold of stock changes, from the starting figures computed back
+    /// from the feed's (see the module comment).
+    figures: StockFigures,
 }
 
 /// Why a producer stopped.
@@ -207,7 +284,8 @@ impl Producer {
             match next {
                 Ok(c) if c.lsn <= upto => {}
                 Ok(c) => {
-                    if self.emit(&c).await.is_err() {
+                    let figures = c.figures.clone().unwrap_or_else(|| Arc::new([]));
+                    if self.emit(&c, &figures).await.is_err() {
                         return;
                     }
                 }
@@ -223,39 +301,47 @@ impl Producer {
         }
     }
 
+    /// Reads records `from..=upto` of the log, at most a chunk.
+    async fn read_chunk(&self, from: u64, upto: u64) -> Result<(u64, Vec<Committed>), Stop> {
+        read_chunk(&self.engine, from, upto).await.map_err(Stop::from)
+    }
+
+    /// The first pass over history: the figures of each pair it touches, before `from`
+    /// (`log_figures::starting_figures`). Returns the LSN the figures are before (later than
+    /// `from` if the log was compacted).
+    async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<u64, Stop> {
+        let (figures, counted_from) = starting_figures(&self.engine, from, upto).await?;
+        self.figures = figures;
+        Ok(counted_from)
+    }
+
     /// Replays records after the resume position up to `upto` from the log.
     async fn history(&mut self, upto: u64) -> Result<(), Stop> {
         let Some(resume) = self.resume else {
             return Ok(());
         };
         let mut from = resume.first_lsn();
-        let mut first_chunk = true;
+        let mut counted_from = self.starting_figures(from, upto).await?;
         while from <= upto {
-            let engine = self.engine.clone();
-            let read = tokio::task::spawn_blocking(move || engine.read_log(from, upto, HISTORY_CHUNK_RECORDS)).await;
-            let (first_lsn, chunk) = match read {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, from, "event history could not be read; closing the stream");
-                    return Err(Stop::Gone);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "event history reader failed");
-                    return Err(Stop::Gone);
-                }
-            };
-            if first_chunk && first_lsn > from {
-                let note = format!(
-                    "events before log position {first_lsn} were compacted into a snapshot and cannot be replayed; continuing from there"
-                );
-                self.send(Event::default().comment(note)).await?;
-            }
-            first_chunk = false;
-            let Some(last) = chunk.last().map(|c| c.lsn) else {
+            let (readable, chunk) = self.read_chunk(from, upto).await?;
+            let (Some(first), Some(last)) = (chunk.first().map(|c| c.lsn), chunk.last().map(|c| c.lsn)) else {
                 break;
             };
+            if first > from {
+                let note = format!(
+                    "events before log position {readable} were compacted into a snapshot and cannot be replayed; continuing from there"
+                );
+                self.send(Event::default().comment(note)).await?;
+                if first > counted_from {
+                    // Compacted after the first pass, which counted records this one cannot
+                    // send: count again from here.
+                    counted_from = self.starting_figures(first, upto).await?;
+                }
+            }
             for c in &chunk {
-                self.emit(c).await?;
+                let deltas = deltas(&self.engine, c).await;
+                let figures = self.figures.apply(deltas);
+                self.emit(c, &figures).await?;
             }
             from = last + 1;
         }
@@ -266,18 +352,21 @@ impl Producer {
         self.tx.send(ev).await.map_err(|_| Stop::Gone)
     }
 
-    async fn emit(&mut self, c: &Committed) -> Result<(), Stop> {
+    async fn emit(&mut self, c: &Committed, figures: &[PairFigures]) -> Result<(), Stop> {
         if let Some(want) = self.order
             && record_order(&c.record) != Some(want)
         {
             return Ok(());
         }
-        let events = self.map(c).await;
+        let events = self.mapper.events(c, figures).await;
         for (idx, ev) in events.into_iter().enumerate() {
             if self.resume.is_some_and(|r| !r.after(c.lsn, idx)) {
                 continue;
             }
             if self.order.is_some() && ev.order_id != self.order {
+                continue;
+            }
+            if self.types.as_ref().is_some_and(|t| !t.contains(&ev.kind)) {
                 continue;
             }
             let out = Event::default()
@@ -288,9 +377,11 @@ impl Producer {
         }
         Ok(())
     }
+}
 
-    async fn map(&mut self, c: &Committed) -> Vec<ApiEvent> {
-        self.mapper.events(c).await
+impl From<ReadFailed> for Stop {
+    fn from(_: ReadFailed) -> Stop {
+        Stop::Gone
     }
 }
 

@@ -181,9 +181,14 @@ pub fn query_pairs(uri: &Uri, known: &[&str]) -> Result<Vec<(String, String)>, A
 
 /// The `Idempotency-Key` header, if present: 1 to 255 printable ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else {
+    let mut all = headers.get_all("idempotency-key").iter();
+    let Some(v) = all.next() else {
         return Ok(None);
     };
+    if all.next().is_some() {
+        // Which one would count is anybody's guess: refuse rather than pick.
+        return Err(ApiError::field("Idempotency-Key", "must be sent at most once"));
+    }
     let bad = || ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters");
     let s = v.to_str().map_err(|_| bad())?;
     if s.is_empty() || s.len() > IDEMPOTENCY_KEY_LEN_MAX || !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {

@@ -11,13 +11,16 @@
 use super::error::ApiError;
 use super::limits::MONEY_LITERAL_LEN_MAX;
 use crate::domain::money::Currency;
-use crate::domain::order::{Address, LineQty, NewLine, NewOrder, RESERVATION_TTL_MS_DEFAULT, limits};
+use crate::domain::order::{
+    Address, LineQty, NewLine, NewOrder, OrderEdit, OrderExtras, RESERVATION_TTL_MS_DEFAULT, limits,
+};
 use crate::domain::{FieldError, Key};
 use crate::engine::WarehouseInput;
 use rust_decimal::Decimal;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// An exact decimal amount, from `"19.99"` or `19.99`.
@@ -211,6 +214,18 @@ pub struct PlaceOrderBody {
     /// How long stock stays reserved awaiting payment (default 900).
     #[schema(minimum = 1, maximum = 604800)]
     pub reservation_ttl_seconds: Option<u64>,
+    /// The customer's email.
+    #[schema(schema_with = super::doc::email)]
+    pub email: Option<String>,
+    /// A note for staff.
+    #[schema(schema_with = super::doc::note)]
+    pub note: Option<String>,
+    /// Short labels, distinct (searchable with `GET /v1/orders?tag=`).
+    #[schema(schema_with = super::doc::tags)]
+    pub tags: Option<Vec<String>>,
+    /// String keys to string values.
+    #[schema(schema_with = super::doc::metadata)]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 impl PlaceOrderBody {
@@ -222,7 +237,10 @@ impl PlaceOrderBody {
         let user_id = f.key("user_id", &self.user_id);
         let currency = Currency::parse(&self.currency);
         if currency.is_none() {
-            f.push("currency", "must be an ISO 4217 code: three upper-case letters");
+            f.push(
+                "currency",
+                "must be an active ISO 4217 currency code, e.g. USD, EUR or JPY",
+            );
         }
         // Bounded by the domain (`NewOrder::validate`); saturating, so a huge value is
         // reported as out of range instead of wrapping into one that is not.
@@ -255,6 +273,13 @@ impl PlaceOrderBody {
             shipping_address: self.shipping_address.into(),
             billing_address: self.billing_address.map(Address::from),
             reservation_ttl_ms: ttl_ms,
+            extras: OrderExtras {
+                email: self.email,
+                note: self.note,
+                tags: self.tags.unwrap_or_default(),
+                metadata: self.metadata.unwrap_or_default(),
+                ..Default::default()
+            },
         };
         // The domain's rules, with the errors found above, in one response.
         if let Err(crate::domain::Rejection::Validation(more)) = order.validate() {
@@ -372,6 +397,44 @@ pub struct ReasonBody {
     pub reason: Option<String>,
 }
 
+/// A cancellation: of the whole order, or of some open units (`items`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Cancel)]
+pub struct CancelBody {
+    #[schema(schema_with = super::doc::text_optional)]
+    pub reason: Option<String>,
+    /// Units to cancel (reserved and in no shipment); without it, the whole order.
+    #[schema(min_items = 1, max_items = 500)]
+    pub items: Option<Vec<LineBody>>,
+}
+
+/// A fulfilment: shipments for every open unit, or for `items`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Fulfill)]
+pub struct FulfillBody {
+    /// Units to ship (reserved and in no shipment yet); without it, all of them.
+    #[schema(min_items = 1, max_items = 500)]
+    pub items: Option<Vec<LineBody>>,
+}
+
+/// Lines of SKUs and quantities, checked (count, quantities, keys) into `f`.
+pub fn line_items(items: &[LineBody], f: &mut Fields) -> Vec<LineQty> {
+    limits::line_count(items.len(), &mut f.errors);
+    let mut out = Vec::with_capacity(items.len());
+    for (i, l) in items.iter().enumerate() {
+        limits::quantity(format!("items[{i}].quantity"), l.quantity, &mut f.errors);
+        if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
+            out.push(LineQty {
+                sku,
+                quantity: l.quantity,
+            });
+        }
+    }
+    out
+}
+
 /// A body with no fields: empty, or `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,19 +476,46 @@ pub struct ReturnBody {
 
 impl ReturnBody {
     pub fn lines(&self, f: &mut Fields) -> Vec<LineQty> {
-        limits::line_count(self.items.len(), &mut f.errors);
-        let mut out = Vec::with_capacity(self.items.len());
-        for (i, l) in self.items.iter().enumerate() {
-            limits::quantity(format!("items[{i}].quantity"), l.quantity, &mut f.errors);
-            if let Some(sku) = f.key(&format!("items[{i}].sku"), &l.sku) {
-                out.push(LineQty {
-                    sku,
-                    quantity: l.quantity,
-                });
-            }
-        }
+        let out = line_items(&self.items, f);
         f.text("reason", &self.reason, true);
         out
+    }
+}
+
+/// An edit of an order (JSON merge patch): an absent field stays as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OrderEdit)]
+pub struct EditBody {
+    /// A new note; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::doc::note_or_null)]
+    pub note: Option<Option<String>>,
+    /// The new tags (replacing the old).
+    #[schema(schema_with = super::doc::tags)]
+    pub tags: Option<Vec<String>>,
+    /// Merged into the metadata: a string sets its key, `null` removes it.
+    #[schema(schema_with = super::doc::metadata_patch)]
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+    /// The new shipping address; only while nothing has shipped.
+    pub shipping_address: Option<AddressBody>,
+}
+
+/// A field that may be `null`: present (`Some`), with its value or `None` for `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl EditBody {
+    /// The domain's edit; the field rules are checked by `decide` (they depend on the order's
+    /// metadata, which an edit merges into).
+    pub fn into_edit(self) -> OrderEdit {
+        OrderEdit {
+            note: self.note,
+            tags: self.tags,
+            metadata: self.metadata.unwrap_or_default(),
+            shipping_address: self.shipping_address.map(Address::from),
+        }
     }
 }
 
@@ -446,8 +536,9 @@ pub struct ReceiveBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = RefundRequest)]
 pub struct RefundBody {
-    /// Greater than zero, at most what is still refundable.
-    pub amount: Money,
+    /// Greater than zero, at most what is still refundable; optional with `return_id` (then
+    /// the return's `refundable_amount`, at most what is still refundable).
+    pub amount: Option<Money>,
     /// An approved or received return.
     #[schema(pattern = "^RET-[0-9]{1,19}-[0-9]{1,9}$", max_length = 64)]
     pub return_id: Option<String>,

@@ -70,7 +70,7 @@ impl Business {
     /// Counts what one durable record did.
     fn count(&self, record: &Record) {
         match &record.entry {
-            Entry::OrderPlaced { .. } => {
+            Entry::OrderPlaced { .. } | Entry::OrderPlacedInSale { .. } => {
                 self.orders_placed.inc();
             }
             Entry::OrderUpdated { events, .. } => events.iter().for_each(|e| self.count_event(e)),
@@ -340,6 +340,51 @@ fn register_actors(r: &mut Registry, st: &EngineStats) {
         "Log records replayed by the last recovery",
         st.recovered_records as f64,
     );
+}
+
+/// The read model projector's series (only when `--postgres-url` turned it on).
+pub(crate) fn render_read_model(f: &crate::read_model::ReadModelFigures) -> String {
+    let mut r = Registry::default();
+    gauge(
+        &mut r,
+        "oms_read_model_position",
+        "Last log record whose rows are committed in PostgreSQL",
+        f.position as f64,
+    );
+    gauge(
+        &mut r,
+        "oms_read_model_lag_records",
+        "Log records published by the engine and not yet committed in PostgreSQL",
+        f.lag_records as f64,
+    );
+    gauge(
+        &mut r,
+        "oms_read_model_connected",
+        "1 while the projector holds a connection to PostgreSQL",
+        f64::from(u8::from(f.connected)),
+    );
+    counter(
+        &mut r,
+        "oms_read_model_records",
+        "Log records projected since start",
+        f.records_total,
+    );
+    counter(
+        &mut r,
+        "oms_read_model_batches",
+        "Transactions committed since start",
+        f.batches_total,
+    );
+    counter(
+        &mut r,
+        "oms_read_model_errors",
+        "Projector runs ended by an error (PostgreSQL down, refused statement); each is retried",
+        f.errors_total,
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
 }
 
 /// Durable log subscribers (relays, projections): position, lag, what retention cost them.

@@ -14,8 +14,12 @@
 //! - [`extract`]: bounded body reading, query and header parsing, the per-handler extractors.
 //! - [`input`], [`output`]: the wire types, in and out.
 //! - [`idempotency`]: the `Idempotency-Key` flow shared by every mutation.
-//! - [`warehouses`], [`inventory`], [`orders`]: handlers by resource.
+//! - [`warehouses`], [`inventory`], [`orders`], [`order_parts`], [`stream_tokens`]: handlers by
+//!   resource.
+//! - [`warehouses`], [`inventory`], [`orders`], [`sales`]: handlers by resource (`sales` holds
+//!   its own wire types: the flash-sale feature in one file).
 //! - [`events`]: the SSE streams; [`api_event`]: the mapping from log records to API events.
+//! - [`token`]: stream tokens, signed and checked; [`stream_tokens`]: the endpoint minting them.
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`metrics`]: the registry.
 //! - [`middleware`]: request ids, access logs, metrics, API keys and the readiness gate.
 //! - [`admin`]: the admin dashboard's static files at `/admin` (not API operations: outside
@@ -34,14 +38,19 @@ pub mod idempotency;
 pub mod input;
 pub mod inventory;
 pub mod limits;
+pub mod log_figures;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
+pub mod order_parts;
 pub mod orders;
 pub mod output;
 pub mod process;
 pub mod routes;
+pub mod sales;
 pub mod state;
+pub mod stream_tokens;
+pub mod token;
 pub mod warehouses;
 
 pub use error::ApiError;

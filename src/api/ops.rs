@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
 //! for paths and methods no route takes.
 
-use super::doc::{ProbeJson, ReadyJson, RelayJson};
+use super::doc::{ProbeJson, ReadModelJson, ReadyJson, RelayJson};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::engine::Engine;
@@ -21,15 +21,27 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     summary = "Readiness: 200 once recovered and while the log is writable",
-    responses((status = 200, description = "Recovered and writable; the relays' state as detail", body = ReadyJson)))]
+    responses((status = 200, description = "Recovered and writable; the read model's and the relays' state as detail", body = ReadyJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
         Ok(_) if !state.ready() => ApiError::Unavailable("the log is not writable".into()).into_response(),
         Ok(engine) => {
+            let read_model = state.read_model().map(|r| {
+                let f = r.figures(engine.published_lsn());
+                ReadModelJson {
+                    connected: f.connected,
+                    position: f.position,
+                    lag_records: f.lag_records,
+                    records_total: f.records_total,
+                    errors_total: f.errors_total,
+                    last_error: f.last_error,
+                }
+            });
             let amqp_relay = state.relay().map(|r| relay_json(engine, r));
             axum::Json(ReadyJson {
                 status: "ready",
+                read_model,
                 amqp_relay,
             })
             .into_response()
@@ -59,9 +71,14 @@ pub(crate) fn relay_json(engine: &Engine, relay: &RelayStatus) -> RelayJson {
     summary = "Prometheus metrics (text exposition format)",
     responses((status = 200, description = "The metrics", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state
+    let mut text = state
         .metrics()
         .render(state.engine().ok(), state.ready(), state.relay());
+    if let (Some(read_model), Ok(engine)) = (state.read_model(), state.engine()) {
+        text.push_str(&super::metrics::render_read_model(
+            &read_model.figures(engine.published_lsn()),
+        ));
+    }
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -79,6 +96,67 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+/// `GET /`: what this service is, and where to go next.
+#[utoipa::path(get, path = "/", operation_id = "root", tag = "operations",
+    summary = "The service's name, version and links",
+    responses((status = 200, description = "Name, version and links", body = RootJson)))]
+pub async fn root() -> Response {
+    axum::Json(RootJson {
+        service: "oms",
+        version: env!("CARGO_PKG_VERSION"),
+        links: RootLinks {
+            openapi: "/v1/openapi.json",
+            docs: "/v1/docs",
+            admin: "/admin",
+            health: "/healthz",
+            ready: "/readyz",
+            metrics: "/metrics",
+            events: "/v1/events",
+        },
+    })
+    .into_response()
+}
+
+/// `GET /v1/docs`: the API reference this server was built with (docs/API.md), as Markdown.
+#[utoipa::path(get, path = "/v1/docs", operation_id = "docs", tag = "operations",
+    summary = "The API reference (Markdown)",
+    responses((status = 200, description = "docs/API.md", body = String, content_type = "text/markdown")))]
+pub async fn docs() -> Response {
+    let mut resp = include_str!("../../docs/API.md").into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    resp
+}
+
+/// The answer of `GET /`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Root)]
+pub struct RootJson {
+    /// Always `oms`.
+    pub service: &'static str,
+    /// The server's version (semver).
+    pub version: &'static str,
+    pub links: RootLinks,
+}
+
+/// Where to go from `GET /`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RootLinks {
+    /// The OpenAPI 3.1 document of this server.
+    pub openapi: &'static str,
+    /// The API reference (docs/API.md of the build, as Markdown).
+    pub docs: &'static str,
+    /// The admin dashboard.
+    pub admin: &'static str,
+    pub health: &'static str,
+    pub ready: &'static str,
+    pub metrics: &'static str,
+    /// All changes as server-sent events.
+    pub events: &'static str,
 }
 
 /// Answer for paths no route matches.

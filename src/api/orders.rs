@@ -2,20 +2,23 @@
 
 use super::doc::{
     BadRequest, Conflict, Invalid, NotFound, OrderListQuery, OrderPath, PaymentDeclined, ReturnPath, ShipmentPath,
+    TooManyRequests,
 };
 use super::error::{ApiError, problem};
 use super::extract::{Call, Read, query_pairs};
 use super::idempotency;
 use super::input::{
-    EmptyBody, Fields, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody, ReturnBody, ShipBody,
+    CancelBody, EditBody, EmptyBody, Fields, FulfillBody, PayBody, PlaceOrderBody, ReasonBody, ReceiveBody, RefundBody,
+    ReturnBody, ShipBody, line_items,
 };
 use super::limits::{CHILD_ID_LEN_MAX, LIST_LIMIT_DEFAULT};
 use super::output::{self, HistoryJson, OrderJson, OrderPage, Page, RefundJson, ReturnJson, to_bytes};
 use super::state::AppState;
 use super::warehouses::parse_limit;
 use crate::domain::ids::parse_child_id;
-use crate::domain::{Order, OrderId, OrderStatus, UserId, WarehouseId};
-use crate::engine::{OrderOutcome, OrderRequest};
+use crate::domain::order::limits::{EMAIL_LEN_MAX, TAG_LEN_MAX};
+use crate::domain::{Millis, Order, OrderId, OrderStatus, WarehouseId};
+use crate::engine::{OrderFilter, OrderOutcome, OrderRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -122,7 +125,8 @@ async fn lifecycle(call: Call, request: OrderRequest, answer: Answer) -> Result<
     responses((status = 201, description = "The order, payment_pending", body = OrderJson),
         (status = 400, response = inline(BadRequest)),
         (status = 409, response = inline(Conflict)),
-        (status = 422, response = inline(Invalid))))]
+        (status = 422, response = inline(Invalid)),
+        (status = 429, response = inline(TooManyRequests))))]
 pub async fn place(State(state): State<AppState>, call: Call) -> Result<Response, ApiError> {
     let result = place_order(call).await;
     if let Err(e) = &result {
@@ -164,28 +168,44 @@ pub async fn history(read: Read) -> Result<Response, ApiError> {
     Ok(axum::Json(output::history(&o)).into_response())
 }
 
-/// `GET /v1/orders?user_id=&status=&limit=&cursor=`: newest first.
+/// `GET /v1/orders?user_id=&status=&created_after=&created_before=&sku=&tag=&email=&limit=&cursor=`:
+/// newest first, every filter given must hold.
 #[utoipa::path(get, path = "/v1/orders", operation_id = "listOrders", tag = "orders",
-    summary = "List orders, newest first", params(OrderListQuery),
+    summary = "List and search orders, newest first", params(OrderListQuery),
     responses((status = 200, description = "A page of orders", body = OrderPage),
         (status = 400, response = inline(BadRequest)),
         (status = 422, response = inline(Invalid))))]
 pub async fn list(read: Read) -> Result<Response, ApiError> {
+    const KNOWN: [&str; 9] = [
+        "user_id",
+        "status",
+        "created_after",
+        "created_before",
+        "sku",
+        "tag",
+        "email",
+        "limit",
+        "cursor",
+    ];
     let mut f = Fields::default();
-    let mut user: Option<UserId> = None;
-    let mut status = None;
+    let mut filter = OrderFilter::default();
     let mut limit = LIST_LIMIT_DEFAULT;
     let mut cursor = None;
-    for (k, v) in query_pairs(&read.uri, &["user_id", "status", "limit", "cursor"])? {
+    for (k, v) in query_pairs(&read.uri, &KNOWN)? {
         match k.as_str() {
-            "user_id" => user = f.key("user_id", &v),
+            "user_id" => filter.user = f.key("user_id", &v),
+            "sku" => filter.sku = f.key("sku", &v),
             "status" => match OrderStatus::parse(&v) {
-                Some(s) => status = Some(s),
+                Some(s) => filter.status = Some(s),
                 None => f.push(
                     "status",
                     format!("must be one of {}", OrderStatus::ALL.map(|s| s.as_str()).join(", ")),
                 ),
             },
+            "created_after" => filter.created_after = query_time(&mut f, "created_after", &v),
+            "created_before" => filter.created_before = query_time(&mut f, "created_before", &v),
+            "tag" => filter.tag = query_text(&mut f, "tag", v, TAG_LEN_MAX),
+            "email" => filter.email = query_text(&mut f, "email", v, EMAIL_LEN_MAX),
             "limit" => match parse_limit(&v) {
                 Ok(n) => limit = n,
                 Err(ApiError::Validation(errs)) => errs.into_iter().for_each(|e| f.push(e.field, e.message)),
@@ -198,12 +218,78 @@ pub async fn list(read: Read) -> Result<Response, ApiError> {
         }
     }
     f.finish()?;
-    let (orders, next) = read.engine.list_orders(user.as_ref(), status, cursor, limit).await?;
+    let (orders, next) = read.engine.search_orders(&filter, cursor, limit).await?;
     let body = Page {
         data: orders.iter().map(|o| output::order(o)).collect(),
         next_cursor: next.map(|id| id.to_string()),
     };
     Ok(axum::Json(body).into_response())
+}
+
+/// An RFC 3339 time as the domain's milliseconds; a time before 1970 is 1970 (no order is
+/// older).
+fn query_time(f: &mut Fields, field: &str, v: &str) -> Option<Millis> {
+    match chrono::DateTime::parse_from_rfc3339(v) {
+        Ok(t) => Some(Millis(u64::try_from(t.timestamp_millis()).unwrap_or(0))),
+        Err(_) => {
+            f.push(field, "must be an RFC 3339 time, like 2026-01-31T12:00:00Z");
+            None
+        }
+    }
+}
+
+/// A text filter of 1 to `max_chars` characters (as the document states it; a longer value
+/// than any stored one would simply match nothing).
+fn query_text(f: &mut Fields, field: &str, v: String, max_chars: usize) -> Option<String> {
+    if v.is_empty() || v.chars().count() > max_chars {
+        f.push(field, format!("must be 1 to {max_chars} characters"));
+        return None;
+    }
+    Some(v)
+}
+
+/// `PATCH /v1/orders/{id}` `{note?, tags?, metadata?, shipping_address?}`.
+#[utoipa::path(patch, path = "/v1/orders/{id}", operation_id = "updateOrder", tag = "orders",
+    summary = "Edit the note, tags, metadata or shipping address (recorded in the history)",
+    params(OrderPath), request_body = EditBody,
+    responses((status = 200, description = "The order", body = OrderJson),
+        (status = 400, response = inline(BadRequest)),
+        (status = 404, response = inline(NotFound)),
+        (status = 409, response = inline(Conflict)),
+        (status = 422, response = inline(Invalid))))]
+pub async fn update(State(state): State<AppState>, call: Call) -> Result<Response, ApiError> {
+    // Every field rule is the domain's (`decide_edit`, which reports every invalid field at
+    // once): the metadata's bounds depend on what the order already holds.
+    let body: EditBody = call.json()?;
+    let actor = actor(&state, &call.headers);
+    let request = OrderRequest::Edit {
+        edit: Box::new(body.into_edit()),
+        actor,
+    };
+    lifecycle(call, request, Answer::Order).await
+}
+
+/// Who made a request, for the order's history: `key:` and the first 8 hex digits of the
+/// SHA-256 of the API key it presented (which key, without revealing it), or `api` when the
+/// server runs without keys.
+fn actor(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    use sha2::Digest;
+    if state.key_digests().is_empty() {
+        return "api".into();
+    }
+    let key = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, k)| k.trim());
+    match key {
+        Some(k) => {
+            let digest = sha2::Sha256::digest(k.as_bytes());
+            let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            format!("key:{hex}")
+        }
+        None => "api".into(),
+    }
 }
 
 /// `POST /v1/orders/{id}/payments` `{token}`.
@@ -224,36 +310,49 @@ pub async fn pay(call: Call) -> Result<Response, ApiError> {
     lifecycle(call, OrderRequest::Pay { token: body.token }, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/cancel` `{reason?}`.
+/// `POST /v1/orders/{id}/cancel` `{reason?, items?}`.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", operation_id = "cancelOrder", tag = "orders",
-    summary = "Cancel before anything shipped",
-    params(OrderPath), request_body(content = Option<ReasonBody>),
-    responses((status = 200, description = "The order, cancelled", body = OrderJson),
+    summary = "Cancel the order before anything shipped, or some of its unshipped units",
+    params(OrderPath), request_body(content = Option<CancelBody>),
+    responses((status = 200, description = "The order: cancelled, or with the units cancelled", body = OrderJson),
+        (status = 402, response = inline(PaymentDeclined)),
         (status = 400, response = inline(BadRequest)),
         (status = 404, response = inline(NotFound)),
         (status = 409, response = inline(Conflict)),
         (status = 422, response = inline(Invalid))))]
 pub async fn cancel(call: Call) -> Result<Response, ApiError> {
-    let body: ReasonBody = call.json()?;
+    let body: CancelBody = call.json()?;
     let reason = body.reason.unwrap_or_else(|| CANCEL_REASON_DEFAULT.to_string());
     let mut f = Fields::default();
     f.text("reason", &reason, true);
+    let items = body.items.as_deref().map(|items| line_items(items, &mut f));
     f.finish()?;
-    lifecycle(call, OrderRequest::Cancel { reason }, Answer::Order).await
+    let request = match items {
+        Some(items) => OrderRequest::CancelItems { items, reason },
+        None => OrderRequest::Cancel { reason },
+    };
+    lifecycle(call, request, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/fulfillments`.
+/// `POST /v1/orders/{id}/fulfillments` `{items?}`.
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfillments", operation_id = "fulfillOrder", tag = "fulfillment",
-    summary = "Start fulfillment: one shipment per warehouse",
-    params(OrderPath),
+    summary = "Create shipments (one per warehouse) for every unshipped unit, or for some",
+    params(OrderPath), request_body(content = Option<FulfillBody>),
     responses((status = 200, description = "The order, processing, with its shipments", body = OrderJson),
         (status = 400, response = inline(BadRequest)),
         (status = 404, response = inline(NotFound)),
         (status = 409, response = inline(Conflict)),
         (status = 422, response = inline(Invalid))))]
 pub async fn fulfill(call: Call) -> Result<Response, ApiError> {
-    let _: EmptyBody = call.json()?;
-    lifecycle(call, OrderRequest::Fulfill, Answer::Order).await
+    let body: FulfillBody = call.json()?;
+    let mut f = Fields::default();
+    let items = body.items.as_deref().map(|items| line_items(items, &mut f));
+    f.finish()?;
+    let request = match items {
+        Some(items) => OrderRequest::FulfillItems { items },
+        None => OrderRequest::Fulfill,
+    };
+    lifecycle(call, request, Answer::Order).await
 }
 
 /// `POST /v1/orders/{id}/shipments/{shipment_id}/ship` `{carrier?, tracking_number?}`.
@@ -375,9 +474,9 @@ pub async fn receive_return(call: Call) -> Result<Response, ApiError> {
     lifecycle(call, request, Answer::Order).await
 }
 
-/// `POST /v1/orders/{id}/refunds` `{amount, return_id?, reason?}` → 201 and the refund.
+/// `POST /v1/orders/{id}/refunds` `{amount?, return_id?, reason?}` → 201 and the refund.
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", operation_id = "refundOrder", tag = "returns",
-    summary = "Refund part or all of what was captured",
+    summary = "Refund part or all of what was captured (from confirmation on), or a return's value",
     params(OrderPath), request_body = RefundBody,
     responses((status = 201, description = "The refund, with its order", body = RefundJson),
         (status = 400, response = inline(BadRequest)),
@@ -389,8 +488,10 @@ pub async fn refund(call: Call) -> Result<Response, ApiError> {
     let reason = body.reason.unwrap_or_else(|| REFUND_REASON_DEFAULT.to_string());
     let mut f = Fields::default();
     f.text("reason", &reason, true);
-    if body.amount.0 <= rust_decimal::Decimal::ZERO {
-        f.push("amount", "must be greater than zero");
+    match body.amount {
+        Some(a) if a.0 <= rust_decimal::Decimal::ZERO => f.push("amount", "must be greater than zero"),
+        None if body.return_id.is_none() => f.push("amount", "is required without return_id"),
+        _ => {}
     }
     if let Some(r) = &body.return_id
         && (r.is_empty() || r.len() > CHILD_ID_LEN_MAX)
@@ -398,10 +499,14 @@ pub async fn refund(call: Call) -> Result<Response, ApiError> {
         f.push("return_id", format!("must be 1 to {CHILD_ID_LEN_MAX} characters"));
     }
     f.finish()?;
-    let request = OrderRequest::Refund {
-        amount: body.amount.0,
-        return_id: body.return_id,
-        reason,
+    let request = match (body.amount, body.return_id) {
+        (Some(amount), return_id) => OrderRequest::Refund {
+            amount: amount.0,
+            return_id,
+            reason,
+        },
+        (None, Some(return_id)) => OrderRequest::RefundReturn { return_id, reason },
+        (None, None) => return Err(ApiError::field("amount", "is required without return_id")),
     };
     lifecycle(call, request, Answer::Refund).await
 }

@@ -143,6 +143,10 @@ pub struct ReturnJson<'a> {
     pub warehouse_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restock: Option<bool>,
+    /// What the returned units are worth (line prices less discounts, plus the tax share),
+    /// less what was refunded for this return: what a refund for it without an amount pays.
+    #[schema(schema_with = super::doc::money)]
+    pub refundable_amount: String,
     #[schema(schema_with = super::doc::time)]
     pub created_at: String,
     #[schema(schema_with = super::doc::time)]
@@ -213,6 +217,31 @@ pub struct OrderJson<'a> {
     pub shipments: Vec<ShipmentJson<'a>>,
     pub returns: Vec<ReturnJson<'a>>,
     pub refunds: Vec<RefundJson<'a>>,
+    /// The customer's email, as given at placement.
+    #[schema(required = true, format = Email)]
+    pub email: Option<&'a str>,
+    /// The staff note.
+    #[schema(required = true)]
+    pub note: Option<&'a str>,
+    pub tags: &'a [String],
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub metadata: &'a std::collections::BTreeMap<String, String>,
+    /// Units cancelled by partial cancellations, by SKU and warehouse.
+    pub cancelled_items: Vec<CancelledItemJson<'a>>,
+    /// The value of the cancelled units: no longer due (refunded if it was captured).
+    #[schema(schema_with = super::doc::money)]
+    pub cancelled_amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = CancelledItem)]
+pub struct CancelledItemJson<'a> {
+    #[schema(schema_with = super::doc::key)]
+    pub sku: &'a str,
+    #[schema(schema_with = super::doc::key)]
+    pub warehouse_id: &'a str,
+    #[schema(minimum = 1)]
+    pub quantity: u64,
 }
 
 fn address(a: &crate::domain::order::Address) -> AddressJson<'_> {
@@ -287,6 +316,7 @@ pub fn return_json<'a>(o: &'a Order, idx: usize, r: &'a Return, with_order: bool
         rejection_reason,
         warehouse_id,
         restock,
+        refundable_amount: money(o.currency, o.return_value(idx)),
         created_at: time(r.created_at),
         updated_at: time(r.updated_at),
         order: with_order.then(|| Box::new(order(o))),
@@ -328,6 +358,21 @@ pub fn order(o: &Order) -> OrderJson<'_> {
         reservation_expires_at: time(o.reservation_expires_at),
         created_at: time(o.created_at),
         updated_at: time(o.updated_at),
+        email: o.extras.email.as_deref(),
+        note: o.extras.note.as_deref(),
+        tags: &o.extras.tags,
+        metadata: &o.extras.metadata,
+        cancelled_items: o
+            .extras
+            .cancelled
+            .iter()
+            .map(|c| CancelledItemJson {
+                sku: c.sku.as_str(),
+                warehouse_id: c.warehouse_id.as_str(),
+                quantity: c.quantity,
+            })
+            .collect(),
+        cancelled_amount: money(c, o.extras.cancelled_amount),
         payment: PaymentJson {
             authorized_amount: money(c, o.payment.authorized),
             captured_amount: money(c, o.payment.captured),

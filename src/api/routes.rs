@@ -9,12 +9,12 @@
 
 use super::doc;
 use super::error::ApiError;
-use super::middleware::{authenticate, gate, observe};
+use super::middleware::{authenticate, gate, locate, observe};
 use super::state::{AppState, RouteIndex};
-use super::{admin, events, inventory, ops, orders, warehouses};
+use super::{admin, events, inventory, ops, order_parts, orders, sales, stream_tokens, warehouses};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -42,13 +42,15 @@ fn groups() -> Groups {
         calls: OpenApiRouter::new()
             .routes(routes!(ops::metrics))
             .routes(routes!(ops::openapi))
+            .routes(routes!(stream_tokens::mint))
             .routes(routes!(warehouses::put, warehouses::get))
             .routes(routes!(warehouses::list))
             .routes(routes!(inventory::adjust))
             .routes(routes!(inventory::set, inventory::get_pair))
             .routes(routes!(inventory::get_sku))
+            .routes(routes!(inventory::list))
             .routes(routes!(orders::place, orders::list))
-            .routes(routes!(orders::get))
+            .routes(routes!(orders::get, orders::update))
             .routes(routes!(orders::history))
             .routes(routes!(orders::pay))
             .routes(routes!(orders::cancel))
@@ -59,7 +61,13 @@ fn groups() -> Groups {
             .routes(routes!(orders::approve_return))
             .routes(routes!(orders::reject_return))
             .routes(routes!(orders::receive_return))
-            .routes(routes!(orders::refund)),
+            .routes(routes!(orders::refund))
+            .routes(routes!(order_parts::get_return))
+            .routes(routes!(order_parts::get_refund))
+            .routes(routes!(ops::root))
+            .routes(routes!(ops::docs))
+            .routes(routes!(sales::put, sales::get))
+            .routes(routes!(sales::list)),
     }
 }
 
@@ -148,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .merge(probes)
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::no_method)
+        .layer(from_fn(locate))
         .layer(from_fn_with_state(state.clone(), gate))
         .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn_with_state(state.clone(), observe))
@@ -186,14 +195,18 @@ mod tests {
         // The token's bound is the domain's (the document said 500 while the server refused
         // anything over 256).
         assert_eq!(schema("Payment", "token")["maxLength"], TOKEN_LEN_MAX);
-        for path in ["/v1/warehouses", "/v1/orders"] {
+        let param = |path: &str, name: &str| {
             let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
-            let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
-            assert_eq!(
-                limit["schema"]["maximum"],
-                super::super::limits::LIST_LIMIT_MAX,
-                "{path}"
-            );
+            params.iter().find(|p| p["name"] == name).unwrap()["schema"].clone()
+        };
+        for path in ["/v1/warehouses", "/v1/orders", "/v1/inventory"] {
+            let limit = param(path, "limit");
+            assert_eq!(limit["maximum"], super::super::limits::LIST_LIMIT_MAX, "{path}");
+        }
+        assert_eq!(param("/v1/inventory", "low_stock_below")["maximum"], ON_HAND_MAX);
+        for path in ["/v1/events", "/v1/orders/{id}/events"] {
+            let token = param(path, "access_token");
+            assert_eq!(token["maxLength"], super::super::token::TOKEN_LEN_MAX, "{path}");
         }
         // Derived from the domain's constants, and what the document said before they were.
         assert_eq!(doc::money_in_pattern(), "^[0-9]{1,15}(\\.[0-9]{1,3})?$");

@@ -6,6 +6,7 @@
 
 use super::error::ApiError;
 use super::metrics::Metrics;
+use super::token::{STREAM_TOKEN_TTL_MS_DEFAULT, StreamTokens};
 use crate::engine::Engine;
 use crate::relay::RelayStatus;
 use sha2::{Digest, Sha256};
@@ -29,6 +30,9 @@ pub struct ApiConfig {
     pub in_flight_requests_max: usize,
     /// Time a request (event streams excepted) may take before it is answered 503.
     pub request_timeout_ms: u64,
+    /// The signing secret and lifetime of stream tokens; `None`: a random secret for this
+    /// process with the default lifetime (the binary keeps one in the data directory).
+    pub stream_tokens: Option<StreamTokens>,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +41,7 @@ impl Default for ApiConfig {
             api_keys: Vec::new(),
             in_flight_requests_max: IN_FLIGHT_REQUESTS_MAX_DEFAULT,
             request_timeout_ms: REQUEST_TIMEOUT_MS_DEFAULT,
+            stream_tokens: None,
         }
     }
 }
@@ -62,10 +67,13 @@ struct Shared {
     /// SHA-256 of each API key. Comparing digests in constant time hides both the key bytes
     /// and their length from a timing attacker.
     key_digests: Vec<[u8; 32]>,
+    stream_tokens: StreamTokens,
     config: ApiConfig,
     metrics: Metrics,
     /// Set by the router when it is built (the route table is the router's).
     routes: OnceLock<RouteIndex>,
+    /// The PostgreSQL read model's projector, when `--postgres-url` turned it on.
+    read_model: OnceLock<Arc<crate::read_model::ReadModelStatus>>,
     /// The RabbitMQ relay, when the server runs one (its lag shows in `/readyz`).
     relay: OnceLock<RelayStatus>,
     /// Flipped once when the server begins a graceful shutdown, so long-lived event streams
@@ -80,13 +88,24 @@ impl AppState {
             .iter()
             .map(|k| Sha256::digest(k.as_bytes()).into())
             .collect();
+        let stream_tokens = config.stream_tokens.clone().unwrap_or_else(|| {
+            StreamTokens::random(STREAM_TOKEN_TTL_MS_DEFAULT).unwrap_or_else(|e| {
+                // No random source: nobody can forge a token signed with an unknown secret,
+                // and this one is unknown too (the digest of the time and the process).
+                tracing::warn!(error = %e, "no random source for the stream token secret");
+                let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+                StreamTokens::new(Sha256::digest(seed.as_bytes()).into(), STREAM_TOKEN_TTL_MS_DEFAULT)
+            })
+        });
         AppState {
             inner: Arc::new(Shared {
                 engine: OnceCell::new(),
                 key_digests,
+                stream_tokens,
                 config,
                 metrics: Metrics::default(),
                 routes: OnceLock::new(),
+                read_model: OnceLock::new(),
                 relay: OnceLock::new(),
                 shutdown: watch::Sender::new(false),
             }),
@@ -145,6 +164,10 @@ impl AppState {
         &self.inner.key_digests
     }
 
+    pub(crate) fn stream_tokens(&self) -> &StreamTokens {
+        &self.inner.stream_tokens
+    }
+
     /// Records the route table; the first router built for this state wins.
     pub(crate) fn set_routes(&self, index: RouteIndex) {
         let _ = self.inner.routes.set(index);
@@ -190,6 +213,16 @@ impl AppState {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Shows the read model's projector in `/metrics` and `/readyz` (set once).
+    pub fn set_read_model(&self, status: Arc<crate::read_model::ReadModelStatus>) {
+        let _ = self.inner.read_model.set(status);
+    }
+
+    /// The read model's projector, if it runs.
+    pub fn read_model(&self) -> Option<&crate::read_model::ReadModelStatus> {
+        self.inner.read_model.get().map(|s| &**s)
     }
 }
 

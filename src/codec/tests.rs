@@ -85,6 +85,7 @@ fn placement_fixture() -> Record {
         },
         billing_address: None,
         reservation_ttl_ms: 900_000,
+        extras: Default::default(),
     };
     let alloc = vec![vec![Allocation {
         warehouse_id: key("wh-1"),
@@ -156,6 +157,7 @@ fn full_order() -> crate::domain::Order {
         shipping_address: address("1 Main St"),
         billing_address: Some(address("2 Side St")),
         reservation_ttl_ms: 60_000,
+        extras: Default::default(),
     };
     let alloc = vec![
         vec![

@@ -142,6 +142,10 @@ client_key!(
     /// A customer's id, as the client sends it.
     UserId
 );
+client_key!(
+    /// A flash sale's id, as the client chose it (`PUT /v1/sales/{id}`).
+    SaleId
+);
 
 /// An order's number: dense and increasing in the order placements were decided, so "newest
 /// first" is "highest number first". Rendered as `ORD-` and ten digits.

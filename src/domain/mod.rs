@@ -8,18 +8,21 @@
 
 pub mod ids;
 pub mod inventory;
+pub mod iso4217;
 pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod placement;
 pub mod record;
 pub mod rejection;
+pub mod sale;
 pub mod state;
+pub mod stock_changes;
 pub mod warehouse;
 
 use serde::{Deserialize, Serialize};
 
-pub use ids::{Key, OrderId, Sku, UserId, WarehouseId};
+pub use ids::{Key, OrderId, SaleId, Sku, UserId, WarehouseId};
 pub use inventory::{Inventory, InventoryEffect};
 pub use ledger::PairLedger;
 pub use order::{Order, OrderCommand, OrderEvent, OrderStatus, StatusChange, apply_order_events};

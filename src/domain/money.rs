@@ -15,14 +15,17 @@ pub const AMOUNT_MAX_EXPONENT: u32 = 15;
 /// Most decimals any currency has (its minor unit, e.g. KWD's fils).
 pub const MINOR_UNITS_MAX: u32 = 3;
 
-/// An ISO 4217 code: three upper-case ASCII letters.
+/// An ISO 4217 code: three upper-case ASCII letters. New ones come only from [`Currency::parse`],
+/// which accepts the active codes of `iso4217::ACTIVE`; a code decoded from the log is taken as
+/// it is (an order placed before the list was enforced still replays).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// The currency of an active ISO 4217 code (`iso4217::ACTIVE`); `None` for anything else.
     pub fn parse(s: &str) -> Option<Currency> {
         let b = s.as_bytes();
-        if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) {
+        if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) && super::iso4217::minor_units(s).is_some() {
             Some(Currency([b[0], b[1], b[2]]))
         } else {
             None
@@ -35,13 +38,10 @@ impl Currency {
     }
 
     /// Decimal places of the currency's minor unit (ISO 4217), at most [`MINOR_UNITS_MAX`].
+    /// A code not on the active list (only an order placed before the list was enforced has
+    /// one) has 2, as every code did then unless it was one of today's 0- or 3-decimal codes.
     pub fn minor_units(&self) -> u32 {
-        match self.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-            _ => 2,
-        }
+        super::iso4217::minor_units(self.as_str()).unwrap_or(2)
     }
 
     /// True if `amount` is non-negative, below [`AMOUNT_MAX`] and has no more decimals than the
@@ -81,6 +81,11 @@ mod tests {
     }
 
     #[test]
+    fn no_active_currency_has_more_decimals_than_amounts_may() {
+        assert!(super::super::iso4217::ACTIVE.iter().all(|(_, u)| *u <= MINOR_UNITS_MAX));
+    }
+
+    #[test]
     fn minor_units_bound_decimals() {
         let usd = Currency::parse("USD").unwrap();
         let jpy = Currency::parse("JPY").unwrap();
@@ -95,5 +100,7 @@ mod tests {
         assert_eq!(jpy.render(Decimal::from_str("5").unwrap()), "5");
         assert!(Currency::parse("usd").is_none());
         assert!(Currency::parse("US").is_none());
+        assert!(Currency::parse("XYZ").is_none(), "not an ISO 4217 code");
+        assert_eq!(Currency::parse("KWD").map(|c| c.minor_units()), Some(3));
     }
 }

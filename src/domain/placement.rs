@@ -53,18 +53,25 @@ pub fn allocate(
     available: &HashMap<(Sku, WarehouseId), u64>,
     ship_to: Option<(f64, f64)>,
 ) -> Result<Vec<Vec<Allocation>>, Vec<ShortLine>> {
+    let free_at = |sku: &Sku, wh: &WarehouseId| available.get(&(sku.clone(), wh.clone())).copied().unwrap_or(0);
+    allocate_by(lines, sites, &free_at, ship_to)
+}
+
+/// [`allocate`] with availability given as a function of (sku, warehouse): what the engine
+/// uses, reading the pairs' hints in place rather than copying them into a map.
+pub fn allocate_by(
+    lines: &[(Sku, u64)],
+    sites: &[Site],
+    free_at: &dyn Fn(&Sku, &WarehouseId) -> u64,
+    ship_to: Option<(f64, f64)>,
+) -> Result<Vec<Vec<Allocation>>, Vec<ShortLine>> {
     let ranked = rank(sites, ship_to);
     let demand = Demand::of(lines);
     // free[u][si]: units of sku u free at ranked site si.
     let free: Vec<Vec<u64>> = demand
         .skus
         .iter()
-        .map(|sku| {
-            ranked
-                .iter()
-                .map(|s| available.get(&((*sku).clone(), s.id.clone())).copied().unwrap_or(0))
-                .collect()
-        })
+        .map(|sku| ranked.iter().map(|s| free_at(sku, &s.id)).collect())
         .collect();
     demand.check_covered(lines, &free)?;
     // Only sites holding some wanted stock can serve; they stay in rank order.

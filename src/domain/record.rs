@@ -6,8 +6,9 @@
 //! variant goes at the end (the bytes are pinned in `codec` tests).
 
 use super::Millis;
-use super::ids::{OrderId, Sku, WarehouseId};
+use super::ids::{OrderId, SaleId, Sku, WarehouseId};
 use super::order::{Order, OrderEvent, StatusChange};
+use super::sale::{Sale, SaleMark};
 use super::warehouse::Warehouse;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,32 @@ pub enum Entry {
         events: Vec<OrderEvent>,
         changes: Vec<StatusChange>,
     },
+    /// A flash sale created or changed (`PUT /v1/sales/{id}`).
+    SaleUpserted {
+        sale: Sale,
+    },
+    /// What the engine recorded about a sale: started or ended (by its clock), sold out.
+    SaleMarked {
+        sale_id: SaleId,
+        mark: SaleMark,
+        at: Millis,
+    },
+    /// A placement, as `OrderPlaced`, of an order that counts toward the named sales: its
+    /// units of each sale's SKU are held by its customer until the order is cancelled.
+    OrderPlacedInSale {
+        order: std::sync::Arc<Order>,
+        sales: Vec<SaleId>,
+    },
+}
+
+impl Entry {
+    /// The order a placement record placed (`OrderPlaced` or `OrderPlacedInSale`).
+    pub fn placed_order(&self) -> Option<&std::sync::Arc<Order>> {
+        match self {
+            Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order),
+            _ => None,
+        }
+    }
 }
 
 /// The first successful response to a request that carried an `Idempotency-Key`, logged in the

@@ -15,10 +15,11 @@ use super::expiry::queue::Expiry;
 use super::feed::Feed;
 use super::gateway::PaymentGateway;
 use super::idempotency::Idempotency;
+use super::sales::registry::SaleRegistry;
 use super::settler::queue::SettleQueue;
 use super::subscriber::registry::Subscribers;
 use crate::codec;
-use crate::domain::{Record, Warehouse, WarehouseId};
+use crate::domain::{Order, Record, Warehouse, WarehouseId};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -50,6 +51,9 @@ pub(crate) struct Core {
     /// still need, within a bound).
     pub(crate) subscribers: Subscribers,
     pub(crate) counters: Counters,
+    /// Every flash-sale decision's state (a leaf: `sales/registry.rs`). Shared (`Arc`) so a
+    /// placement's held allowance can give itself back when dropped.
+    pub(crate) sales: Arc<SaleRegistry>,
     pub(crate) closed: AtomicBool,
     /// Actors that ended without storing their state (a panic). Shared with every mailbox,
     /// which counts its own death. Once it is non-zero the engine acknowledges nothing more:
@@ -88,6 +92,7 @@ impl Core {
             lsn,
             bytes,
             record: Some(record),
+            updated: None,
         })
     }
 
@@ -146,12 +151,25 @@ pub(crate) struct Durable {
     /// Encoded size, what the feed's byte bound counts.
     bytes: usize,
     record: Option<Arc<Record>>,
+    /// The order an `OrderUpdated` record left, from which the feed computes the record's
+    /// stock changes (`domain::stock_changes`).
+    updated: Option<Arc<Order>>,
+}
+
+impl Durable {
+    /// Names the order this (`OrderUpdated`) record left.
+    pub(crate) fn updated(mut self, order: Arc<Order>) -> Durable {
+        self.updated = Some(order);
+        self
+    }
 }
 
 impl Drop for Durable {
     fn drop(&mut self) {
         if let Some(record) = self.record.take() {
-            self.core.feed.publish(self.lsn, record, self.bytes);
+            self.core
+                .feed
+                .publish(self.lsn, record, self.bytes, self.updated.take());
         }
     }
 }

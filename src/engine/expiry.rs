@@ -58,6 +58,7 @@ pub(crate) async fn run(orders: Weak<Orders>) {
             let orders = o.clone();
             tokio::spawn(async move {
                 settle(&orders, d).await;
+                orders.core().expiry.finished();
                 drop(permit);
                 orders.core().expiry.wake(); // a slot is free: expiries left due may go now
             });

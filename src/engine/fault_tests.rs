@@ -99,6 +99,7 @@ fn one_unit_of_a() -> NewOrder {
         },
         billing_address: None,
         reservation_ttl_ms: RESERVATION_TTL_MS_DEFAULT,
+        extras: Default::default(),
     }
 }
 

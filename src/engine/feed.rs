@@ -11,9 +11,15 @@
 //! bounded amount of memory however large the records are: one further behind is told it
 //! lagged and the event stream closes it (the client resumes from the log).
 
-use crate::domain::{Entry, FastMap, OrderId, OrderStatus, Record, UserId};
+mod indexes;
+
+pub(crate) use indexes::Indexes;
+pub use indexes::OrderFilter;
+
+use crate::domain::stock_changes::{PairFigures, StockFigures, record_deltas};
+use crate::domain::{Order, OrderId, OrderStatus, Record, Sku, WarehouseId};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 pub use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -23,68 +29,9 @@ use tokio::sync::watch;
 pub struct Committed {
     pub lsn: u64,
     pub record: Arc<Record>,
-}
-
-/// Orders by user and by status, newest (highest number) first.
-#[derive(Default)]
-pub(crate) struct Indexes {
-    all: BTreeSet<u64>,
-    by_user: FastMap<UserId, BTreeSet<u64>>,
-    by_status: FastMap<OrderStatus, BTreeSet<u64>>,
-    status_of: FastMap<u64, OrderStatus>,
-}
-
-impl Indexes {
-    pub(crate) fn insert(&mut self, id: OrderId, user: &UserId, status: OrderStatus) {
-        self.all.insert(id.0);
-        self.by_user.entry(user.clone()).or_default().insert(id.0);
-        self.by_status.entry(status).or_default().insert(id.0);
-        self.status_of.insert(id.0, status);
-    }
-
-    fn set_status(&mut self, id: OrderId, status: OrderStatus) {
-        if let Some(old) = self.status_of.insert(id.0, status)
-            && let Some(set) = self.by_status.get_mut(&old)
-        {
-            set.remove(&id.0);
-        }
-        self.by_status.entry(status).or_default().insert(id.0);
-    }
-
-    pub(crate) fn fold(&mut self, record: &Record) {
-        match &record.entry {
-            Entry::OrderPlaced { order } => self.insert(order.id, &order.user_id, order.status),
-            Entry::OrderUpdated { order_id, changes, .. } => {
-                if let Some(last) = changes.last() {
-                    self.set_status(*order_id, last.to);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Up to `limit` ids, newest first, strictly older than `before`, matching the filters.
-    pub(crate) fn list(
-        &self,
-        user: Option<&UserId>,
-        status: Option<OrderStatus>,
-        before: Option<OrderId>,
-        limit: usize,
-    ) -> Vec<OrderId> {
-        let upper = before.map(|b| b.0).unwrap_or(u64::MAX);
-        let empty = BTreeSet::new();
-        let base: &BTreeSet<u64> = match (user, status) {
-            (Some(u), _) => self.by_user.get(u).unwrap_or(&empty),
-            (None, Some(s)) => self.by_status.get(&s).unwrap_or(&empty),
-            (None, None) => &self.all,
-        };
-        base.range(..upper)
-            .rev()
-            .filter(|id| status.is_none_or(|s| self.status_of.get(id) == Some(&s)))
-            .take(limit)
-            .map(|id| OrderId(*id))
-            .collect()
-    }
+    /// The figures of every pair the record changed, after it (the feed's fold, in LSN
+    /// order); `None` for a record read back from the log, whose reader folds them itself.
+    pub figures: Option<Arc<[PairFigures]>>,
 }
 
 pub(crate) struct Feed {
@@ -103,8 +50,16 @@ pub(crate) struct Feed {
 struct Reorder {
     /// The next LSN to publish; everything below it has been published.
     next: u64,
-    waiting: BTreeMap<u64, (Arc<Record>, usize)>,
+    /// Records durable out of order.
+    waiting: BTreeMap<u64, Waiting>,
+    /// Every pair's figures as the fold of the published records (`domain::stock_changes`):
+    /// under the same lock as `next`, so a subscriber can take both at one position.
+    figures: StockFigures,
 }
+
+/// A record durable ahead of its turn: the record, its encoded size and the order an update
+/// left (its stock changes are computed from it).
+type Waiting = (Arc<Record>, usize, Option<Arc<Order>>);
 
 /// The newest published records, bounded in count and in bytes: what a subscriber that is
 /// behind can still catch up on. One that falls further behind is told how many records it
@@ -160,11 +115,13 @@ pub struct ReplayPermit {
 }
 
 impl Feed {
-    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes) -> Feed {
+    /// `figures` are the pairs' figures as of `next_lsn - 1` (the recovered state's).
+    pub(crate) fn new(next_lsn: u64, limits: FeedLimits, indexes: Indexes, figures: StockFigures) -> Feed {
         Feed {
             order: Mutex::new(Reorder {
                 next: next_lsn,
                 waiting: BTreeMap::new(),
+                figures,
             }),
             retained: Arc::new(RwLock::new(Retained {
                 records: VecDeque::new(),
@@ -189,19 +146,26 @@ impl Feed {
     }
 
     /// Publishes durable record `lsn` (`bytes` long, encoded), and every buffered one that
-    /// follows it in sequence.
-    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize) {
+    /// follows it in sequence. `updated` is the order an `OrderUpdated` record left (its stock
+    /// changes are computed from it).
+    pub(crate) fn publish(&self, lsn: u64, record: Arc<Record>, bytes: usize, updated: Option<Arc<Order>>) {
         let mut order = self.order.lock();
         assert!(lsn >= order.next, "record {lsn} published twice");
-        order.waiting.insert(lsn, (record, bytes));
+        order.waiting.insert(lsn, (record, bytes, updated));
         let before = order.next;
         loop {
             let next = order.next;
-            let Some((record, bytes)) = order.waiting.remove(&next) else {
+            let Some((record, bytes, updated)) = order.waiting.remove(&next) else {
                 break;
             };
             self.indexes.write().fold(&record);
-            self.retained.write().push(Committed { lsn: next, record }, bytes);
+            let figures = order.figures.apply(record_deltas(&record.entry, updated.as_deref()));
+            let committed = Committed {
+                lsn: next,
+                record,
+                figures: Some(figures.into()),
+            };
+            self.retained.write().push(committed, bytes);
             order.next += 1;
         }
         if order.next > before {
@@ -218,9 +182,24 @@ impl Feed {
         self.published.send_replace(order.next - 1);
     }
 
+    /// The status of each order as of the published records (None: not published yet).
+    pub(crate) fn statuses(&self, ids: impl Iterator<Item = OrderId>) -> Vec<Option<OrderStatus>> {
+        let indexes = self.indexes.read();
+        ids.map(|id| indexes.status(id)).collect()
+    }
+
     /// Highest LSN published so far (0 if none).
     pub(crate) fn published_lsn(&self) -> u64 {
         self.order.lock().next - 1
+    }
+
+    /// The figures of `pairs` as of the newest published record, and that record's LSN: where
+    /// a stream replaying history computes its starting figures back from. Only the pairs
+    /// asked for are read, so the lock that publishing takes is held for as many lookups.
+    pub(crate) fn figures_of(&self, pairs: &[(Sku, WarehouseId)]) -> (u64, Vec<(u64, u64)>) {
+        let order = self.order.lock();
+        let figures = pairs.iter().map(|(sku, wh)| order.figures.get(sku, wh)).collect();
+        (order.next - 1, figures)
     }
 
     /// A subscription to every record published from now on, and the LSN published before it.

@@ -13,6 +13,8 @@
 //!   `idempotency.rs`, `expiry/queue.rs`, `settler/queue.rs`: leaves;
 //! - `core.rs`: the log shell (`Core::append`, `Durable`), shared by everything above it;
 //! - `pairs.rs`, then `orders.rs` (with `orders/payment.rs`): the actors and their registries;
+//! - `sales/registry.rs`: the flash-sale desk (a leaf the core holds); `sales.rs`: sale
+//!   definitions, the sale clock and figures;
 //! - `placement.rs`, `warehouses.rs`, `views.rs`, `expiry.rs`, `settler.rs`: what drives or
 //!   reads the actors; `replay.rs`, `snapshot.rs`: the fold of the log;
 //! - `recovery.rs`: opens the directory and builds everything; this file: the handle.
@@ -33,6 +35,7 @@ mod pairs;
 mod placement;
 mod recovery;
 mod replay;
+mod sales;
 mod settler;
 mod snapshot;
 mod subscriber;
@@ -42,20 +45,22 @@ mod warehouses;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{EngineConfig, SUBSCRIBER_RETENTION_BYTES_MAX};
 pub use error::{Actor, Busy, EngineError, GatewayCall, OpenError, OutcomeUnknown, Unavailable, UnknownCause};
-pub use feed::{Committed, RecvError, ReplayPermit, Subscription};
+pub use feed::{Committed, OrderFilter, RecvError, ReplayPermit, Subscription};
 pub use gateway::{PaymentGateway, SimulatedGateway, SimulatedGatewayConfig};
 pub use idempotency::{Claim, IdemSpec, IdempotencyLimits, KeyHold, RETENTION_MS, Render};
 pub use orders::{OrderOutcome, OrderRequest};
 pub use pairs::PairView;
+pub use sales::{SalePhase, SaleView};
 pub use settler::{SETTLE_DELAY_MS_MAX, SETTLE_DELAY_MS_MIN, Unsettled};
 pub use subscriber::registry::{SUBSCRIBER_NAME_BYTES_MAX, SubscriberError, SubscriberInfo};
 pub use subscriber::{LogSubscriber, SubscriberAcker};
-pub use views::{EngineStats, SkuView};
+pub use views::{EngineStats, PAIR_SCAN_MAX, PairFilter, SkuView};
 pub use warehouses::WarehouseInput;
 
 use self::core::{Core, run_detached};
 use crate::domain::order::NewOrder;
-use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, Sku, UserId, Warehouse, WarehouseId};
+use crate::domain::sale::{Sale, SaleInput};
+use crate::domain::{EngineState, Millis, Order, OrderId, OrderStatus, SaleId, Sku, UserId, Warehouse, WarehouseId};
 use orders::Orders;
 use pairs::{Change, Pairs};
 use placement::Placement;
@@ -96,6 +101,20 @@ impl Engine {
     /// working on, with when it tries next.
     pub fn unsettled_payments(&self) -> Vec<Unsettled> {
         self.core.settler.snapshot()
+    }
+
+    /// True when no reservation expiry and no payment settlement is due at the clock's `now`
+    /// or being carried out: the background work a move of the clock started is done. What a
+    /// simulation driving a `ManualClock` waits for before it checks the state.
+    pub fn background_idle(&self) -> bool {
+        let now = self.core.clock.now();
+        self.core.expiry.idle_at(now)
+            && self
+                .core
+                .settler
+                .snapshot()
+                .iter()
+                .all(|u| u.due_at.is_some_and(|at| at > now))
     }
 
     /// Claims an idempotency key for a request with `fingerprint`: waits while another
@@ -166,6 +185,17 @@ impl Engine {
         views::sku(&self.pairs, sku).await
     }
 
+    /// A page of the stock catalogue (`views::pairs_page`): pairs in (sku, warehouse) order
+    /// after `after`, matching `filter`, and the key to continue after (None at the end).
+    pub async fn list_pairs(
+        &self,
+        filter: &PairFilter,
+        after: Option<(Sku, WarehouseId)>,
+        limit: usize,
+    ) -> Result<(Vec<PairView>, Option<(Sku, WarehouseId)>), EngineError> {
+        views::pairs_page(&self.pairs, filter, after, limit).await
+    }
+
     /// Places an order: allocates, holds stock at every pair, commits the placement in one log
     /// record, then turns the holds into reservations. All lines or none.
     ///
@@ -187,6 +217,22 @@ impl Engine {
         run_detached("placement", placement.place(new, idem)).await
     }
 
+    /// Creates or changes a flash sale (`domain::sale`). Cancellation-safe like
+    /// [`Engine::place_order`].
+    pub async fn upsert_sale(&self, input: SaleInput, idem: Option<IdemSpec<Sale>>) -> Result<Sale, EngineError> {
+        run_detached("sale", sales::upsert(self.core.clone(), input, idem)).await
+    }
+
+    /// A sale with its live figures.
+    pub fn sale(&self, id: &SaleId) -> Option<SaleView> {
+        sales::view(&self.core, &self.pairs, id)
+    }
+
+    /// Every sale's id, ascending.
+    pub fn sale_ids(&self) -> Vec<SaleId> {
+        sales::ids(&self.core)
+    }
+
     pub async fn order(&self, id: OrderId) -> Result<Arc<Order>, EngineError> {
         self.orders.get(id).await
     }
@@ -200,7 +246,23 @@ impl Engine {
         cursor: Option<OrderId>,
         limit: usize,
     ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
-        views::orders(&self.core, &self.orders, user, status, cursor, limit).await
+        let filter = OrderFilter {
+            user: user.cloned(),
+            status,
+            ..Default::default()
+        };
+        self.search_orders(&filter, cursor, limit).await
+    }
+
+    /// Orders matching `filter`, newest first, strictly older than `cursor`: the page and the
+    /// cursor of the next page (None at the end). What each filter costs: `feed/indexes.rs`.
+    pub async fn search_orders(
+        &self,
+        filter: &OrderFilter,
+        cursor: Option<OrderId>,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
+        views::orders(&self.core, &self.orders, filter, cursor, limit).await
     }
 
     /// Runs a lifecycle request on an order.
@@ -216,6 +278,13 @@ impl Engine {
     /// A receiver of every record made durable from now on, and the last LSN before it.
     pub fn subscribe(&self) -> (Subscription, u64) {
         self.core.feed.subscribe()
+    }
+
+    /// The (on_hand, reserved) of `pairs` in the fold of `domain::stock_changes` as of the
+    /// newest published record, and its LSN: where a stream replaying history computes its
+    /// figures back from.
+    pub fn stock_figures_of(&self, pairs: &[(Sku, WarehouseId)]) -> (u64, Vec<(u64, u64)>) {
+        self.core.feed.figures_of(pairs)
     }
 
     /// Opens the durable log subscriber `name` at its stored position; one that has none is
@@ -237,6 +306,12 @@ impl Engine {
     /// Every registered subscriber's position and lag.
     pub fn subscribers(&self) -> Vec<SubscriberInfo> {
         subscriber::infos(&self.core)
+    }
+
+    /// The highest LSN published to subscribers (0 if none): how far a reader of the log can
+    /// be, to measure its lag.
+    pub fn published_lsn(&self) -> u64 {
+        self.core.feed.published_lsn()
     }
 
     /// Leave to replay history from the log for an event stream, or `Busy` when
@@ -277,6 +352,12 @@ impl Engine {
         replay::fold_log(&self.core.wal, self.core.config.idempotency)
             .map(|(s, _)| s)
             .map_err(EngineError::Open)
+    }
+
+    /// The newest snapshot's state (the empty state if there is none), without the log after
+    /// it: where a projection of the log starts (blocking; use from `spawn_blocking`).
+    pub fn snapshot_state(&self) -> Result<EngineState, EngineError> {
+        replay::snapshot_state(&self.core.wal).map_err(EngineError::Open)
     }
 
     /// Takes a snapshot now (blocking the calling task's thread; use from `spawn_blocking`).

@@ -16,10 +16,11 @@ use super::idempotency::IdemSpec;
 use super::pairs::{PairMsg, Pairs};
 use super::settler::queue::SETTLE_DELAY_MS_MIN;
 use super::warehouses;
-use crate::domain::order::LineQty;
+use crate::domain::order::{LineQty, OrderEdit};
+use crate::domain::sale::units_cancelled;
 use crate::domain::{
-    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, Record, Rejection,
-    WarehouseId, apply_order_events,
+    Entry, FastMap, IdempotencyRecord, Millis, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Record,
+    Rejection, WarehouseId, apply_order_events,
 };
 use parking_lot::RwLock;
 use rust_decimal::Decimal;
@@ -66,6 +67,28 @@ pub enum OrderRequest {
         amount: Decimal,
         return_id: Option<String>,
         reason: String,
+    },
+    /// Refund return `return_id` by its value (what its units are worth, less what was refunded
+    /// for it), at most what is refundable.
+    RefundReturn {
+        return_id: String,
+        reason: String,
+    },
+    /// Cancel some open units (reserved, in no shipment): their stock is released and what of
+    /// their value was captured is refunded.
+    CancelItems {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    /// Shipments for some open units.
+    FulfillItems {
+        items: Vec<LineQty>,
+    },
+    /// Note, tags, metadata, shipping address; `actor` names who asked (for the history).
+    Edit {
+        /// Boxed: the largest command by far, and rare.
+        edit: Box<OrderEdit>,
+        actor: String,
     },
 }
 
@@ -341,6 +364,17 @@ impl OrderActor {
         let cmd = match request {
             OrderRequest::Pay { token } => return self.pay(token, idem).await,
             OrderRequest::Cancel { reason } => return self.cancel(reason, idem).await,
+            OrderRequest::CancelItems { items, reason } => return self.cancel_items(items, reason, idem).await,
+            OrderRequest::RefundReturn { return_id, reason } => {
+                let idx = self.order.find_return(&return_id)?;
+                let amount = self.order.return_value(idx).min(self.order.refundable());
+                let ask = RefundAsk {
+                    amount,
+                    return_id: Some(return_id),
+                    reason,
+                };
+                return self.refund(ask, idem).await;
+            }
             OrderRequest::Refund {
                 amount,
                 return_id,
@@ -355,6 +389,11 @@ impl OrderActor {
             }
             OrderRequest::Fulfill => OrderCommand::StartFulfillment {
                 carriers: self.carriers(),
+                items: None,
+            },
+            OrderRequest::FulfillItems { items } => OrderCommand::StartFulfillment {
+                carriers: self.carriers(),
+                items: Some(items),
             },
             OrderRequest::Ship {
                 shipment_id,
@@ -371,6 +410,7 @@ impl OrderActor {
                 OrderCommand::RequestReturn { items, reason }
             }
             OrderRequest::ApproveReturn { return_id } => OrderCommand::ApproveReturn { return_id },
+            OrderRequest::Edit { edit, actor } => OrderCommand::Edit { edit, actor },
             OrderRequest::RejectReturn { return_id, reason } => OrderCommand::RejectReturn { return_id, reason },
             OrderRequest::ReceiveReturn {
                 return_id,
@@ -439,6 +479,7 @@ impl OrderActor {
             declined,
         };
         let idempotency = idempotency(&outcome, self.core.clock.now());
+        let cancelled_units = units_cancelled(&events);
         let record = Record {
             entry: Entry::OrderUpdated {
                 order_id: self.order.id,
@@ -448,8 +489,16 @@ impl OrderActor {
             idempotency,
         };
         // Published when `durable` drops, after the order and the pairs have the change.
-        let durable = self.core.append(record).await?;
+        #[cfg(debug_assertions)]
+        later_effects_agree(&outcome.order, &record, &effects);
+        let durable = self.core.append(record).await?.updated(outcome.order.clone());
+        let cancelled = outcome.order.status == OrderStatus::Cancelled && self.order.status != OrderStatus::Cancelled;
         self.order = outcome.order.clone();
+        // Durable: units cancelled, or all of them if the order was, go back to the
+        // customer's allowance in any sale of the order (as replay folds the record).
+        self.core
+            .sales
+            .order_updated(self.order.id, &cancelled_units, cancelled);
         for (sku, wh, effect) in effects {
             let pair = self.pairs.get_or_create(&sku, &wh);
             // Durable already: the pair must hear of it, however long its mailbox is. Only a
@@ -459,4 +508,23 @@ impl OrderActor {
         drop(durable);
         Ok(outcome)
     }
+}
+
+/// The argument of `domain::stock_changes`: an update's stock changes computed from the order
+/// it left are the ones computed, event by event, from the order before it.
+#[cfg(debug_assertions)]
+fn later_effects_agree(
+    after: &Order,
+    record: &Record,
+    effects: &[(crate::domain::Sku, WarehouseId, crate::domain::InventoryEffect)],
+) {
+    use crate::domain::order::inventory_effects;
+    let Entry::OrderUpdated { events, .. } = &record.entry else {
+        return;
+    };
+    let later: Vec<_> = events.iter().flat_map(|ev| inventory_effects(after, ev)).collect();
+    assert_eq!(
+        later, effects,
+        "stock changes computed from the order after an update differ"
+    );
 }

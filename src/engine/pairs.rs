@@ -13,9 +13,9 @@ use super::core::{Core, Durable, SendFail};
 use super::error::{Actor, Busy, EngineError, Unavailable};
 use super::idempotency::IdemSpec;
 use crate::domain::inventory::{InventoryRejection, ON_HAND_MAX};
+use crate::domain::rejection::BelowReserved;
 use crate::domain::{
-    Entry, FastMap, FieldError, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, ShortLine, Sku,
-    WarehouseId,
+    Entry, FastMap, FieldError, Inventory, InventoryEffect, OrderId, PairLedger, Record, Rejection, Sku, WarehouseId,
 };
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
@@ -48,6 +48,26 @@ pub(crate) struct Pairs {
 struct Registry {
     by_key: FastMap<(Sku, WarehouseId), Arc<Pair>>,
     by_sku: FastMap<Sku, Vec<Arc<Pair>>>,
+    /// Every pair in (sku, warehouse) order, for the stock catalogue's pages (`range`). A
+    /// second index costs a tree node per pair; pairs are created rarely, so keeping it in
+    /// step is cheap, and a page is then a range read instead of a sort of every pair.
+    ordered: std::collections::BTreeMap<(Sku, WarehouseId), Arc<Pair>>,
+}
+
+/// A scan of the pairs in (sku, warehouse) order (see [`Pairs::range`]).
+pub(crate) struct PairScan {
+    /// The pairs that passed the key filters.
+    pub(crate) pairs: Vec<Arc<Pair>>,
+    /// The key of the last pair looked at, matching or not: where the next scan starts.
+    pub(crate) last: Option<(Sku, WarehouseId)>,
+    /// True if no pair after `last` can match.
+    pub(crate) done: bool,
+}
+
+impl Registry {
+    fn find(&self, sku: &Sku, wh: &WarehouseId) -> Option<&Arc<Pair>> {
+        self.by_sku.get(sku)?.iter().find(|p| p.warehouse_id == *wh)
+    }
 }
 
 impl Pairs {
@@ -57,6 +77,7 @@ impl Pairs {
         for ((sku, wh), inv) in inventory {
             let p = Arc::new(Pair::new(sku.clone(), wh.clone(), inv));
             registry.by_sku.entry(sku.clone()).or_default().push(p.clone());
+            registry.ordered.insert((sku.clone(), wh.clone()), p.clone());
             registry.by_key.insert((sku, wh), p);
         }
         Pairs {
@@ -65,8 +86,11 @@ impl Pairs {
         }
     }
 
+    /// Found through the SKU's few pairs rather than `by_key`: a lookup by `(Sku, WarehouseId)`
+    /// would clone both keys, two reference-count round trips on strings every placement of
+    /// a hot SKU shares.
     pub(crate) fn get(&self, sku: &Sku, wh: &WarehouseId) -> Option<Arc<Pair>> {
-        self.registry.read().by_key.get(&(sku.clone(), wh.clone())).cloned()
+        self.registry.read().find(sku, wh).cloned()
     }
 
     /// The pair for (sku, wh), created empty if it does not exist yet.
@@ -75,7 +99,7 @@ impl Pairs {
             return p;
         }
         let mut reg = self.registry.write();
-        if let Some(p) = reg.by_key.get(&(sku.clone(), wh.clone())) {
+        if let Some(p) = reg.find(sku, wh) {
             return p.clone();
         }
         // Share one allocation per name: the SKU's with its other pairs, the warehouse's with
@@ -93,9 +117,58 @@ impl Pairs {
             .map(|(k, _)| k.clone())
             .unwrap_or_else(|| wh.clone());
         let p = Arc::new(Pair::new(sku.clone(), wh.clone(), Default::default()));
-        reg.by_key.insert((sku.clone(), wh), p.clone());
+        reg.by_key.insert((sku.clone(), wh.clone()), p.clone());
+        reg.ordered.insert((sku.clone(), wh), p.clone());
         reg.by_sku.entry(sku).or_default().push(p.clone());
         p
+    }
+
+    /// Looks at up to `scan_max` pairs after `after` (or from the first whose SKU starts with
+    /// `prefix`), in (sku, warehouse) order, and returns those whose SKU starts with `prefix`
+    /// and, if `wh` is given, that are at `wh`. Bounded work per call, however sparse the match.
+    pub(crate) fn range(
+        &self,
+        after: Option<&(Sku, WarehouseId)>,
+        prefix: Option<&Sku>,
+        wh: Option<&WarehouseId>,
+        scan_max: usize,
+    ) -> PairScan {
+        use std::ops::Bound;
+        let reg = self.registry.read();
+        // The smallest key of the prefix: its SKU with the smallest warehouse id there is
+        // ("-" sorts before every other key character).
+        let first = prefix.map(|p| (p.clone(), WarehouseId::parse("-").expect("\"-\" is a valid key")));
+        let start = match (after, &first) {
+            (Some(a), Some(f)) if a < f => Bound::Included(f.clone()),
+            (Some(a), _) => Bound::Excluded(a.clone()),
+            (None, Some(f)) => Bound::Included(f.clone()),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut scan = PairScan {
+            pairs: Vec::new(),
+            last: None,
+            done: true,
+        };
+        for (scanned, (key, pair)) in reg.ordered.range((start, Bound::Unbounded)).enumerate() {
+            if prefix.is_some_and(|p| !key.0.as_str().starts_with(p.as_str())) {
+                return scan; // past the prefix: nothing further can match
+            }
+            if scanned == scan_max {
+                scan.done = false; // another key that may match is there
+                return scan;
+            }
+            scan.last = Some(key.clone());
+            if wh.is_none_or(|w| &key.1 == w) {
+                scan.pairs.push(pair.clone());
+            }
+        }
+        scan
+    }
+
+    /// True if some warehouse has (or had) a pair of `sku`: pairs are never forgotten, and a
+    /// refused first adjustment creates none.
+    pub(crate) fn knows_sku(&self, sku: &Sku) -> bool {
+        self.registry.read().by_sku.contains_key(sku)
     }
 
     /// Every pair of `sku`.
@@ -122,6 +195,31 @@ impl Pairs {
             }
         }
         out
+    }
+
+    /// Runs `f` with what each pair can still give by its hint (0 for a pair that does not
+    /// exist), read in place under the registry's read lock: no key is cloned, nothing is
+    /// allocated. `f` must not block.
+    pub(crate) fn with_hints<R>(&self, f: impl FnOnce(&dyn Fn(&Sku, &WarehouseId) -> u64) -> R) -> R {
+        let reg = self.registry.read();
+        let free_at = |sku: &Sku, wh: &WarehouseId| reg.find(sku, wh).map_or(0, |p| p.available_hint());
+        f(&free_at)
+    }
+
+    /// Whether some SKU of `want` (distinct SKUs, units wanted) has less in all its pairs, by
+    /// their hints, than is wanted of it.
+    pub(crate) fn any_short(&self, want: &[(&Sku, u64)]) -> bool {
+        let reg = self.registry.read();
+        want.iter().any(|(sku, q)| {
+            let total: u64 = reg
+                .by_sku
+                .get(*sku)
+                .into_iter()
+                .flatten()
+                .map(|p| p.available_hint())
+                .sum();
+            *q > total
+        })
     }
 
     /// Sends a pair message, activating the pair's actor as needed; waits at most
@@ -186,7 +284,14 @@ impl Pairs {
                     Change::Delta(d) => (empty.decide_adjust(d, 0), "delta"),
                     Change::Set(n) => (empty.decide_set(n, 0, 0), "on_hand"),
                 };
-                decided.map_err(|r| change_rejection(sku, r, field))?;
+                let at = PairView {
+                    sku: sku.clone(),
+                    warehouse_id: wh.clone(),
+                    on_hand: 0,
+                    reserved: 0,
+                    available: 0,
+                };
+                decided.map_err(|r| change_rejection(&at, r, field))?;
                 self.get_or_create(sku, wh)
             }
         };
@@ -455,19 +560,23 @@ impl PairActor {
     }
 
     fn rejection(&self, r: InventoryRejection, field: &'static str) -> EngineError {
-        change_rejection(&self.pair.sku, r, field)
+        change_rejection(&self.pair.view_of(self.ledger.inventory()), r, field)
     }
 }
 
 /// The answer to an adjustment or count of `sku` that was refused; `field` is the one the
 /// client sent (`delta` for an adjustment, `on_hand` for a count).
-fn change_rejection(sku: &Sku, r: InventoryRejection, field: &'static str) -> EngineError {
+/// `at` is the pair's view when it was refused (its on_hand and reserved are named).
+fn change_rejection(at: &PairView, r: InventoryRejection, field: &'static str) -> EngineError {
     match r {
-        InventoryRejection::Insufficient { requested, available } => Rejection::InsufficientStock(vec![ShortLine {
-            sku: sku.clone(),
+        InventoryRejection::Insufficient { requested, available } => Rejection::BelowReserved(BelowReserved {
+            sku: at.sku.clone(),
+            warehouse_id: at.warehouse_id.clone(),
             requested,
-            available,
-        }])
+            removable: available,
+            on_hand: at.on_hand,
+            reserved: at.reserved,
+        })
         .into(),
         InventoryRejection::OutOfRange => Rejection::Validation(vec![FieldError::new(
             field,

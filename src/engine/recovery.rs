@@ -13,8 +13,10 @@ use super::idempotency::Idempotency;
 use super::orders::Orders;
 use super::pairs::Pairs;
 use super::replay::fold_log;
+use super::sales::registry::SaleRegistry;
 use super::subscriber::registry::Subscribers;
-use super::{expiry, settler, snapshot};
+use super::{expiry, sales, settler, snapshot};
+use crate::domain::stock_changes::StockFigures;
 use crate::domain::{EngineState, OrderStatus};
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -75,6 +77,7 @@ pub(crate) async fn open(
     core.counters.recovered_records.store(replayed, Ordering::Relaxed);
     tokio::spawn(expiry::run(Arc::downgrade(&orders)));
     tokio::spawn(snapshot::snapshot_loop(Arc::downgrade(&core)));
+    tokio::spawn(sales::run_clock(Arc::downgrade(&core)));
     settler::start(&orders);
     Ok(Recovered {
         core,
@@ -169,20 +172,22 @@ fn build(
     let mut orders = Vec::with_capacity(ids.len());
     for id in ids {
         let order = state.orders.remove(&id).expect("listed above");
-        indexes.insert(order.id, &order.user_id, order.status);
+        indexes.insert(&order);
         if order.status == OrderStatus::PaymentPending {
             expiry.push((order.id, order.reservation_expires_at));
         }
         orders.push(order);
     }
     let idempotency = Idempotency::new(std::mem::take(&mut state.idempotency), config.idempotency, clock.now());
+    let figures = StockFigures::of_inventory(&state.inventory);
+    let sales = std::mem::take(&mut state.sales);
     let feed_limits = FeedLimits {
         records_max: config.feed_capacity,
         bytes_max: config.feed_bytes_max,
         replays_max: config.stream_replays_max,
     };
     let core = Arc::new(Core {
-        feed: Feed::new(state.next_lsn, feed_limits, indexes),
+        feed: Feed::new(state.next_lsn, feed_limits, indexes, figures),
         config,
         wal,
         clock,
@@ -195,6 +200,7 @@ fn build(
         settler: Default::default(),
         subscribers,
         counters: Counters::default(),
+        sales: Arc::new(SaleRegistry::new(sales)),
         closed: AtomicBool::new(false),
         dead_actors: Arc::new(AtomicU64::new(0)),
     });

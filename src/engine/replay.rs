@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 /// idempotent responses are folded into a table with `limits` and returned in
 /// `state.idempotency`, pruned to the retention as of the newest record.
 pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(EngineState, u64), OpenError> {
-    let mut state = match wal.load_latest_snapshot()? {
-        Some((next_lsn, blob)) => {
-            let s = codec::decode_snapshot(&blob).map_err(|source| OpenError::Snapshot { next_lsn, source })?;
-            assert_eq!(s.next_lsn, next_lsn, "snapshot tag and content disagree");
-            s
-        }
-        None => EngineState::new(),
-    };
+    let mut state = snapshot_state(wal)?;
     let (mut idempotency, mut evicted_early) = Table::from_map(std::mem::take(&mut state.idempotency), limits);
     let started = Instant::now();
     let mut last_report = Instant::now();
@@ -69,6 +62,19 @@ pub(crate) fn fold_log(wal: &wal::Wal, limits: IdempotencyLimits) -> Result<(Eng
     idempotency.prune(state.last_at);
     state.idempotency = idempotency.into_map();
     Ok((state, n))
+}
+
+/// The newest valid snapshot's state, or the empty state when there is none: where a fold
+/// of the log starts.
+pub(crate) fn snapshot_state(wal: &wal::Wal) -> Result<EngineState, OpenError> {
+    Ok(match wal.load_latest_snapshot()? {
+        Some((next_lsn, blob)) => {
+            let s = codec::decode_snapshot(&blob).map_err(|source| OpenError::Snapshot { next_lsn, source })?;
+            assert_eq!(s.next_lsn, next_lsn, "snapshot tag and content disagree");
+            s
+        }
+        None => EngineState::new(),
+    })
 }
 
 /// The replay's reader stage: reads, checks and decodes the records from `from` on and sends

@@ -219,6 +219,7 @@ fn read_log(core: &Core, from: u64, max: usize) -> Result<Vec<Committed>, Subscr
         out.push(Committed {
             lsn,
             record: Arc::new(record),
+            figures: None,
         });
     }
     Ok(out)

@@ -4,11 +4,11 @@
 
 use super::core::Core;
 use super::error::{EngineError, Unavailable};
-use super::feed::Committed;
+use super::feed::{Committed, OrderFilter};
 use super::orders::Orders;
 use super::pairs::{PairView, Pairs};
 use crate::codec;
-use crate::domain::{EngineState, Order, OrderId, OrderStatus, Rejection, Sku, UserId};
+use crate::domain::{EngineState, Order, OrderId, Rejection, Sku, WarehouseId};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,6 +19,22 @@ pub struct SkuView {
     pub total_available: u64,
     pub warehouses: Vec<PairView>,
 }
+
+/// What the stock catalogue lists: pairs whose SKU starts with `sku_prefix`, at
+/// `warehouse_id`, with fewer than `low_stock_below` units available (each filter optional).
+#[derive(Clone, Debug, Default)]
+pub struct PairFilter {
+    pub sku_prefix: Option<Sku>,
+    pub warehouse_id: Option<WarehouseId>,
+    pub low_stock_below: Option<u64>,
+}
+
+/// Most pairs one catalogue page looks at. A sparse filter (a rare low-stock level over a
+/// million pairs) then costs bounded work per request: the page comes back short, with a
+/// cursor to continue from.
+pub const PAIR_SCAN_MAX: usize = 10_000;
+/// Pairs looked at per registry read (the lock is not held while the pairs are read).
+const PAIR_SCAN_CHUNK: usize = 512;
 
 /// Counters for `/metrics`.
 #[derive(Clone, Debug, Default)]
@@ -72,12 +88,11 @@ pub(crate) async fn sku(pairs: &Pairs, sku: &Sku) -> Result<SkuView, EngineError
 pub(crate) async fn orders(
     core: &Core,
     orders: &Orders,
-    user: Option<&UserId>,
-    status: Option<OrderStatus>,
+    filter: &OrderFilter,
     cursor: Option<OrderId>,
     limit: usize,
 ) -> Result<(Vec<Arc<Order>>, Option<OrderId>), EngineError> {
-    let ids = core.feed.indexes.read().list(user, status, cursor, limit + 1);
+    let ids = core.feed.indexes.read().list(filter, cursor, limit + 1);
     let more = ids.len() > limit;
     let mut out = Vec::with_capacity(limit);
     for id in ids.into_iter().take(limit) {
@@ -91,6 +106,50 @@ pub(crate) async fn orders(
     }
     let next = if more { out.last().map(|o| o.id) } else { None };
     Ok((out, next))
+}
+
+/// A page of the stock catalogue: up to `limit` pairs matching `filter` after `after`, in
+/// (sku, warehouse) order, and the cursor of the next page (None at the end). A page may be
+/// short with a cursor when [`PAIR_SCAN_MAX`] pairs were looked at.
+pub(crate) async fn pairs_page(
+    pairs: &Pairs,
+    filter: &PairFilter,
+    after: Option<(Sku, WarehouseId)>,
+    limit: usize,
+) -> Result<(Vec<PairView>, Option<(Sku, WarehouseId)>), EngineError> {
+    let mut out: Vec<PairView> = Vec::with_capacity(limit.min(PAIR_SCAN_CHUNK));
+    let mut at = after;
+    let mut scanned = 0;
+    loop {
+        let chunk = PAIR_SCAN_CHUNK.min(PAIR_SCAN_MAX - scanned);
+        let scan = pairs.range(
+            at.as_ref(),
+            filter.sku_prefix.as_ref(),
+            filter.warehouse_id.as_ref(),
+            chunk,
+        );
+        scanned += chunk;
+        for p in &scan.pairs {
+            let view = pairs.view(p).await?;
+            if filter.low_stock_below.is_some_and(|n| view.available >= n) {
+                continue;
+            }
+            if out.len() == limit {
+                // One more matches: the page is full and there is a next one.
+                let last = out.last().map(|v| (v.sku.clone(), v.warehouse_id.clone()));
+                return Ok((out, last));
+            }
+            out.push(view);
+        }
+        if scan.done {
+            return Ok((out, None));
+        }
+        at = scan.last;
+        if scanned >= PAIR_SCAN_MAX {
+            // Looked at enough for one request: continue after the last pair looked at.
+            return Ok((out, at));
+        }
+    }
 }
 
 /// Durable records from `from` (inclusive) up to `to` (inclusive), at most `max`, read from
@@ -113,6 +172,7 @@ pub(crate) fn log(core: &Core, from: u64, to: u64, max: usize) -> Result<(u64, V
         out.push(Committed {
             lsn,
             record: Arc::new(record),
+            figures: None,
         });
     }
     Ok((first, out))
@@ -157,5 +217,6 @@ pub(crate) async fn live_state(core: &Core, pairs: &Pairs, orders: &Orders) -> R
         state.orders.insert(o.id, o);
     }
     state.idempotency = core.idempotency.export();
+    state.sales = core.sales.read(|d| d.state().clone());
     Ok(state)
 }

@@ -19,10 +19,15 @@
 //!    the subscriber to its acknowledged position and reconnects after a backoff (`Backoff`,
 //!    100 ms doubling to 30 s). Orders keep flowing meanwhile; the log keeps what the relay
 //!    still needs (within `subscriber_retention_bytes_max`), and the lag is a metric.
+//!
+//! `inventory.changed` carries the figures the SSE streams give it: a record from the feed
+//! carries the feed's; for records read back from the log the relay keeps the same fold a
+//! replaying stream keeps, seeded the same way (`api::log_figures::LogFigures`).
 
 use super::backoff::Backoff;
 use super::status::RelayStatus;
 use crate::api::api_event::{ApiEvent, EventMapper, envelope, event_id, record_at};
+use crate::api::log_figures::LogFigures;
 use crate::engine::{Committed, Engine, SubscriberAcker, SubscriberError};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -64,6 +69,34 @@ enum RelayError {
     Subscriber(#[from] SubscriberError),
     #[error("the confirmation task ended")]
     ConfirmTaskGone,
+    #[error("the log could not be read for the stock figures")]
+    LogRead,
+}
+
+/// Records to their events, with the figures the SSE streams give `inventory.changed`.
+struct Mapper {
+    engine: Engine,
+    events: EventMapper,
+    figures: LogFigures,
+}
+
+impl Mapper {
+    fn new(engine: Engine) -> Mapper {
+        Mapper {
+            events: EventMapper::new(engine.clone()),
+            figures: LogFigures::default(),
+            engine,
+        }
+    }
+
+    async fn events(&mut self, c: &Committed) -> Result<Vec<ApiEvent>, RelayError> {
+        let figures = self
+            .figures
+            .after(&self.engine, c)
+            .await
+            .map_err(|_| RelayError::LogRead)?;
+        Ok(self.events.events(c, &figures).await)
+    }
 }
 
 /// Starts the relay in a task of its own; it runs until `shutdown` turns true or the engine
@@ -96,7 +129,7 @@ impl Relay {
             }
         };
         let mut backoff = Backoff::new(RECONNECT_FIRST_MS, RECONNECT_MAX_MS);
-        let mut mapper = EventMapper::new(self.engine.clone());
+        let mut mapper = Mapper::new(self.engine.clone());
         loop {
             let outcome = tokio::select! {
                 r = self.connected(&mut sub, &mut mapper, &mut backoff) => r,
@@ -127,7 +160,7 @@ impl Relay {
     async fn connected(
         &self,
         sub: &mut crate::engine::LogSubscriber,
-        mapper: &mut EventMapper,
+        mapper: &mut Mapper,
         backoff: &mut Backoff,
     ) -> Result<std::convert::Infallible, RelayError> {
         let conn = Connection::connect(&self.config.url, ConnectionProperties::default()).await?;
@@ -170,7 +203,7 @@ struct InFlight {
 /// Publishes batch after batch; hands each batch's confirmations to the confirmation task.
 async fn publish_loop(
     sub: &mut crate::engine::LogSubscriber,
-    mapper: &mut EventMapper,
+    mapper: &mut Mapper,
     channel: &Channel,
     exchange: &ShortString,
     tx: &mpsc::Sender<InFlight>,
@@ -182,7 +215,7 @@ async fn publish_loop(
         };
         let mut confirms = Vec::with_capacity(batch.len() * 2);
         for c in &batch {
-            for (idx, ev) in mapper.events(c).await.iter().enumerate() {
+            for (idx, ev) in mapper.events(c).await?.iter().enumerate() {
                 let confirm = publish(channel, exchange, c, idx, ev).await?;
                 confirms.push((event_id(c.lsn, idx), confirm));
             }

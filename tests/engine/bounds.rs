@@ -55,7 +55,7 @@ async fn a_refused_adjustment_of_a_never_stocked_pair_leaves_no_pair() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, EngineError::Rejected(Rejection::InsufficientStock(lines)) if lines[0].available == 0),
+        matches!(&err, EngineError::Rejected(Rejection::BelowReserved(b)) if b.removable == 0 && b.on_hand == 0),
         "{err}"
     );
     let err = h

@@ -256,9 +256,12 @@ async fn adjustments_never_take_on_hand_below_reserved() {
         .adjust_inventory(key("a"), key("w"), -3, "shrink".into(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, EngineError::Rejected(Rejection::InsufficientStock(_))));
+    assert!(
+        matches!(&err, EngineError::Rejected(Rejection::BelowReserved(b)) if b.reserved == 3 && b.removable == 2),
+        "{err}"
+    );
     let err = h.engine.set_inventory(key("a"), key("w"), 2, None).await.unwrap_err();
-    assert!(matches!(err, EngineError::Rejected(Rejection::InsufficientStock(_))));
+    assert!(matches!(err, EngineError::Rejected(Rejection::BelowReserved(_))));
     let v = h
         .engine
         .adjust_inventory(key("a"), key("w"), -2, "shrink".into(), None)

@@ -1,6 +1,11 @@
-//! Engine tests through the async handle: one test binary, one module per scenario.
+//! Engine tests through the async handle: one test binary, one module per scenario
+//! (`sale_model`: flash sales under random bursts, cancels, payments, expiry and restarts).
 
+#[path = "../common/pg.rs"]
+mod pg;
 mod support;
+#[path = "../common/tables.rs"]
+mod tables;
 
 mod actors;
 mod arbitrary_bytes;
@@ -12,5 +17,8 @@ mod lifecycle;
 mod lost_log;
 mod model;
 mod payments;
+mod read_model;
+mod sale_model;
+mod simulation;
 mod snapshots;
 mod subscribers;

@@ -35,6 +35,12 @@ enum Op {
     Cancel {
         order: usize,
     },
+    /// Cancel `quantity` units of `sku` (those in no shipment).
+    CancelItems {
+        order: usize,
+        sku: usize,
+        quantity: u64,
+    },
     Fulfill {
         order: usize,
     },
@@ -77,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => prop::collection::vec((0..3usize, 1..5u64), 1..4).prop_map(|lines| Op::Place { lines }),
         1 => (0..4usize, prop::bool::weighted(0.2)).prop_map(|(order, decline)| Op::Pay { order, decline }),
         1 => (0..4usize).prop_map(|order| Op::Cancel { order }),
+        2 => (0..4usize, 0..3usize, 1..4u64).prop_map(|(order, sku, quantity)| Op::CancelItems { order, sku, quantity }),
         1 => (0..4usize).prop_map(|order| Op::Fulfill { order }),
         1 => (0..4usize).prop_map(|order| Op::Ship { order }),
         1 => (0..4usize).prop_map(|order| Op::Deliver { order }),
@@ -109,6 +116,9 @@ struct ModelOrder {
     /// Returns: sku, quantity, 0 requested / 1 approved / 2 rejected / 3 received.
     returns: Vec<(usize, u64, u8)>,
     total: Decimal,
+    /// Units placed, and the value of the units cancelled (no longer due).
+    units: u64,
+    cancelled: Decimal,
     captured: Decimal,
     refunded: Decimal,
 }
@@ -253,6 +263,8 @@ async fn run(ops: Vec<Op>) {
                             shipments: vec![],
                             returns: vec![],
                             total,
+                            units,
+                            cancelled: Decimal::ZERO,
                             captured: Decimal::ZERO,
                             refunded: Decimal::ZERO,
                         });
@@ -277,7 +289,7 @@ async fn run(ops: Vec<Op>) {
                         m.release(order);
                     } else {
                         o.status = OrderStatus::Confirmed;
-                        o.captured = o.total;
+                        o.captured = o.total - o.cancelled;
                     }
                 }
             }
@@ -299,6 +311,9 @@ async fn run(ops: Vec<Op>) {
                     m.release(order);
                 }
             }
+            Op::CancelItems { order, sku, quantity } if order < m.orders.len() => {
+                cancel_items(&h, &mut m, order, sku, quantity, &ctx).await
+            }
             Op::Fulfill { order } if order < m.orders.len() => {
                 let r = h
                     .engine
@@ -317,7 +332,7 @@ async fn run(ops: Vec<Op>) {
                             .collect();
                         o.shipments.push((w, items, 0));
                     }
-                    let mut by_wh: Vec<usize> = o.alloc.iter().map(|a| a.1).collect();
+                    let mut by_wh: Vec<usize> = o.alloc.iter().filter(|a| a.2 > 0).map(|a| a.1).collect();
                     by_wh.sort();
                     by_wh.dedup();
                     assert_eq!(o.shipments.len(), by_wh.len(), "{ctx}: one shipment per warehouse");
@@ -479,23 +494,34 @@ async fn run(ops: Vec<Op>) {
                     reason: "goodwill".into(),
                 };
                 let r = h.engine.order_request(o.id, req, None).await;
-                let ok = matches!(
+                let after_delivery = matches!(
                     o.status,
                     OrderStatus::Delivered
                         | OrderStatus::ReturnRequested
                         | OrderStatus::ReturnApproved
                         | OrderStatus::ReturnRejected
                         | OrderStatus::PartiallyRefunded
-                ) && amount <= o.captured - o.refunded;
+                );
+                // Before delivery a refund is goodwill: allowed from confirmation, no status change.
+                let before_delivery = matches!(
+                    o.status,
+                    OrderStatus::Confirmed
+                        | OrderStatus::Processing
+                        | OrderStatus::PartiallyShipped
+                        | OrderStatus::Shipped
+                );
+                let ok = (after_delivery || before_delivery) && amount <= o.captured - o.refunded;
                 assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
                 if ok {
                     let o = &mut m.orders[order];
                     o.refunded += amount;
-                    o.status = if o.refunded == o.captured {
-                        OrderStatus::Refunded
-                    } else {
-                        OrderStatus::PartiallyRefunded
-                    };
+                    if after_delivery {
+                        o.status = if o.refunded == o.captured {
+                            OrderStatus::Refunded
+                        } else {
+                            OrderStatus::PartiallyRefunded
+                        };
+                    }
                 }
             }
             _ => continue,
@@ -529,6 +555,55 @@ async fn run(ops: Vec<Op>) {
         before,
         "restart must restore the same state"
     );
+}
+
+/// `CancelItems` in the model: units of a SKU in no shipment (with full fulfilment, only
+/// before it), taken from the farthest warehouse first (the allocation's last), released; their
+/// value (2.50 each and their share of the 1.50 tax, rounded down to cents) no longer due and
+/// refunded if captured. Cancelling every unit of an order without shipments cancels it.
+async fn cancel_items(h: &Harness, m: &mut Model, order: usize, sku: usize, quantity: u64, ctx: &str) {
+    let o = &m.orders[order];
+    let req = OrderRequest::CancelItems {
+        items: vec![LineQty {
+            sku: key(SKUS[sku]),
+            quantity,
+        }],
+        reason: "short".into(),
+    };
+    let r = h.engine.order_request(o.id, req, None).await;
+    let open: u64 = if o.shipments.is_empty() {
+        o.alloc.iter().filter(|a| a.0 == sku).map(|a| a.2).sum()
+    } else {
+        0
+    };
+    let state_ok = matches!(
+        o.status,
+        OrderStatus::PaymentPending | OrderStatus::Confirmed | OrderStatus::Processing | OrderStatus::PartiallyShipped
+    );
+    let ok = state_ok && quantity <= open;
+    assert_eq!(r.is_ok(), ok, "{ctx}: {r:?}");
+    if !ok {
+        return;
+    }
+    let mut left = quantity;
+    for a in m.orders[order].alloc.iter_mut().rev().filter(|a| a.0 == sku) {
+        let take = a.2.min(left);
+        a.2 -= take;
+        left -= take;
+        m.pairs.get_mut(&(a.0, a.1)).unwrap().reserved -= take;
+    }
+    let o = &mut m.orders[order];
+    if o.alloc.iter().all(|a| a.2 == 0) {
+        o.status = OrderStatus::Cancelled;
+        o.refunded = o.captured;
+        return;
+    }
+    let lines = Decimal::from(quantity) * money("2.50");
+    let share = money("1.50") * lines / (Decimal::from(o.units) * money("2.50"));
+    let value = (lines + share).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
+    let value = value.min(o.total - o.cancelled);
+    o.cancelled += value;
+    o.refunded += value.min(o.captured - o.refunded);
 }
 
 proptest! {

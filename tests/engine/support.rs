@@ -183,6 +183,7 @@ pub fn new_order(user: &str, lines: &[(&str, u64, &str)]) -> NewOrder {
         shipping_address: address(None),
         billing_address: None,
         reservation_ttl_ms: RESERVATION_TTL_MS_DEFAULT,
+        extras: Default::default(),
     }
 }
 

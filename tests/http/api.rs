@@ -379,10 +379,31 @@ async fn insufficient_stock_reserves_nothing() {
     assert_eq!(e["lines"], json!([{"sku": "sku-1", "requested": 7, "available": 6}]));
     assert_eq!(t.pair("sku-2", "east").await["reserved"], 0);
     assert_eq!(t.pair("sku-1", "east").await["reserved"], 0);
+    // A SKU no warehouse ever stocked is a typo, not "sold out" (issue 11).
     let e = t
-        .order("u1", &[("sku-404", 1)])
+        .order("u1", &[("sku-1", 1), ("sku-404", 1)])
         .await
-        .problem(409, "insufficient_stock");
+        .problem(422, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "items[1].sku", "{e}");
+    assert!(
+        e["errors"][0]["message"].as_str().unwrap().contains("unknown SKU"),
+        "{e}"
+    );
+    assert_eq!(t.pair("sku-1", "east").await["reserved"], 0);
+    // A known SKU at zero is still sold out.
+    t.post(
+        "/v1/inventory/adjustments",
+        json!({"sku": "sku-0", "warehouse_id": "east", "delta": 1}),
+    )
+    .await
+    .ok(200);
+    t.post(
+        "/v1/inventory/adjustments",
+        json!({"sku": "sku-0", "warehouse_id": "east", "delta": -1}),
+    )
+    .await
+    .ok(200);
+    let e = t.order("u1", &[("sku-0", 1)]).await.problem(409, "insufficient_stock");
     assert_eq!(e["lines"][0]["available"], 0);
 }
 

@@ -1,4 +1,4 @@
-//! Arbitrary request bodies never make the server fail: every POST and PUT, sent random
+//! Arbitrary request bodies never make the server fail: every POST, PUT and PATCH, sent random
 //! bytes, random JSON, or a valid body with one field replaced, removed or added, answers
 //! with a success or a client error in `problem+json`, never a 5xx (a panic in a handler or
 //! in the task carrying a request out shows up as one) and never a hang.
@@ -179,6 +179,11 @@ async fn routes(t: &TestApp) -> Vec<(Method, String, Value)> {
         (Method::PUT, "/v1/inventory/sku-2/east".into(), json!({"on_hand": 5})),
         post("/v1/orders".into(), order_body("u2", &[("sku-1", 1)])),
         post(format!("{base}/payments"), json!({"token": "tok_visa"})),
+        (
+            Method::PATCH,
+            base.clone(),
+            json!({"note": "n", "tags": ["vip"], "metadata": {"k": "v", "gone": null}}),
+        ),
         post(format!("{base}/cancel"), json!({"reason": "x"})),
         post(format!("{base}/fulfillments"), json!({})),
         post(

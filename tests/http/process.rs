@@ -38,10 +38,10 @@ fn command(dir: &Path, listen: &str, extra: &[&str]) -> Command {
 }
 
 /// A running `oms` process.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
     /// Every stderr line so far.
     log: Arc<Mutex<Vec<String>>>,
     lines: mpsc::UnboundedReceiver<String>,
@@ -66,7 +66,7 @@ fn drain_stderr(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::UnboundedR
 
 impl Server {
     /// Starts `oms serve` on a free loopback port and waits until it is ready.
-    async fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Server {
         Server::start_with(command(dir, "127.0.0.1:0", extra)).await
     }
 
@@ -127,11 +127,11 @@ impl Server {
         (status, body)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -160,12 +160,12 @@ impl Server {
     }
 
     /// SIGKILL, then wait for the process to be gone.
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().unwrap();
         wait_exit(&mut self.child).await;
     }
 
-    async fn warehouse(&self, id: &str, lat: f64, lon: f64) {
+    pub(crate) async fn warehouse(&self, id: &str, lat: f64, lon: f64) {
         let (s, b) = self
             .put(
                 &format!("/v1/warehouses/{id}"),
@@ -175,7 +175,7 @@ impl Server {
         assert!(s == 201 || s == 200, "{s} {b}");
     }
 
-    async fn stock(&self, sku: &str, wh: &str, delta: i64) {
+    pub(crate) async fn stock(&self, sku: &str, wh: &str, delta: i64) {
         let (s, b) = self
             .post(
                 "/v1/inventory/adjustments",
@@ -186,7 +186,7 @@ impl Server {
     }
 }
 
-async fn wait_exit(child: &mut Child) -> ExitStatus {
+pub(crate) async fn wait_exit(child: &mut Child) -> ExitStatus {
     tokio::time::timeout(PROCESS_WAIT, child.wait())
         .await
         .expect("oms exits in time")
@@ -529,8 +529,60 @@ async fn help_is_available_for_every_command() {
             "--snapshot-every-records",
             "--snapshot-every-secs",
             "--log-format",
+            "--stream-token-ttl-secs",
+            "OMS_API_KEYS",
+            "RUST_LOG",
+            "OMS_STREAM_TOKEN_TTL_SECS",
         ] {
             assert!(text.contains(flag), "{args:?} lacks {flag}: {text}");
         }
     }
+}
+
+/// The quick start of docs/API.md, run as written (bash, curl, jq) against a server listening
+/// on `localhost:0`, twice on the same data directory: both runs take the order to `delivered`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_runs_twice_on_one_data_directory() {
+    let tools = ["bash", "curl", "jq"];
+    if let Some(missing) = tools.iter().find(|t| {
+        !std::process::Command::new("which")
+            .arg(t)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) {
+        println!("skipped: {missing} is not installed");
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/API.md")).unwrap();
+    let section = doc
+        .split("## Quick start with curl")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let script = section.split("```sh").nth(2).unwrap().split("```").next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(command(dir.path(), "localhost:0", &["--sync", "none"])).await;
+    assert!(
+        s.base.contains("127.0.0.1"),
+        "localhost is served on its IPv4 address: {}",
+        s.base
+    );
+    // The stream at the end never ends: it is left out.
+    let script: String = script
+        .lines()
+        .filter(|l| !l.contains("/events"))
+        .map(|l| l.replace("http://127.0.0.1:8080", &s.base))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for run in 1..=2 {
+        let out = Command::new("bash").arg("-c").arg(&script).output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run}: {text}");
+        for status in ["\"confirmed\"", "\"shipped\"", "\"delivered\""] {
+            assert!(text.contains(status), "run {run} lacks {status}: {text}");
+        }
+    }
+    s.kill().await;
 }

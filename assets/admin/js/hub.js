@@ -104,9 +104,9 @@ export function describe({ type, data: d }) {
     case 'order.state_changed':
       return `${d.from ?? 'new'} → ${d.to}: ${d.reason}`;
     case 'inventory.changed':
-      return d.delta !== undefined
-        ? `${d.sku} at ${d.warehouse_id}: on hand ${signed(d.delta)} (${d.reason})`
-        : `${d.sku} at ${d.warehouse_id}: reserved ${signed(d.reserved_delta)}`;
+      return d.cause === 'adjustment'
+        ? `${d.sku} at ${d.warehouse_id}: on hand ${signed(d.on_hand_delta)} (${d.reason}), ${d.available} available`
+        : `${d.sku} at ${d.warehouse_id}: ${d.cause.replace('_', ' ')}, ${d.available} available`;
     case 'warehouse.updated':
       return `warehouse ${d.id} (${d.name}, ${d.country})`;
     case 'payment.attempted':

@@ -17,6 +17,13 @@
 //!
 //! A purchase whose answer was lost in transport is retried with the same
 //! `Idempotency-Key`, so its outcome is known without double buying.
+//!
+//! With `--per-customer-limit L` every SKU is sold in a flash sale of the engine
+//! (`PUT /v1/sales/sale-<sku>`, live from setup on) limiting each customer to L units;
+//! `--users U` makes buyer `i` the customer `buyer-<i mod U>`, so customers ask more than
+//! once. A purchase over the limit is 409 `limit_exceeded`, a rejection. Afterwards each
+//! sale's `units_reserved` must equal the sales the client saw, and with one SKU the sales
+//! must be exactly what the limits and the stock allow.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +35,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Api, Req, expect_or_reject};
 use crate::driver::Workload;
+use crate::recorder::Class;
 use crate::recorder::Recorder;
 use crate::report::ReportInput;
 use crate::scenario::Ctx;
@@ -67,6 +75,27 @@ struct FlashSale {
     unknown: AtomicU64,
     /// Nanoseconds from the start to the last unit's sale (K per SKU); 0 until then.
     sold_out_ns: AtomicU64,
+    /// Distinct customers (`buyer-<i mod users>`).
+    users: u64,
+    /// The sale's per-customer limit, when the SKUs are sold in a flash sale.
+    limit: Option<u64>,
+}
+
+/// The sale of a SKU, when the run has one.
+fn sale_id(sku: &str) -> String {
+    format!("sale-{sku}")
+}
+
+/// Units a sale of one SKU can sell to `buyers` purchase attempts of one unit by `users`
+/// customers (buyer `i` is customer `i mod users`), each allowed `limit`, from `stock`.
+fn sellable(stock: u64, buyers: u64, users: u64, limit: Option<u64>) -> u64 {
+    let Some(limit) = limit else {
+        return stock.min(buyers);
+    };
+    let users = users.clamp(1, buyers.max(1));
+    let (each, extra) = (buyers / users, buyers % users);
+    let allowed = extra * (each + 1).min(limit) + (users - extra) * each.min(limit);
+    stock.min(allowed)
 }
 
 /// The SKU names of a sale: `flash-<tag>` alone, or `flash-<tag>-<i>` for each of several.
@@ -93,12 +122,16 @@ impl Workload for FlashSale {
             quantity: 1,
             unit_price: "9.99",
         }];
-        let body = order_body(&format!("buyer-{seq}"), &lines, address(&mut rng));
+        let body = order_body(&format!("buyer-{}", seq % self.users), &lines, address(&mut rng));
         let key = format!("flash-{}-{seq}", self.run_tag);
         let req = Req::post("/v1/orders", &body).idempotent(&key);
         let mut sent_at = intended;
         for _attempt in 0..=PURCHASE_RETRIES_MAX {
-            let classify = expect_or_reject(StatusCode::CREATED, StatusCode::CONFLICT, "insufficient_stock");
+            let limited = self.limit.is_some();
+            let classify = move |reply: &crate::api::Reply| match reply.code() {
+                Some("limit_exceeded") if limited && reply.status == StatusCode::CONFLICT => Class::Rejected,
+                _ => expect_or_reject(StatusCode::CREATED, StatusCode::CONFLICT, "insufficient_stock")(reply),
+            };
             let Some(reply) = self.api.call(&self.rec, "buy", sent_at, &req, classify).await else {
                 sent_at = Instant::now();
                 continue;
@@ -138,7 +171,7 @@ fn inventory_row(inventory: &Value, warehouse_id: &str) -> Option<(u64, u64, u64
 /// `buyers` is how many buyers this SKU had when every buyer ran, `None` when the run stopped
 /// early (then only what holds at any moment is checked: nothing oversold, the server's
 /// reservations equal the sales the client saw).
-fn verify(row: Option<(u64, u64, u64, u64)>, stock: u64, successes: u64, buyers: Option<u64>) -> Vec<String> {
+fn verify(row: Option<(u64, u64, u64, u64)>, stock: u64, successes: u64, expected: Option<u64>) -> Vec<String> {
     let mut failures = Vec::new();
     let Some((on_hand, reserved, available, total_available)) = row else {
         return vec!["inventory answer has no row for the sale's warehouse".to_owned()];
@@ -146,11 +179,10 @@ fn verify(row: Option<(u64, u64, u64, u64)>, stock: u64, successes: u64, buyers:
     if successes > stock {
         failures.push(format!("oversold: {successes} sales of {stock} units"));
     }
-    if let Some(buyers) = buyers {
-        let expected = stock.min(buyers);
-        if successes != expected {
-            failures.push(format!("{successes} sales, expected exactly {expected}"));
-        }
+    if let Some(expected) = expected
+        && successes != expected
+    {
+        failures.push(format!("{successes} sales, expected exactly {expected}"));
     }
     if reserved != successes {
         failures.push(format!("server reserved {reserved}, client saw {successes} sales"));
@@ -164,7 +196,7 @@ fn verify(row: Option<(u64, u64, u64, u64)>, stock: u64, successes: u64, buyers:
             stock.saturating_sub(reserved)
         ));
     }
-    if buyers.is_some_and(|b| b >= stock) && (reserved != stock || available != 0) {
+    if expected.is_some_and(|e| e >= stock) && (reserved != stock || available != 0) {
         failures.push(format!(
             "not sold out: reserved {reserved} of {stock}, available {available}"
         ));
@@ -195,8 +227,11 @@ async fn verify_all(ctx: &Ctx, sale: &FlashSale, buyers: u64, finished: bool) ->
         let inventory = answers[idx].get().unwrap_or(&Value::Null);
         let row = inventory_row(inventory, WAREHOUSE.id);
         let sold = sale.sales[idx].load(Ordering::Relaxed);
-        let sku_buyers = finished.then(|| buyers_of(idx, n_skus, buyers));
-        for f in verify(row, sale.stock, sold, sku_buyers) {
+        // Exact with one SKU, or without limits (buyers of several SKUs share customers).
+        let exact = finished && (n_skus == 1 || sale.limit.is_none());
+        let users = if n_skus == 1 { sale.users } else { u64::MAX };
+        let expected = exact.then(|| sellable(sale.stock, buyers_of(idx, n_skus, buyers), users, sale.limit));
+        for f in verify(row, sale.stock, sold, expected) {
             failures.push(if n_skus == 1 { f } else { format!("{sku}: {f}") });
         }
     }
@@ -205,8 +240,31 @@ async fn verify_all(ctx: &Ctx, sale: &FlashSale, buyers: u64, finished: bool) ->
         failures.truncate(FAILURES_LISTED_MAX);
         failures.push(format!("... and {more} more verification failures"));
     }
+    if sale.limit.is_some() {
+        failures.extend(verify_sales(ctx, sale).await?);
+    }
     let first = answers[0].get().cloned().unwrap_or(Value::Null);
     Ok((failures, first))
+}
+
+/// Each flash sale's own figures must agree with the client: `units_reserved` = its sales.
+async fn verify_sales(ctx: &Ctx, sale: &FlashSale) -> Result<Vec<String>> {
+    let mut failures = Vec::new();
+    for (idx, sku) in sale.skus.iter().enumerate().take(FAILURES_LISTED_MAX) {
+        let reply = ctx
+            .api
+            .must(&Req::get(&format!("/v1/sales/{}", sale_id(sku))))
+            .await
+            .context("reading a sale back")?;
+        let reserved = reply.json.get("units_reserved").and_then(Value::as_u64);
+        let sold = sale.sales[idx].load(Ordering::Relaxed);
+        if reserved != Some(sold) {
+            failures.push(format!(
+                "sale of {sku}: units_reserved {reserved:?}, client saw {sold} sales"
+            ));
+        }
+    }
+    Ok(failures)
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(Arc<Recorder>, ReportInput)> {
@@ -219,6 +277,19 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
         async move { setup::put_stock(&api, &names[idx], WAREHOUSE.id, stock).await }
     })
     .await?;
+    if let Some(limit) = args.per_customer_limit {
+        let (api, names) = (ctx.api.clone(), skus.clone());
+        setup::for_each_concurrent(ctx.global.connections, args.skus, move |idx| {
+            let (api, names) = (api.clone(), names.clone());
+            async move {
+                let body = json!({"sku": names[idx], "starts_at": "2000-01-01T00:00:00Z", "per_customer_limit": limit});
+                api.must(&Req::put(&format!("/v1/sales/{}", sale_id(&names[idx])), &body))
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?;
+    }
     let setup_secs = setup_start.elapsed().as_secs_f64();
 
     let rec = ctx.measuring_recorder().await;
@@ -233,6 +304,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
         successes: AtomicU64::new(0),
         unknown: AtomicU64::new(0),
         sold_out_ns: AtomicU64::new(0),
+        users: args.users.unwrap_or(args.buyers).max(1),
+        limit: args.per_customer_limit,
     });
     let mode = ctx.mode();
     let limits = ctx.limits(DURATION_SECS_DEFAULT, args.buyers);
@@ -265,7 +338,10 @@ pub(crate) async fn run(ctx: &Ctx, args: &crate::cli::FlashSaleArgs) -> Result<(
     });
     let input = ReportInput {
         scenario: "flash-sale",
-        parameters: json!({"stock": args.stock, "buyers": args.buyers, "skus": args.skus}),
+        parameters: json!({
+            "stock": args.stock, "buyers": args.buyers, "skus": args.skus,
+            "users": args.users, "per_customer_limit": args.per_customer_limit,
+        }),
         setup_secs: Some(setup_secs),
         summary,
         extra,
@@ -291,18 +367,18 @@ mod tests {
 
     #[test]
     fn exact_sell_out_passes() {
-        assert!(verify(Some((100, 100, 0, 0)), 100, 100, Some(10_000)).is_empty());
+        assert!(verify(Some((100, 100, 0, 0)), 100, 100, Some(100)).is_empty());
         // Fewer buyers than units: every buyer gets one, the rest stays available.
         assert!(verify(Some((100, 40, 60, 60)), 100, 40, Some(40)).is_empty());
     }
 
     #[test]
     fn oversell_and_leaks_fail() {
-        let oversold = verify(Some((100, 101, 0, 0)), 100, 101, Some(10_000));
+        let oversold = verify(Some((100, 101, 0, 0)), 100, 101, Some(100));
         assert!(oversold.iter().any(|f| f.contains("oversold")), "{oversold:?}");
-        let leaked = verify(Some((100, 100, 0, 0)), 100, 99, Some(10_000));
+        let leaked = verify(Some((100, 100, 0, 0)), 100, 99, Some(100));
         assert!(leaked.iter().any(|f| f.contains("reserved 100")), "{leaked:?}");
-        let short = verify(Some((100, 50, 50, 50)), 100, 50, Some(10_000));
+        let short = verify(Some((100, 50, 50, 50)), 100, 50, Some(100));
         assert!(short.iter().any(|f| f.contains("expected exactly 100")), "{short:?}");
     }
 
@@ -313,6 +389,17 @@ mod tests {
         // ...but a server that reserved more than the client saw still fails.
         let leaked = verify(Some((100, 51, 49, 49)), 100, 50, None);
         assert!(leaked.iter().any(|f| f.contains("reserved 51")), "{leaked:?}");
+    }
+
+    #[test]
+    fn limits_bound_what_a_sale_can_sell() {
+        assert_eq!(sellable(100, 1_000, 1_000, None), 100);
+        // 200 attempts by 20 customers (10 each), 2 allowed each: 40.
+        assert_eq!(sellable(100, 200, 20, Some(2)), 40);
+        // 25 attempts by 10 customers: 5 ask three times, 5 twice; 2 each: 20.
+        assert_eq!(sellable(100, 25, 10, Some(2)), 20);
+        assert_eq!(sellable(100, 25, 10, Some(3)), 25);
+        assert_eq!(sellable(10, 200, 20, Some(2)), 10);
     }
 
     #[test]

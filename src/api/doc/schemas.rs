@@ -3,6 +3,9 @@
 
 use crate::domain::ids::KEY_LEN_MAX;
 use crate::domain::money::{AMOUNT_MAX_EXPONENT, MINOR_UNITS_MAX};
+use crate::domain::order::limits::{
+    EMAIL_LEN_MAX, METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, NOTE_LEN_MAX, TAG_LEN_MAX, TAGS_MAX,
+};
 use crate::domain::order::{OrderStatus, QUANTITY_MAX, TEXT_LEN_MAX, TOKEN_LEN_MAX};
 use serde_json::{Value, json};
 use utoipa::openapi::Object;
@@ -154,6 +157,101 @@ pub fn text_optional() -> Object {
         .max_length(Some(TEXT_LEN_MAX))
         .pattern(Some("\\S"))
         .build()
+}
+
+/// Pattern of an email address as the schema states it (the server's check is stricter:
+/// dot-atom local part, DNS labels).
+pub const EMAIL_PATTERN: &str = "^[^@\\s]+@[^@\\s.]+(\\.[^@\\s.]+)+$";
+
+/// An email address, at most 254 bytes.
+pub fn email() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(EMAIL_LEN_MAX))
+        .pattern(Some(EMAIL_PATTERN))
+        .build()
+}
+
+/// A note: at most 2000 bytes (null: none).
+pub fn note() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .max_length(Some(NOTE_LEN_MAX))
+        .build()
+}
+
+/// A note in an edit: `null` removes it.
+pub fn note_or_null() -> Object {
+    note()
+}
+
+/// Tags: at most 20 distinct strings of 1 to 40 bytes, no commas, no surrounding spaces.
+pub fn tags() -> utoipa::openapi::schema::Array {
+    let tag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(TAG_LEN_MAX))
+        .pattern(Some("^[^,\\s]([^,]*[^,\\s])?$"));
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .items(tag)
+        .max_items(Some(TAGS_MAX))
+        .unique_items(true)
+        .build()
+}
+
+/// Metadata keys as the schema states them.
+pub const METADATA_KEY_PATTERN: &str = "^[A-Za-z0-9._:-]{1,40}$";
+
+fn metadata_of(value: Object) -> Object {
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(METADATA_KEY_LEN_MAX))
+        .pattern(Some(METADATA_KEY_PATTERN));
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .property_names(Some(key))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+            utoipa::openapi::RefOr::T(Schema::Object(value)),
+        )))
+        .max_properties(Some(METADATA_KEYS_MAX))
+        .build()
+}
+
+/// Metadata: at most 50 keys from `[A-Za-z0-9._:-]{1,40}`, string values of at most 500 bytes.
+pub fn metadata() -> Object {
+    metadata_of(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(METADATA_VALUE_LEN_MAX))
+            .build(),
+    )
+}
+
+/// Metadata in an edit: a string sets its key, `null` removes it.
+pub fn metadata_patch() -> Object {
+    metadata_of(
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .max_length(Some(METADATA_VALUE_LEN_MAX))
+            .build(),
+    )
 }
 
 /// A payment token: 1 to 256 bytes, not blank.

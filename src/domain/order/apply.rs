@@ -4,14 +4,18 @@
 
 use super::Order;
 use super::effects::inventory_effects;
-use super::event::{OrderEvent, StatusChange};
+use super::event::{OrderChange, OrderEvent, StatusChange};
+use super::extras::CancelledLine;
 use super::parts::ShipmentStatus;
-use super::parts::{AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Transition};
+use super::parts::{
+    AttemptStatus, PaymentAttempt, Refund, RefundStatus, Return, ReturnStatus, Shipment, Text, Transition, text,
+};
 use super::status::OrderStatus as S;
 use crate::domain::Millis;
 use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::inventory::InventoryEffect;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 impl Order {
@@ -43,7 +47,7 @@ impl Order {
             E::PaymentFailed {
                 attempt_idx, reason, ..
             } => self.close_attempt(*attempt_idx, AttemptStatus::Failed { reason: reason.clone() }),
-            E::Cancelled { reason, actor, .. } => self.transition(S::Cancelled, reason.clone(), actor, at),
+            E::Cancelled { reason, actor, .. } => self.transition(S::Cancelled, text(reason), text(actor), at),
             E::FulfillmentStarted { shipments, .. } => self.apply_fulfillment_started(shipments, at),
             E::ShipmentShipped {
                 shipment_idx,
@@ -61,15 +65,22 @@ impl Order {
                 restock,
                 ..
             } => self.apply_return_received(*return_idx, warehouse_id, *restock, at),
-            E::RefundRequested { refund } => {
-                assert!(refund.amount <= self.refundable(), "refund beyond refundable");
-                self.refunds.push(refund.clone());
-            }
+            E::RefundRequested { refund } => self.apply_refund_requested(refund),
             E::RefundSucceeded {
                 refund_idx,
                 gateway_ref,
                 ..
             } => self.apply_refund_succeeded(*refund_idx, gateway_ref, at),
+            E::Edited { changes, actor, .. } => self.apply_edited(changes, actor, at),
+            E::ItemsCancelled {
+                lines,
+                amount,
+                refund_idx,
+                reason,
+                actor,
+                ..
+            } => self.apply_items_cancelled(lines, *amount, *refund_idx, reason, actor, at),
+            E::ShipmentsCreated { shipments, .. } => self.apply_shipments_created(shipments),
             E::RefundFailed { refund_idx, reason, .. } => {
                 let r = &mut self.refunds[*refund_idx];
                 assert_eq!(r.status, RefundStatus::Pending);
@@ -83,7 +94,7 @@ impl Order {
         );
     }
 
-    fn transition(&mut self, to: S, reason: impl Into<String>, actor: &str, at: Millis) {
+    fn transition(&mut self, to: S, reason: Text, actor: Text, at: Millis) {
         assert!(
             !self.status.is_terminal(),
             "terminal order {} takes no transition to {to:?}",
@@ -92,20 +103,131 @@ impl Order {
         self.history.push(Transition {
             from: Some(self.status),
             to,
-            reason: reason.into(),
+            reason,
             metadata: BTreeMap::new(),
-            actor: actor.into(),
+            actor,
             at,
         });
         self.status = to;
     }
 
-    fn transition_with(&mut self, to: S, reason: &str, actor: &str, at: Millis, meta: &[(&str, String)]) {
-        self.transition(to, reason, actor, at);
+    fn transition_with(&mut self, to: S, reason: &str, actor: &'static str, at: Millis, meta: &[(&str, String)]) {
+        self.transition(to, text(reason), Cow::Borrowed(actor), at);
         let last = self.history.last_mut().expect("just pushed");
         for (k, v) in meta {
             last.metadata.insert((*k).to_string(), v.clone());
         }
+    }
+
+    /// An edit: the new values, and an entry in the history that names the fields and who
+    /// changed them (its `from` and `to` are the unchanged status).
+    fn apply_edited(&mut self, changes: &[OrderChange], actor: &str, at: Millis) {
+        assert!(!changes.is_empty(), "an edit changes something");
+        let fields: Vec<&str> = changes.iter().map(OrderChange::field).collect();
+        for c in changes {
+            match c {
+                OrderChange::Note(n) => self.extras.note = n.clone(),
+                OrderChange::Tags(t) => self.extras.tags = t.clone(),
+                OrderChange::Metadata(m) => self.extras.metadata = m.clone(),
+                OrderChange::ShippingAddress(a) => self.shipping_address = a.clone(),
+            }
+        }
+        let mut metadata = BTreeMap::new();
+        metadata.insert("fields".to_string(), fields.join(","));
+        self.history.push(Transition {
+            from: Some(self.status),
+            to: self.status,
+            reason: text("order edited"),
+            metadata,
+            actor: text(actor),
+            at,
+        });
+    }
+
+    /// Open units cancelled: their value no longer due, a history entry naming them (its
+    /// `from` and `to` are the status, unless cancelling them completes the shipping).
+    fn apply_items_cancelled(
+        &mut self,
+        lines: &[CancelledLine],
+        amount: Decimal,
+        refund_idx: Option<usize>,
+        reason: &str,
+        actor: &str,
+        at: Millis,
+    ) {
+        let open = self.open_units();
+        for l in lines {
+            let left = open
+                .iter()
+                .find(|o| o.sku == l.sku && o.warehouse_id == l.warehouse_id)
+                .map_or(0, |o| o.quantity);
+            assert!(l.quantity <= left, "cancelled units must be open");
+            let x = &mut self.extras;
+            match x
+                .cancelled
+                .iter_mut()
+                .find(|c| c.sku == l.sku && c.warehouse_id == l.warehouse_id)
+            {
+                Some(c) => c.quantity += l.quantity,
+                None => x.cancelled.push(l.clone()),
+            }
+        }
+        self.extras.cancelled_amount += amount;
+        assert!(
+            self.extras.cancelled_amount <= self.total_amount,
+            "cancelled more than the total"
+        );
+        if let Some(idx) = refund_idx
+            && !self.extras.cancel_refunds.contains(&idx)
+        {
+            self.extras.cancel_refunds.push(idx);
+        }
+        let units: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{} x{} at {}", l.sku, l.quantity, l.warehouse_id))
+            .collect();
+        let mut metadata = BTreeMap::new();
+        metadata.insert("items".to_string(), units.join(", "));
+        metadata.insert("amount".to_string(), self.currency.render(amount));
+        self.history.push(Transition {
+            from: Some(self.status),
+            to: self.status,
+            reason: text(reason),
+            metadata,
+            actor: text(actor),
+            at,
+        });
+        let all_shipped = !self.shipments.is_empty()
+            && self.shipments.iter().all(|s| s.status != ShipmentStatus::Pending)
+            && !self.has_open_units();
+        if self.status == S::PartiallyShipped && all_shipped {
+            let delivered = self.shipments.iter().all(|s| s.status == ShipmentStatus::Delivered);
+            let to = if delivered { S::Delivered } else { S::Shipped };
+            self.transition(to, text("the remaining units were cancelled"), text(actor), at);
+        }
+    }
+
+    /// A refund opened. Before delivery (a goodwill refund, or a partial cancellation's) its
+    /// success will change no status: the order still ships.
+    fn apply_refund_requested(&mut self, refund: &Refund) {
+        assert!(refund.amount <= self.refundable(), "refund beyond refundable");
+        let before_delivery = matches!(
+            self.status,
+            S::Confirmed | S::Processing | S::PartiallyShipped | S::Shipped
+        );
+        let idx = self.refunds.len();
+        if !refund.for_cancel && before_delivery && !self.extras.cancel_refunds.contains(&idx) {
+            self.extras.cancel_refunds.push(idx);
+        }
+        self.refunds.push(refund.clone());
+    }
+
+    fn apply_shipments_created(&mut self, shipments: &[Shipment]) {
+        assert!(
+            !self.shipments.is_empty(),
+            "shipments added to a fulfilment that started"
+        );
+        self.shipments.extend(shipments.iter().cloned());
     }
 
     fn apply_payment_attempted(&mut self, attempt: &PaymentAttempt) {
@@ -156,7 +278,7 @@ impl Order {
         s.carrier = carrier.to_string();
         s.tracking_number = Some(tracking_number.to_string());
         s.shipped_at = Some(at);
-        let all = self.shipments.iter().all(|s| s.status != ShipmentStatus::Pending);
+        let all = self.shipments.iter().all(|s| s.status != ShipmentStatus::Pending) && !self.has_open_units();
         let to = if all { S::Shipped } else { S::PartiallyShipped };
         if to != self.status {
             self.transition_with(to, "shipment shipped", "api", at, &[("shipment_id", id)]);
@@ -169,7 +291,7 @@ impl Order {
         assert_eq!(s.status, ShipmentStatus::Shipped);
         s.status = ShipmentStatus::Delivered;
         s.delivered_at = Some(at);
-        if self.shipments.iter().all(|s| s.status == ShipmentStatus::Delivered) {
+        if self.shipments.iter().all(|s| s.status == ShipmentStatus::Delivered) && !self.has_open_units() {
             let meta = [("shipment_id", id)];
             self.transition_with(S::Delivered, "all shipments delivered", "api", at, &meta);
         }
@@ -220,6 +342,10 @@ impl Order {
         };
         let (amount, for_cancel) = (r.amount, r.for_cancel);
         self.payment.refunded += amount;
+        if self.extras.cancel_refunds.contains(&idx) {
+            // Made before delivery (goodwill, or a partial cancellation's): the order goes on.
+            return;
+        }
         if for_cancel {
             // A cancellation's refund: the `Cancelled` event that follows changes the status.
             return;
@@ -248,10 +374,12 @@ pub fn apply_order_events(
         let n_history = order.history.len();
         order.apply(ev);
         if order.status != before {
-            let reason = order
-                .history
-                .get(n_history)
-                .map(|t| t.reason.clone())
+            // The entry of the status change (an edit or a partial cancellation adds one that
+            // changes no status).
+            let reason = order.history[n_history..]
+                .iter()
+                .find(|t| t.from != Some(t.to))
+                .map(|t| t.reason.to_string())
                 .unwrap_or_default();
             changes.push(StatusChange {
                 from: before,

@@ -5,7 +5,7 @@
 //! resolves them and answers "not found" itself. Only the outcome commands, which the engine
 //! issues for the attempt or refund it has just opened, carry positions.
 
-use super::parts::LineQty;
+use super::parts::{Address, LineQty};
 use crate::domain::ids::WarehouseId;
 use crate::domain::money::Amount;
 use std::collections::BTreeMap;
@@ -25,8 +25,10 @@ pub enum OrderCommand {
         reason: String,
     },
     Expire,
+    /// Shipments for the open units (all of them, or `items`), one per warehouse.
     StartFulfillment {
         carriers: BTreeMap<WarehouseId, String>,
+        items: Option<Vec<LineQty>>,
     },
     Ship {
         shipment_id: String,
@@ -61,6 +63,30 @@ pub enum OrderCommand {
         refund_idx: usize,
         outcome: GatewayOutcome,
     },
+    /// Cancel some open units (in no shipment); the rest of the order goes on.
+    CancelItems {
+        items: Vec<LineQty>,
+        reason: String,
+    },
+    /// Edit the order's note, tags, metadata or shipping address; `actor` names who asked.
+    Edit {
+        /// Boxed: the largest command by far, and rare.
+        edit: Box<OrderEdit>,
+        actor: String,
+    },
+}
+
+/// What an edit asks to change; an absent part stays as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrderEdit {
+    /// `Some(None)` removes the note.
+    pub note: Option<Option<String>>,
+    /// Replaces the tags.
+    pub tags: Option<Vec<String>>,
+    /// Merged into the metadata (JSON merge patch): a value sets its key, `None` removes it.
+    pub metadata: BTreeMap<String, Option<String>>,
+    /// Replaces the shipping address (only before anything shipped).
+    pub shipping_address: Option<Address>,
 }
 
 /// What the gateway said.

@@ -3,7 +3,7 @@
 
 use super::Order;
 use super::event::OrderEvent;
-use super::parts::ShipmentStatus;
+use super::extras::CancelledLine;
 use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::inventory::InventoryEffect;
 
@@ -11,32 +11,19 @@ use crate::domain::inventory::InventoryEffect;
 pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, WarehouseId, InventoryEffect)> {
     match event {
         OrderEvent::PaymentDeclined { .. } | OrderEvent::Cancelled { .. } => {
-            // Everything still reserved goes back: allocations minus what has shipped.
-            let mut out = Vec::new();
-            for item in &order.items {
-                for a in &item.allocations {
-                    let shipped: u64 = order
-                        .shipments
-                        .iter()
-                        .filter(|s| s.status != ShipmentStatus::Pending && s.warehouse_id == a.warehouse_id)
-                        .flat_map(|s| s.items.iter())
-                        .filter(|l| l.sku == item.sku)
-                        .map(|l| l.quantity)
-                        .sum();
-                    let left = a.quantity.saturating_sub(shipped);
-                    if left > 0 {
-                        out.push((
-                            item.sku.clone(),
-                            a.warehouse_id.clone(),
-                            InventoryEffect::Released {
-                                order: order.id,
-                                quantity: left,
-                            },
-                        ));
-                    }
-                }
-            }
-            out
+            // Everything still reserved goes back: allocations less what was cancelled or
+            // has shipped, one effect per pair.
+            order
+                .reserved_units()
+                .into_iter()
+                .map(|u| {
+                    let effect = InventoryEffect::Released {
+                        order: order.id,
+                        quantity: u.quantity,
+                    };
+                    (u.sku, u.warehouse_id, effect)
+                })
+                .collect()
         }
         OrderEvent::ShipmentShipped { shipment_idx, .. } => {
             let s = &order.shipments[*shipment_idx];
@@ -70,8 +57,18 @@ pub fn inventory_effects(order: &Order, event: &OrderEvent) -> Vec<(Sku, Warehou
                 )
             })
             .collect(),
+        OrderEvent::ItemsCancelled { lines, .. } => lines.iter().map(|l| released(order, l)).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The release of cancelled units.
+fn released(order: &Order, l: &CancelledLine) -> (Sku, WarehouseId, InventoryEffect) {
+    let effect = InventoryEffect::Released {
+        order: order.id,
+        quantity: l.quantity,
+    };
+    (l.sku.clone(), l.warehouse_id.clone(), effect)
 }
 
 /// The reservations a newly placed order makes.

@@ -24,6 +24,20 @@ pub const TOKEN_LEN_MAX: usize = 256;
 pub const RESERVATION_TTL_MS_MAX: u64 = 7 * 24 * 3600 * 1000;
 /// Default reservation: 15 minutes.
 pub const RESERVATION_TTL_MS_DEFAULT: u64 = 15 * 60 * 1000;
+/// Longest email address, in bytes (RFC 5321's path limit).
+pub const EMAIL_LEN_MAX: usize = 254;
+/// Longest note, in bytes.
+pub const NOTE_LEN_MAX: usize = 2000;
+/// Most tags on one order.
+pub const TAGS_MAX: usize = 20;
+/// Longest tag, in bytes.
+pub const TAG_LEN_MAX: usize = 40;
+/// Most metadata keys on one order.
+pub const METADATA_KEYS_MAX: usize = 50;
+/// Longest metadata key, in bytes (`[A-Za-z0-9._:-]`).
+pub const METADATA_KEY_LEN_MAX: usize = 40;
+/// Longest metadata value, in bytes.
+pub const METADATA_VALUE_LEN_MAX: usize = 500;
 
 /// Free text: at most [`TEXT_LEN_MAX`] bytes.
 pub fn text(field: &str, value: &str, errs: &mut Vec<FieldError>) {
@@ -82,6 +96,95 @@ pub fn reservation_ttl(ttl_ms: u64, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// An email address as stores take them: `local@domain`, the local part 1-64 characters of
+/// RFC 5322's dot-atom, the domain two or more DNS labels, at most [`EMAIL_LEN_MAX`] bytes.
+pub fn email(field: &str, value: &str, errs: &mut Vec<FieldError>) {
+    if !is_email(value) {
+        errs.push(FieldError::new(
+            field,
+            format!("must be an email address like name@example.com, at most {EMAIL_LEN_MAX} bytes"),
+        ));
+    }
+}
+
+fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.split('.').all(|part| !part.is_empty() && part.chars().all(atext));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let domain_ok = domain.split('.').count() >= 2 && domain.split('.').all(label_ok);
+    value.len() <= EMAIL_LEN_MAX && local_ok && domain_ok
+}
+
+/// A note: at most [`NOTE_LEN_MAX`] bytes.
+pub fn note(field: &str, value: &str, errs: &mut Vec<FieldError>) {
+    if value.len() > NOTE_LEN_MAX {
+        errs.push(FieldError::new(field, format!("must be at most {NOTE_LEN_MAX} bytes")));
+    }
+}
+
+/// Tags: at most [`TAGS_MAX`], distinct, each 1 to [`TAG_LEN_MAX`] bytes without control
+/// characters, commas or surrounding spaces.
+pub fn tags(field: &str, tags: &[String], errs: &mut Vec<FieldError>) {
+    if tags.len() > TAGS_MAX {
+        errs.push(FieldError::new(field, format!("must hold at most {TAGS_MAX} tags")));
+        return;
+    }
+    for (i, t) in tags.iter().enumerate() {
+        let shape_ok =
+            !t.is_empty() && t.len() <= TAG_LEN_MAX && t.trim() == t && !t.chars().any(|c| c.is_control() || c == ',');
+        if !shape_ok {
+            errs.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("must be 1 to {TAG_LEN_MAX} bytes, without commas, control characters or surrounding spaces"),
+            ));
+        } else if tags[..i].contains(t) {
+            errs.push(FieldError::new(format!("{field}[{i}]"), "repeats an earlier tag"));
+        }
+    }
+}
+
+/// Metadata: at most [`METADATA_KEYS_MAX`] keys of 1 to [`METADATA_KEY_LEN_MAX`] characters
+/// from `[A-Za-z0-9._:-]`, values of at most [`METADATA_VALUE_LEN_MAX`] bytes.
+pub fn metadata<'a>(
+    field: &str,
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    errs: &mut Vec<FieldError>,
+) {
+    if entries.len() > METADATA_KEYS_MAX {
+        errs.push(FieldError::new(
+            field,
+            format!("must hold at most {METADATA_KEYS_MAX} keys"),
+        ));
+    }
+    for (k, v) in entries {
+        let key_ok = !k.is_empty()
+            && k.len() <= METADATA_KEY_LEN_MAX
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+        if !key_ok {
+            errs.push(FieldError::new(
+                format!("{field}.{k}"),
+                format!("keys must be 1 to {METADATA_KEY_LEN_MAX} characters from [A-Za-z0-9._:-]"),
+            ));
+        } else if v.len() > METADATA_VALUE_LEN_MAX {
+            errs.push(FieldError::new(
+                format!("{field}.{k}"),
+                format!("must be at most {METADATA_VALUE_LEN_MAX} bytes"),
+            ));
+        }
+    }
+}
+
 /// An amount the currency does not accept (negative, too precise, too large).
 pub fn money_error(field: String, cur: Currency) -> FieldError {
     FieldError::new(
@@ -134,6 +237,28 @@ mod tests {
         assert_eq!(
             run(|e| reservation_ttl(RESERVATION_TTL_MS_MAX + 1, e)),
             ["reservation_ttl_seconds must be between 1 and 604800"]
+        );
+        let e = |v: &'static str| run(move |errs| email("email", v, errs)).is_empty();
+        assert!(e("ada@example.com") && e("a.b+c@mail.example.co.uk"));
+        assert!(!e("ada") && !e("ada@example") && !e("@example.com") && !e("a..b@example.com"));
+        assert!(!e("ada@-example.com") && !e("a b@example.com") && !e(""));
+        let tag_errs = |t: &[&str]| run(|e| tags("tags", &t.iter().map(|s| s.to_string()).collect::<Vec<_>>(), e));
+        assert!(tag_errs(&["vip", "gift wrap"]).is_empty());
+        assert_eq!(tag_errs(&["vip", "vip"]), ["tags[1] repeats an earlier tag"]);
+        assert_eq!(tag_errs(&[" vip"]).len(), 1);
+        assert_eq!(tag_errs(&["a,b"]).len(), 1);
+        assert_eq!(tag_errs(&[""]).len(), 1);
+        assert_eq!(
+            tag_errs(&["t"; TAGS_MAX + 1]).first().map(String::as_str),
+            Some("tags must hold at most 20 tags")
+        );
+        let meta = |k: &'static str, v: &'static str| run(move |e| metadata("metadata", [(k, v)].into_iter(), e));
+        assert!(meta("erp.id", "42").is_empty());
+        assert_eq!(meta("bad key", "x").len(), 1);
+        let long_value = "v".repeat(METADATA_VALUE_LEN_MAX + 1);
+        assert_eq!(
+            run(|e| metadata("metadata", [("k", long_value.as_str())].into_iter(), e)),
+            ["metadata.k must be at most 500 bytes"]
         );
         let usd = Currency::parse("USD").unwrap();
         assert_eq!(

@@ -22,17 +22,20 @@ mod command;
 mod decide;
 mod effects;
 mod event;
+mod extras;
 pub mod limits;
 mod new_order;
 mod parts;
 mod status;
 #[cfg(test)]
 mod tests;
+mod units;
 
 pub use apply::apply_order_events;
-pub use command::{GatewayOutcome, OrderCommand};
+pub use command::{GatewayOutcome, OrderCommand, OrderEdit};
 pub use effects::{inventory_effects, placement_effects};
-pub use event::{OrderEvent, StatusChange};
+pub use event::{OrderChange, OrderEvent, StatusChange};
+pub use extras::{CancelledLine, Extras, OrderAttr, OrderExtras};
 pub use limits::{
     LINES_MAX, PAYMENT_ATTEMPTS_MAX, QUANTITY_MAX, REFUNDS_MAX, RESERVATION_TTL_MS_DEFAULT, RESERVATION_TTL_MS_MAX,
     RETURNS_MAX, TEXT_LEN_MAX, TOKEN_LEN_MAX,
@@ -40,9 +43,10 @@ pub use limits::{
 pub use new_order::{NewLine, NewOrder};
 pub use parts::{
     Address, Allocation, AttemptStatus, LineQty, OrderItem, Payment, PaymentAttempt, Refund, RefundStatus, Return,
-    ReturnStatus, Shipment, ShipmentStatus, Transition,
+    ReturnStatus, Shipment, ShipmentStatus, Text, Transition, text,
 };
 pub use status::OrderStatus;
+pub use units::OpenUnits;
 
 use crate::domain::ids::{OrderId, Sku, UserId, child_id, parse_child_id};
 use crate::domain::money::{Amount, Currency};
@@ -50,7 +54,7 @@ use crate::domain::{Millis, Rejection};
 use serde::{Deserialize, Serialize};
 
 /// Serialized field by field in this order (postcard): part of every `OrderPlaced` record and
-/// every snapshot.
+/// every snapshot; `extras` are written apart (record version 2, snapshot format 3).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
@@ -74,6 +78,12 @@ pub struct Order {
     pub returns: Vec<Return>,
     pub refunds: Vec<Refund>,
     pub history: Vec<Transition>,
+    /// Fields added after log format version 1 (email, note, tags, metadata). Not part of the
+    /// version-1 layout above: the codec writes them after the record or snapshot that holds
+    /// the order (record version 2, snapshot format 3, see `extras.rs` and `codec.rs`), so the
+    /// bytes of an order without extras are exactly what version 1 wrote.
+    #[serde(skip)]
+    pub extras: Extras,
 }
 
 impl Order {

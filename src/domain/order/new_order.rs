@@ -2,6 +2,7 @@
 //! order it becomes once allocated.
 
 use super::Order;
+use super::extras::{Extras, OrderExtras};
 use super::limits::{self, QUANTITY_MAX, money_error};
 use super::parts::{Address, Allocation, OrderItem, Payment, Transition};
 use super::status::OrderStatus;
@@ -9,6 +10,7 @@ use crate::domain::ids::{OrderId, Sku, UserId};
 use crate::domain::money::{Amount, Currency};
 use crate::domain::{FieldError, Millis, Rejection};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A line of a new order as the client asked for it (validated keys, unchecked amounts).
@@ -32,6 +34,8 @@ pub struct NewOrder {
     pub shipping_address: Address,
     pub billing_address: Option<Address>,
     pub reservation_ttl_ms: u64,
+    /// Email, note, tags and metadata (all optional).
+    pub extras: OrderExtras,
 }
 
 impl NewOrder {
@@ -58,6 +62,7 @@ impl NewOrder {
             validate_address("billing_address", b, &mut errs);
         }
         limits::reservation_ttl(self.reservation_ttl_ms, &mut errs);
+        validate_extras(&self.extras, &mut errs);
         if errs.is_empty() && self.total() < Decimal::ZERO {
             errs.push(FieldError::new("discount_amount", "makes the total negative"));
         }
@@ -104,17 +109,17 @@ impl NewOrder {
             Transition {
                 from: None,
                 to: OrderStatus::Pending,
-                reason: "order created".into(),
+                reason: Cow::Borrowed("order created"),
                 metadata: BTreeMap::new(),
-                actor: "api".into(),
+                actor: Cow::Borrowed("api"),
                 at: now,
             },
             Transition {
                 from: Some(OrderStatus::Pending),
                 to: OrderStatus::PaymentPending,
-                reason: "inventory reserved".into(),
+                reason: Cow::Borrowed("inventory reserved"),
                 metadata: BTreeMap::new(),
-                actor: "system".into(),
+                actor: Cow::Borrowed("system"),
                 at: now,
             },
         ];
@@ -139,8 +144,25 @@ impl NewOrder {
             returns: Vec::new(),
             refunds: Vec::new(),
             history,
+            extras: Extras::new(self.extras),
         }
     }
+}
+
+/// Email, note, tags and metadata, each within its bounds.
+fn validate_extras(x: &OrderExtras, errs: &mut Vec<FieldError>) {
+    if let Some(e) = &x.email {
+        limits::email("email", e, errs);
+    }
+    if let Some(n) = &x.note {
+        limits::note("note", n, errs);
+    }
+    limits::tags("tags", &x.tags, errs);
+    limits::metadata(
+        "metadata",
+        x.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        errs,
+    );
 }
 
 /// Line `i`: its quantity, its price and discount in the currency, a discount within the price.
@@ -159,7 +181,7 @@ fn validate_line(i: usize, l: &NewLine, cur: Currency, errs: &mut Vec<FieldError
     }
 }
 
-fn validate_address(name: &str, a: &Address, errs: &mut Vec<FieldError>) {
+pub(super) fn validate_address(name: &str, a: &Address, errs: &mut Vec<FieldError>) {
     for (field, v) in [("line1", &a.line1), ("city", &a.city), ("country", &a.country)] {
         limits::required_text(&format!("{name}.{field}"), v, errs);
     }

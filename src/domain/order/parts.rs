@@ -9,7 +9,9 @@ use crate::domain::ids::{Sku, WarehouseId};
 use crate::domain::money::Amount;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A postal address. Coordinates, when given, let placement prefer the nearest warehouse.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,11 +54,60 @@ impl OrderItem {
 pub struct Transition {
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
-    pub reason: String,
+    #[serde(deserialize_with = "de_text")]
+    pub reason: Text,
     pub metadata: BTreeMap<String, String>,
     /// Who caused it: `api`, `system` (expiry), `gateway`.
-    pub actor: String,
+    #[serde(deserialize_with = "de_text")]
+    pub actor: Text,
     pub at: Millis,
+}
+
+/// Text of a history entry. The reasons and actors the engine writes itself are static strings
+/// shared by every order (no allocation, live or replayed: see [`text`]); a client's own reason
+/// is owned. Encoded as a plain string, the same bytes as the `String` it replaced.
+pub type Text = Cow<'static, str>;
+
+/// Every reason and actor the engine itself writes into a history entry.
+const KNOWN_TEXTS: &[&str] = &[
+    "api",
+    "system",
+    "gateway",
+    "order created",
+    "inventory reserved",
+    "payment captured",
+    "payment declined",
+    "fulfillment started",
+    "shipment shipped",
+    "all shipments delivered",
+    "return approved",
+    "refund succeeded",
+    "cancelled by the client",
+    "order edited",
+    "the remaining units were cancelled",
+];
+
+/// `s` as history text: the shared static copy if the engine writes it itself, else owned.
+pub fn text(s: &str) -> Text {
+    match KNOWN_TEXTS.iter().find(|k| **k == s) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(s.to_owned()),
+    }
+}
+
+/// Decodes history text through [`text`], so a replayed order shares the static strings too.
+fn de_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Text;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Text, E> {
+            Ok(text(s))
+        }
+    }
+    deserializer.deserialize_str(Visitor)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use crate::domain::{Millis, OrderId};
 use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 /// One expiry to ask for: ordered by time first, so the heap's top is the earliest.
@@ -20,6 +21,10 @@ pub(crate) struct Due {
 pub(crate) struct Expiry {
     /// A std-style lock: held only to push or pop, never across an await.
     heap: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// Expiries taken from the heap and not finished yet (asked, and put back if unsettled).
+    /// Counted under the heap's lock when taken, so "nothing due and nothing in flight" is
+    /// never true while an expiry is between the two.
+    in_flight: AtomicUsize,
     /// Wakes the task: something was scheduled, an attempt finished, or the engine closes.
     pub(crate) changed: Notify,
 }
@@ -33,6 +38,7 @@ impl Expiry {
             .collect();
         Expiry {
             heap: Mutex::new(heap),
+            in_flight: AtomicUsize::new(0),
             changed: Notify::new(),
         }
     }
@@ -63,7 +69,20 @@ impl Expiry {
                 _ => break,
             }
         }
+        self.in_flight.fetch_add(due.len(), Ordering::AcqRel);
         (due, heap.peek().map(|Reverse(d)| d.at))
+    }
+
+    /// An expiry taken by [`Expiry::take_due`] was asked (and put back if unsettled).
+    pub(crate) fn finished(&self) {
+        let before = self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0, "an expiry finished that was never taken");
+    }
+
+    /// True when no expiry is due at `now` and none is being asked.
+    pub(crate) fn idle_at(&self, now: Millis) -> bool {
+        let heap = self.heap.lock();
+        self.in_flight.load(Ordering::Acquire) == 0 && heap.peek().is_none_or(|Reverse(d)| d.at > now)
     }
 }
 
@@ -82,5 +101,9 @@ mod tests {
         assert_eq!((due[0].order, next), (OrderId(1), Some(Millis(20))));
         let (due, next) = e.take_due(Millis(25), 8);
         assert_eq!((due.len(), due[0].order, next), (1, OrderId(2), Some(Millis(30))));
+        assert!(!e.idle_at(Millis(25)), "two expiries are being asked");
+        e.finished();
+        e.finished();
+        assert!(e.idle_at(Millis(25)) && !e.idle_at(Millis(30)));
     }
 }

@@ -22,7 +22,7 @@
 //! marker and answers from the attempt or refund, so it replays 200 or 402 instead of 409.
 
 use super::{OrderActor, OrderOutcome, RefundAsk};
-use crate::domain::order::{AttemptStatus, GatewayOutcome, Refund, RefundStatus};
+use crate::domain::order::{AttemptStatus, GatewayOutcome, LineQty, Refund, RefundStatus};
 use crate::domain::{IdempotencyRecord, Millis, OrderCommand, OrderEvent, OrderStatus};
 use crate::engine::error::{EngineError, GatewayCall, OutcomeUnknown, Unavailable, UnknownCause};
 use crate::engine::gateway::{GatewayError, GatewayRecord};
@@ -274,7 +274,36 @@ impl OrderActor {
         }
         let now = self.core.clock.now();
         let events = self.order.decide(&OrderCommand::Cancel { reason }, now)?;
-        if let Some(OrderEvent::RefundRequested { .. }) = events.first() {
+        if events.iter().any(|e| matches!(e, OrderEvent::RefundRequested { .. })) {
+            let idx = self.order.refunds.len();
+            let marker = idem.as_ref().map(|spec| Opened::Refund(idx).marker(spec, now));
+            self.commit_with(events, None, None, |_, _| marker).await?;
+            return self.settle_refund(idx, idem, true).await;
+        }
+        self.commit(events, idem, None, None).await
+    }
+
+    /// `POST /cancel {items}`: the units are cancelled, and what of their value was captured is
+    /// refunded in the same record, then sent like any refund (a retry with the request's key
+    /// is answered from it).
+    pub(super) async fn cancel_items(
+        &mut self,
+        items: Vec<LineQty>,
+        reason: String,
+        idem: Idem,
+    ) -> Result<OrderOutcome, EngineError> {
+        if let Some(Opened::Refund(r)) = self.opened_by(&idem) {
+            return self.answer_refund(r, idem).await;
+        }
+        // What was captured must be known, and an earlier refund finished, before deciding.
+        self.settle_pending_attempt().await?;
+        if let Some(r) = self.order.pending_refund() {
+            self.settle_refund(r, None, false).await?;
+        }
+        let now = self.core.clock.now();
+        let events = self.order.decide(&OrderCommand::CancelItems { items, reason }, now)?;
+        let refund = events.iter().any(|e| matches!(e, OrderEvent::RefundRequested { .. }));
+        if refund {
             let idx = self.order.refunds.len();
             let marker = idem.as_ref().map(|spec| Opened::Refund(idx).marker(spec, now));
             self.commit_with(events, None, None, |_, _| marker).await?;

@@ -3,7 +3,9 @@
 //! events to log or the rejection; it changes nothing.
 
 mod cancel;
+mod edit;
 mod fulfillment;
+mod partial;
 mod payment;
 mod refunds;
 mod returns;
@@ -23,7 +25,7 @@ impl Order {
             C::RecordPaymentOutcome { attempt_idx, outcome } => self.decide_payment_outcome(*attempt_idx, outcome, now),
             C::Cancel { reason } => self.decide_cancel(reason, now),
             C::Expire => self.decide_expire(now),
-            C::StartFulfillment { carriers } => self.decide_start_fulfillment(carriers, now),
+            C::StartFulfillment { carriers, items } => self.decide_start_fulfillment(carriers, items.as_deref(), now),
             C::Ship {
                 shipment_id,
                 carrier,
@@ -44,6 +46,8 @@ impl Order {
                 reason,
             } => self.decide_request_refund(*amount, return_id.as_deref(), reason, now),
             C::RecordRefundOutcome { refund_idx, outcome } => self.decide_refund_outcome(*refund_idx, outcome, now),
+            C::Edit { edit, actor } => self.decide_edit(edit, actor, now),
+            C::CancelItems { items, reason } => self.decide_cancel_items(items, reason, now),
         }
     }
 }

@@ -37,7 +37,7 @@ impl Order {
             .collect();
         Ok(vec![OrderEvent::PaymentAttempted {
             attempt: PaymentAttempt {
-                amount: self.total_amount,
+                amount: self.amount_due(),
                 gateway_key: format!("{}-pay-{}", self.id, idx + 1),
                 token_hint: hint,
                 status: AttemptStatus::Pending,

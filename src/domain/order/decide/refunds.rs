@@ -1,4 +1,5 @@
-//! Refunds after delivery: the intent (logged before the gateway hears of it, with the key
+//! Refunds from confirmation on (before delivery they are goodwill refunds and change no
+//! status; see `apply`): the intent (logged before the gateway hears of it, with the key
 //! `ORD-…-refund-N`) and its outcome. A cancellation's refund ends in the cancellation.
 
 use super::invalid;
@@ -24,11 +25,8 @@ impl Order {
         use OrderStatus as S;
         let return_idx = return_id.map(|id| self.find_return(id)).transpose()?;
         let st = self.status;
-        if !matches!(
-            st,
-            S::Delivered | S::ReturnRequested | S::ReturnApproved | S::ReturnRejected | S::PartiallyRefunded
-        ) {
-            return Err(invalid(st, "refund", "refunds are made after delivery"));
+        if matches!(st, S::Pending | S::PaymentPending) || st.is_terminal() {
+            return Err(invalid(st, "refund", "refunds are made once the order is confirmed"));
         }
         if self.pending_refund().is_some() {
             return Err(invalid(st, "refund", "another refund is in progress"));

@@ -35,7 +35,7 @@ fn fulfillment_makes_one_shipment_per_warehouse() {
     };
     given()
         .paid()
-        .when(OrderCommand::StartFulfillment { carriers })
+        .when(OrderCommand::StartFulfillment { carriers, items: None })
         .then_events(vec![OrderEvent::FulfillmentStarted {
             shipments: vec![
                 shipment("wh-1", vec![line("sku-1", 2)], "ups"),
@@ -52,12 +52,17 @@ fn fulfillment_makes_one_shipment_per_warehouse() {
 fn only_a_confirmed_order_is_fulfilled() {
     let fulfill = || OrderCommand::StartFulfillment {
         carriers: BTreeMap::new(),
+        items: None,
     };
     given()
         .when(fulfill())
         .then_invalid("fulfill", "only a confirmed order can be fulfilled");
     given()
         .fulfilled()
+        .when(fulfill())
+        .then_invalid("fulfill", "every unit is already in a shipment or cancelled");
+    given()
+        .delivered()
         .when(fulfill())
         .then_invalid("fulfill", "only a confirmed order can be fulfilled");
 }

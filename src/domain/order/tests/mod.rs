@@ -14,7 +14,9 @@
 //! order can reach.
 
 mod cancel;
+mod edit;
 mod fulfillment;
+mod partial;
 mod payment;
 mod refunds;
 mod returns;
@@ -69,6 +71,7 @@ fn given() -> Given {
         shipping_address: Address::default(),
         billing_address: None,
         reservation_ttl_ms: TTL_MS,
+        extras: Default::default(),
     };
     let at = |wh: &str, quantity| Allocation {
         warehouse_id: key(wh),
@@ -118,7 +121,8 @@ impl Given {
     /// Paid and `processing`: shipment 1 from `wh-1` (`ups`), shipment 2 from `wh-2`.
     fn fulfilled(self) -> Given {
         let carriers = BTreeMap::from([(key("wh-1"), "ups".to_string())]);
-        self.paid().after(OrderCommand::StartFulfillment { carriers })
+        self.paid()
+            .after(OrderCommand::StartFulfillment { carriers, items: None })
     }
 
     fn shipped(self, shipment: usize) -> Given {
@@ -206,6 +210,13 @@ impl When {
         applied(self.before, events)
     }
 
+    /// The decision is `n` events; applies them.
+    fn then_event_count(self, n: usize) -> Then {
+        let events = self.decided.unwrap_or_else(|r| panic!("refused: {r}"));
+        assert_eq!(events.len(), n, "{events:?}");
+        applied(self.before, events)
+    }
+
     /// The command is refused as not allowed in the order's state.
     fn then_invalid(self, action: &str, detail: &str) {
         match self.decided {
@@ -243,7 +254,10 @@ impl When {
 fn applied(before: Order, events: Vec<OrderEvent>) -> Then {
     let mut order = before.clone();
     let (effects, changes) = apply_order_events(&mut order, &events);
-    assert_eq!(order.history.len() - before.history.len(), changes.len());
+    // One history entry per status change; an edit adds one that changes no status.
+    let new_entries = &order.history[before.history.len()..];
+    let status_entries = new_entries.iter().filter(|t| t.from != Some(t.to)).count();
+    assert_eq!(status_entries, changes.len());
     Then {
         order,
         effects,

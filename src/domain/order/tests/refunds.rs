@@ -70,11 +70,10 @@ fn a_refund_is_at_most_what_is_refundable() {
 }
 
 #[test]
-fn refunds_come_after_delivery_one_at_a_time() {
+fn refunds_come_after_confirmation_one_at_a_time() {
     given()
-        .paid()
         .when(refund("1.00", None))
-        .then_invalid("refund", "refunds are made after delivery");
+        .then_invalid("refund", "refunds are made once the order is confirmed");
     given()
         .delivered()
         .refunding("1.00")
@@ -166,4 +165,38 @@ fn a_refund_outcome_needs_its_refund_in_progress() {
         .delivered()
         .when(outcome(0, approved()))
         .then_invalid("record_refund", "no such refund in progress");
+}
+
+#[test]
+fn a_goodwill_refund_before_delivery_changes_no_status() {
+    given()
+        .paid()
+        .refunding("36.00")
+        .when(outcome(0, approved()))
+        .then_event(|_| {})
+        .unchanged_status(OrderStatus::Confirmed)
+        .check(|o| {
+            assert_eq!(o.payment.refunded, dec("36.00"));
+            assert_eq!(o.extras.cancel_refunds, [0]);
+        });
+    given()
+        .fulfilled()
+        .shipped(0)
+        .refunding("1.00")
+        .when(outcome(0, approved()))
+        .then_event(|_| {})
+        .unchanged_status(OrderStatus::PartiallyShipped);
+}
+
+#[test]
+fn a_return_states_its_value_less_what_was_refunded_for_it() {
+    let approved_return = given().return_approved();
+    // One `sku-1` unit: 10.00 and its share of the 1.00 tax (10/35), rounded down.
+    assert_eq!(approved_return.order.return_value(0), dec("10.28"));
+    let refunded = approved_return.after(OrderCommand::RequestRefund {
+        amount: dec("4.00"),
+        return_id: Some("RET-0000000001-1".into()),
+        reason: "part".into(),
+    });
+    assert_eq!(refunded.order.return_value(0), dec("6.28"));
 }
