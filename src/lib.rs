@@ -11,6 +11,7 @@
 //! - [`read_model`]: the PostgreSQL read model, a projection of the log into tables for SQL
 //!   reports (off unless `--postgres-url` is given).
 //! - [`cluster`]: cluster mode: the replicated log on NATS JetStream, the lease, the standby.
+//! - [`integrations`]: starts the read model and the RabbitMQ relay when their flags ask.
 //! - [`server`]: the `oms` command line: flags, startup order, signals, graceful shutdown.
 
 pub mod api;
@@ -18,5 +19,7 @@ pub mod cluster;
 pub mod codec;
 pub mod domain;
 pub mod engine;
+pub mod integrations;
 pub mod read_model;
+pub mod relay;
 pub mod server;

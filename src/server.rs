@@ -9,7 +9,7 @@
 use crate::api::state::{IN_FLIGHT_REQUESTS_MAX_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT};
 use crate::api::token::{STREAM_TOKEN_TTL_MS_DEFAULT, STREAM_TOKEN_TTL_MS_MAX, StreamTokens};
 use crate::api::{ApiConfig, AppState, app};
-use crate::cluster::{ClusterArgs, ClusterConfig, ClusterStatus, Replicator, Role, become_primary};
+use crate::cluster::{ClusterArgs, ClusterConfig, ClusterStatus, Replicator, become_primary};
 use crate::engine::{Engine, EngineConfig, EngineError, SimulatedGateway, SystemClock};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -151,6 +151,14 @@ pub struct ServeArgs {
     pub subscriber_retention_bytes_max: u64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// RabbitMQ relay: publish every event to this broker (`amqp://user:pass@host:5672/%2f`); off
+    /// when absent. Prefer the variable: a flag's value (and its password) shows in the process list.
+    #[arg(long, env = "OMS_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+    /// The durable topic exchange the RabbitMQ relay publishes to (declared if missing).
+    #[arg(long, env = "OMS_AMQP_EXCHANGE", default_value = crate::relay::amqp::EXCHANGE_DEFAULT,
+          value_parser = crate::integrations::parse_exchange)]
+    pub amqp_exchange: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,21 +295,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
-    if let Some(url) = &args.postgres_url {
-        let status = Arc::new(crate::read_model::ReadModelStatus::default());
-        state.set_read_model(status.clone());
-        let config = crate::read_model::ReadModelConfig::new(url.clone());
-        crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
-        tracing::info!("read model: projecting the log into PostgreSQL");
-    }
-    if let Some(status) = state.cluster() {
-        status.update(|s| {
-            if s.role == Role::Starting {
-                s.role = Role::Primary;
-            }
-        });
-        tracing::info!("primary: serving writes");
-    }
+    crate::integrations::start(&args, &state, &engine);
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,

@@ -15,8 +15,13 @@ use crate::domain::order::{OrderEvent, Shipment, StatusChange};
 use crate::domain::sale::{Sale, SaleMark};
 use crate::domain::stock_changes::PairFigures;
 use crate::domain::{Entry, Millis, Order, OrderId, Record};
+use crate::engine::{Committed, Engine};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Orders whose currency a mapper remembers before it forgets them all.
+pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
 
 /// Every event type the streams carry, the catalogue `?types=` filters by.
 pub const EVENT_TYPES: [&str; 24] = [
@@ -52,6 +57,91 @@ pub struct ApiEvent {
     pub kind: &'static str,
     pub order_id: Option<OrderId>,
     pub data: Value,
+}
+
+/// An event's id: the record's log position and the event's index among the record's events
+/// (`"{lsn}.{idx}"`): the same on the event streams, the broker and webhooks.
+pub fn event_id(lsn: u64, idx: usize) -> String {
+    format!("{lsn}.{idx}")
+}
+
+/// The JSON body the relays (RabbitMQ, webhooks) send for an event: its id, type, order (if
+/// any) and the data the event streams send.
+pub fn envelope(lsn: u64, idx: usize, ev: &ApiEvent) -> Value {
+    json!({
+        "id": event_id(lsn, idx),
+        "type": ev.kind,
+        "order_id": ev.order_id.map(|o| o.to_string()),
+        "data": ev.data,
+    })
+}
+
+/// When the record's change happened (the time it carries, never a clock).
+pub fn record_at(r: &Record) -> Option<Millis> {
+    match &r.entry {
+        Entry::WarehouseUpserted { warehouse } => Some(warehouse.updated_at),
+        Entry::InventoryAdjusted { at, .. } | Entry::SaleMarked { at, .. } => Some(*at),
+        Entry::OrderPlaced { order } | Entry::OrderPlacedInSale { order, .. } => Some(order.created_at),
+        Entry::OrderUpdated { events, .. } => events.last().map(|e| e.at()),
+        Entry::SaleUpserted { sale } => Some(sale.updated_at),
+    }
+}
+
+/// Turns committed records into their API events, looking up what naming them needs (the
+/// order's current state, its currency) through the engine. Shared by the event streams and
+/// the relays, so every consumer sees the same events under the same ids. The figures of
+/// `inventory.changed` are the caller's (the feed's, or a fold of the log: see
+/// `api::log_figures`).
+pub struct EventMapper {
+    engine: Engine,
+    currencies: HashMap<OrderId, Currency>,
+}
+
+impl EventMapper {
+    pub fn new(engine: Engine) -> EventMapper {
+        EventMapper {
+            engine,
+            currencies: HashMap::new(),
+        }
+    }
+
+    /// The API events of one committed record, in their fixed order; `figures` are the pairs'
+    /// figures after it.
+    pub async fn events(&mut self, c: &Committed, figures: &[PairFigures]) -> Vec<ApiEvent> {
+        let current = match &c.record.entry {
+            Entry::OrderUpdated { order_id, events, .. } if needs_order(events) => {
+                self.engine.order(*order_id).await.ok()
+            }
+            _ => None,
+        };
+        if let Some(order) = c.record.entry.placed_order() {
+            self.remember(order.id, order.currency);
+        }
+        if let Some(o) = &current {
+            self.remember(o.id, o.currency);
+        }
+        let currency = match &c.record.entry {
+            Entry::OrderUpdated { order_id, .. } => match self.currencies.get(order_id) {
+                Some(cur) => Some(*cur),
+                None => {
+                    let cur = self.engine.order(*order_id).await.ok().map(|o| o.currency);
+                    if let Some(cur) = cur {
+                        self.remember(*order_id, cur);
+                    }
+                    cur
+                }
+            },
+            _ => None,
+        };
+        record_events(&c.record, currency, current.as_deref(), figures)
+    }
+
+    fn remember(&mut self, id: OrderId, c: Currency) {
+        if self.currencies.len() >= CURRENCY_CACHE_ORDERS_MAX {
+            self.currencies.clear();
+        }
+        self.currencies.insert(id, c);
+    }
 }
 
 /// The order a record is about, if any.

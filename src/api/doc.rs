@@ -34,9 +34,9 @@ pub struct ProbeJson {
     pub status: &'static str,
 }
 
-/// `/readyz`: ready, and how the PostgreSQL read model is doing (a projector behind or
-/// disconnected does not make the server unready: orders keep flowing and it catches up from
-/// the log).
+/// `/readyz`: ready, and how the PostgreSQL read model and the event relays are doing (a
+/// projector or relay behind or disconnected does not make the server unready: orders keep
+/// flowing and they catch up from the log).
 #[derive(serde::Serialize, ToSchema)]
 #[schema(as = Ready)]
 pub struct ReadyJson {
@@ -45,6 +45,9 @@ pub struct ReadyJson {
     /// Present when the server runs the read model's projector (`--postgres-url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_model: Option<ReadModelJson>,
+    /// Present when the server runs the RabbitMQ relay (`--amqp-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amqp_relay: Option<RelayJson>,
 }
 
 /// The read model's projector in `/readyz`.
@@ -62,6 +65,22 @@ pub struct ReadModelJson {
     /// Projector runs ended by an error since the server started (each is retried).
     pub errors_total: u64,
     /// Why the last run ended, until a batch commits again.
+    pub last_error: Option<String>,
+}
+
+/// A relay's state in `/readyz`.
+#[derive(serde::Serialize, ToSchema)]
+#[schema(as = RelayState)]
+pub struct RelayJson {
+    /// Connected to the broker now.
+    pub connected: bool,
+    /// Log records made durable after the last position the broker confirmed.
+    pub lag_records: u64,
+    /// Messages the broker confirmed since the server started.
+    pub published_total: u64,
+    /// Connections lost (or refused) since the server started.
+    pub reconnects_total: u64,
+    /// Why the last connection ended, while disconnected.
     pub last_error: Option<String>,
 }
 

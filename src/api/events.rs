@@ -30,21 +30,20 @@
 //! `stream_replays_max` streams replay at once; the next gets `503` with `Retry-After` (a
 //! stream with nothing to replay needs no permit).
 
-use super::api_event::{ApiEvent, EVENT_TYPES, needs_order, record_events, record_order};
+use super::api_event::{EVENT_TYPES, EventMapper, event_id, record_order};
 use super::error::ApiError;
 use super::extract::{Read, query_pairs};
+use super::log_figures::{ReadFailed, deltas, read_chunk, starting_figures};
 use super::orders::order_id;
 use super::state::AppState;
 use super::token::TOKEN_LEN_MAX;
-use crate::domain::money::Currency;
-use crate::domain::stock_changes::{PairFigures, StockFigures, moves_stock, record_deltas};
-use crate::domain::{Entry, OrderId, Sku, WarehouseId};
+use crate::domain::OrderId;
+use crate::domain::stock_changes::{PairFigures, StockFigures};
 use crate::engine::{Committed, Engine, ReplayPermit, Subscription};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -55,11 +54,9 @@ use tokio_stream::wrappers::ReceiverStream;
 /// Events buffered per connection between the producer task and the socket.
 pub const CONNECTION_BUFFER_EVENTS: usize = 256;
 /// Records read from the log per history chunk.
-pub const HISTORY_CHUNK_RECORDS: usize = 512;
+pub use super::log_figures::HISTORY_CHUNK_RECORDS;
 /// Interval of keep-alive comments, in seconds.
 pub const KEEP_ALIVE_SECS: u64 = 15;
-/// Orders whose currency a stream remembers before it forgets them all.
-pub const CURRENCY_CACHE_ORDERS_MAX: usize = 4096;
 
 /// Where a stream resumes: after event `idx` of record `lsn`, or after all of `lsn`.
 /// `lsn` is at most the newest published LSN (checked when the stream opens).
@@ -128,9 +125,6 @@ pub async fn of_order(State(state): State<AppState>, read: Read) -> Result<Respo
     read.engine.order(id).await?;
     stream(state, read.engine, Some(id), resume, types)
 }
-
-/// Each pair's summed changes to (on_hand, reserved).
-type Sums = HashMap<(Sku, WarehouseId), (i128, i128)>;
 
 /// The event types a stream keeps (`None`: all).
 type Types = Option<Vec<&'static str>>;
@@ -228,12 +222,12 @@ fn stream(
     connections.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         let mut producer = Producer {
+            mapper: EventMapper::new(engine.clone()),
             engine,
             order,
             resume,
             types,
             tx,
-            currencies: HashMap::new(),
             figures: StockFigures::default(),
         };
         tokio::select! {
@@ -262,7 +256,7 @@ struct Producer {
     resume: Option<Resume>,
     types: Types,
     tx: mpsc::Sender<Event>,
-    currencies: HashMap<OrderId, Currency>,
+    mapper: EventMapper,
     /// Replaying history: the fold of stock changes, from the starting figures computed back
     /// from the feed's (see the module comment).
     figures: StockFigures,
@@ -309,79 +303,15 @@ impl Producer {
 
     /// Reads records `from..=upto` of the log, at most a chunk.
     async fn read_chunk(&self, from: u64, upto: u64) -> Result<(u64, Vec<Committed>), Stop> {
-        let engine = self.engine.clone();
-        let read = tokio::task::spawn_blocking(move || engine.read_log(from, upto, HISTORY_CHUNK_RECORDS)).await;
-        match read {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, from, "event history could not be read; closing the stream");
-                Err(Stop::Gone)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "event history reader failed");
-                Err(Stop::Gone)
-            }
-        }
+        read_chunk(&self.engine, from, upto).await.map_err(Stop::from)
     }
 
-    /// The stock changes of a record read from the log (an update's from its order's
-    /// current state, see `domain::stock_changes`).
-    async fn deltas(&self, c: &Committed) -> Vec<crate::domain::stock_changes::PairDelta> {
-        let order = match &c.record.entry {
-            Entry::OrderUpdated { order_id, events, .. } if events.iter().any(moves_stock) => {
-                self.engine.order(*order_id).await.ok()
-            }
-            _ => None,
-        };
-        record_deltas(&c.record.entry, order.as_deref())
-    }
-
-    /// Adds the stock changes of records `from..=upto` to `sums`: every pair's when `add_new`,
-    /// else only those of the pairs already there. Returns the first LSN it could read (later
-    /// than `from` if the log before it was compacted).
-    async fn sum_changes(&self, from: u64, upto: u64, sums: &mut Sums, add_new: bool) -> Result<u64, Stop> {
-        let mut at = from;
-        let mut first = None;
-        while at <= upto {
-            let (readable, chunk) = self.read_chunk(at, upto).await?;
-            first.get_or_insert(readable.max(from));
-            let Some(last) = chunk.last().map(|c| c.lsn) else {
-                break;
-            };
-            for c in &chunk {
-                for d in self.deltas(c).await {
-                    let key = (d.sku, d.warehouse_id);
-                    let sum = match sums.get_mut(&key) {
-                        Some(sum) => sum,
-                        None if add_new => sums.entry(key).or_default(),
-                        None => continue,
-                    };
-                    sum.0 += i128::from(d.on_hand);
-                    sum.1 += i128::from(d.reserved);
-                }
-            }
-            at = last + 1;
-        }
-        Ok(first.unwrap_or(from))
-    }
-
-    /// The first pass over history: the figures of each pair it touches, before `from`. They
-    /// are the feed's figures as of its newest record less every change from `from` on: those
-    /// up to `upto` (the history), then those the feed published since the stream subscribed.
-    /// Returns the LSN the figures are before (later than `from` if the log was compacted).
+    /// The first pass over history: the figures of each pair it touches, before `from`
+    /// (`log_figures::starting_figures`). Returns the LSN the figures are before (later than
+    /// `from` if the log was compacted).
     async fn starting_figures(&mut self, from: u64, upto: u64) -> Result<u64, Stop> {
-        let mut sums = Sums::new();
-        let counted_from = self.sum_changes(from, upto, &mut sums, true).await?;
-        let pairs: Vec<(Sku, WarehouseId)> = sums.keys().cloned().collect();
-        let (newest, figures) = self.engine.stock_figures_of(&pairs);
-        self.sum_changes(upto + 1, newest, &mut sums, false).await?;
-        self.figures = StockFigures::default();
-        for ((sku, wh), (on_hand, reserved)) in pairs.into_iter().zip(figures) {
-            let (d_on_hand, d_reserved) = sums[&(sku.clone(), wh.clone())];
-            let before = |n: u64, d: i128| u64::try_from(i128::from(n) - d).unwrap_or(0);
-            self.figures
-                .set(sku, wh, (before(on_hand, d_on_hand), before(reserved, d_reserved)));
-        }
+        let (figures, counted_from) = starting_figures(&self.engine, from, upto).await?;
+        self.figures = figures;
         Ok(counted_from)
     }
 
@@ -409,7 +339,7 @@ impl Producer {
                 }
             }
             for c in &chunk {
-                let deltas = self.deltas(c).await;
+                let deltas = deltas(&self.engine, c).await;
                 let figures = self.figures.apply(deltas);
                 self.emit(c, &figures).await?;
             }
@@ -428,7 +358,7 @@ impl Producer {
         {
             return Ok(());
         }
-        let events = self.map(c, figures).await;
+        let events = self.mapper.events(c, figures).await;
         for (idx, ev) in events.into_iter().enumerate() {
             if self.resume.is_some_and(|r| !r.after(c.lsn, idx)) {
                 continue;
@@ -440,48 +370,18 @@ impl Producer {
                 continue;
             }
             let out = Event::default()
-                .id(format!("{}.{idx}", c.lsn))
+                .id(event_id(c.lsn, idx))
                 .event(ev.kind)
                 .data(ev.data.to_string());
             self.send(out).await?;
         }
         Ok(())
     }
+}
 
-    async fn map(&mut self, c: &Committed, figures: &[PairFigures]) -> Vec<ApiEvent> {
-        let current = match &c.record.entry {
-            Entry::OrderUpdated { order_id, events, .. } if needs_order(events) => {
-                self.engine.order(*order_id).await.ok()
-            }
-            _ => None,
-        };
-        if let Some(order) = c.record.entry.placed_order() {
-            self.remember(order.id, order.currency);
-        }
-        if let Some(o) = &current {
-            self.remember(o.id, o.currency);
-        }
-        let currency = match &c.record.entry {
-            Entry::OrderUpdated { order_id, .. } => match self.currencies.get(order_id) {
-                Some(cur) => Some(*cur),
-                None => {
-                    let cur = self.engine.order(*order_id).await.ok().map(|o| o.currency);
-                    if let Some(cur) = cur {
-                        self.remember(*order_id, cur);
-                    }
-                    cur
-                }
-            },
-            _ => None,
-        };
-        record_events(&c.record, currency, current.as_deref(), figures)
-    }
-
-    fn remember(&mut self, id: OrderId, c: Currency) {
-        if self.currencies.len() >= CURRENCY_CACHE_ORDERS_MAX {
-            self.currencies.clear();
-        }
-        self.currencies.insert(id, c);
+impl From<ReadFailed> for Stop {
+    fn from(_: ReadFailed) -> Stop {
+        Stop::Gone
     }
 }
 

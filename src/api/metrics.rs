@@ -14,6 +14,7 @@ use crate::cluster::{Role, StatusView};
 use crate::domain::order::OrderEvent;
 use crate::domain::{Entry, Record};
 use crate::engine::{Engine, EngineStats, SubscriberInfo};
+use crate::relay::RelayStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -210,7 +211,13 @@ impl Metrics {
     }
 
     /// The exposition text. `engine` is `None` while the engine recovers.
-    pub fn render(&self, engine: Option<&Engine>, ready: bool, cluster: Option<&StatusView>) -> String {
+    pub fn render(
+        &self,
+        engine: Option<&Engine>,
+        ready: bool,
+        relay: Option<&RelayStatus>,
+        cluster: Option<&StatusView>,
+    ) -> String {
         let mut scrape = Registry::default();
         scrape.register(
             "oms_ready",
@@ -225,7 +232,11 @@ impl Metrics {
         if let Some(engine) = engine {
             let stats = engine.stats();
             register_engine(&mut scrape, &stats);
-            register_subscribers(&mut scrape, &engine.subscribers(), &stats);
+            let subscribers = engine.subscribers();
+            register_subscribers(&mut scrape, &subscribers, &stats);
+            if let Some(relay) = relay {
+                register_relay(&mut scrape, relay, &subscribers);
+            }
         }
         if let Some(c) = cluster {
             register_cluster(&mut scrape, c);
@@ -461,5 +472,35 @@ fn register_subscribers(r: &mut Registry, subs: &[SubscriberInfo], st: &EngineSt
         "oms_subscriber_retention_exceeded",
         "Snapshots that deleted log records a durable subscriber still needed (retention bound reached)",
         st.subscriber_retention_exceeded_total,
+    );
+}
+
+/// The RabbitMQ relay: its lag (its subscriber's), connection, what the broker confirmed.
+fn register_relay(r: &mut Registry, relay: &RelayStatus, subs: &[SubscriberInfo]) {
+    let name = relay.subscriber();
+    let lag = subs.iter().find(|s| s.name == name).map_or(0, |s| s.lag_records);
+    gauge(
+        r,
+        "oms_relay_lag_records",
+        "Log records made durable after the last position the broker confirmed",
+        lag as f64,
+    );
+    gauge(
+        r,
+        "oms_relay_connected",
+        "1 while the RabbitMQ relay is connected",
+        f64::from(u8::from(relay.connected())),
+    );
+    counter(
+        r,
+        "oms_relay_published",
+        "Messages the broker confirmed since start",
+        relay.published_total(),
+    );
+    counter(
+        r,
+        "oms_relay_reconnects",
+        "Broker connections lost or refused since start",
+        relay.reconnects_total(),
     );
 }

@@ -39,6 +39,7 @@ pub mod idempotency;
 pub mod input;
 pub mod inventory;
 pub mod limits;
+pub mod log_figures;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;

@@ -1,9 +1,11 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document; and the answers
 //! for paths and methods no route takes.
 
-use super::doc::{ProbeJson, ReadModelJson, ReadyJson};
+use super::doc::{ProbeJson, ReadModelJson, ReadyJson, RelayJson};
 use super::error::ApiError;
 use super::state::AppState;
+use crate::engine::Engine;
+use crate::relay::RelayStatus;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +21,7 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: 200 once recovered and while the log is writable, else 503.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     summary = "Readiness: 200 once recovered and while the log is writable",
-    responses((status = 200, description = "Recovered and writable; the read model's state as detail", body = ReadyJson)))]
+    responses((status = 200, description = "Recovered and writable; the read model's and the relays' state as detail", body = ReadyJson)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.engine() {
         Err(e) => e.into_response(),
@@ -36,12 +38,31 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                     last_error: f.last_error,
                 }
             });
+            let amqp_relay = state.relay().map(|r| relay_json(engine, r));
             axum::Json(ReadyJson {
                 status: "ready",
                 read_model,
+                amqp_relay,
             })
             .into_response()
         }
+    }
+}
+
+/// A relay's figures; its lag is its log subscriber's.
+pub(crate) fn relay_json(engine: &Engine, relay: &RelayStatus) -> RelayJson {
+    let name = relay.subscriber();
+    let lag_records = engine
+        .subscribers()
+        .into_iter()
+        .find(|s| s.name == name)
+        .map_or(0, |s| s.lag_records);
+    RelayJson {
+        connected: relay.connected(),
+        lag_records,
+        published_total: relay.published_total(),
+        reconnects_total: relay.reconnects_total(),
+        last_error: relay.last_error(),
     }
 }
 
@@ -53,7 +74,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let cluster = state.cluster().map(|c| c.view());
     let mut text = state
         .metrics()
-        .render(state.engine().ok(), state.ready(), cluster.as_ref());
+        .render(state.engine().ok(), state.ready(), state.relay(), cluster.as_ref());
     if let (Some(read_model), Ok(engine)) = (state.read_model(), state.engine()) {
         text.push_str(&super::metrics::render_read_model(
             &read_model.figures(engine.published_lsn()),

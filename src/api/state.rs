@@ -9,6 +9,7 @@ use super::metrics::Metrics;
 use super::token::{STREAM_TOKEN_TTL_MS_DEFAULT, StreamTokens};
 use crate::cluster::{ClusterStatus, Role};
 use crate::engine::Engine;
+use crate::relay::RelayStatus;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -76,6 +77,8 @@ struct Shared {
     routes: OnceLock<RouteIndex>,
     /// The PostgreSQL read model's projector, when `--postgres-url` turned it on.
     read_model: OnceLock<Arc<crate::read_model::ReadModelStatus>>,
+    /// The RabbitMQ relay, when the server runs one (its lag shows in `/readyz`).
+    relay: OnceLock<RelayStatus>,
     /// Flipped once when the server begins a graceful shutdown, so long-lived event streams
     /// end and let the connection drain finish.
     shutdown: watch::Sender<bool>,
@@ -107,6 +110,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 routes: OnceLock::new(),
                 read_model: OnceLock::new(),
+                relay: OnceLock::new(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -156,6 +160,15 @@ impl AppState {
     /// True once recovered and while the log is writable.
     pub fn ready(&self) -> bool {
         self.inner.engine.get().is_some_and(Engine::writable)
+    }
+
+    /// Records the running RabbitMQ relay (once).
+    pub fn set_relay(&self, status: RelayStatus) {
+        let _ = self.inner.relay.set(status);
+    }
+
+    pub fn relay(&self) -> Option<&RelayStatus> {
+        self.inner.relay.get()
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -142,9 +142,11 @@ impl LogSubscriber {
     }
 
     /// After [`SubscriberError::BehindRetention`]: continues at the oldest record the log
-    /// still holds, counting the records skipped (`oms_subscriber_records_lost_total`), and
-    /// returns how many were skipped. The gap is logged at error.
-    pub fn skip_lost(&mut self) -> u64 {
+    /// still holds, storing the position before it (durably, so a restart or a
+    /// [`LogSubscriber::rewind`] does not come back to the gap), counting the records skipped
+    /// (`oms_subscriber_records_lost_total`); returns how many were skipped. The gap is
+    /// logged at error.
+    pub async fn skip_lost(&mut self) -> Result<u64, SubscriberError> {
         let first = self.core.wal.first_lsn();
         let lost = first.saturating_sub(self.next);
         if lost > 0 {
@@ -154,8 +156,9 @@ impl LogSubscriber {
             );
             self.registration.lost_records_total.fetch_add(lost, Ordering::Relaxed);
             self.next = first;
+            self.ack(first - 1).await?;
         }
-        lost
+        Ok(lost)
     }
 }
 
