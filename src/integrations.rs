@@ -6,12 +6,18 @@
 use crate::api::AppState;
 use crate::cluster::Role;
 use crate::engine::Engine;
-use crate::server::ServeArgs;
 use std::sync::Arc;
+
+/// Which integrations the command line turned on (`oms serve`'s flags).
+pub(crate) struct Integrations<'a> {
+    pub postgres_url: Option<&'a str>,
+    pub amqp_url: Option<&'a str>,
+    pub amqp_exchange: &'a str,
+}
 
 /// Starts the integrations `args` turns on, after the engine is handed to the API; in cluster
 /// mode this node now serves writes.
-pub(crate) fn start(args: &ServeArgs, state: &AppState, engine: &Engine) {
+pub(crate) fn start(args: Integrations<'_>, state: &AppState, engine: &Engine) {
     if let Some(status) = state.cluster() {
         status.update(|s| {
             if s.role == Role::Starting {
@@ -20,17 +26,17 @@ pub(crate) fn start(args: &ServeArgs, state: &AppState, engine: &Engine) {
         });
         tracing::info!("primary: serving writes");
     }
-    if let Some(url) = &args.postgres_url {
+    if let Some(url) = args.postgres_url {
         let status = Arc::new(crate::read_model::ReadModelStatus::default());
         state.set_read_model(status.clone());
-        let config = crate::read_model::ReadModelConfig::new(url.clone());
+        let config = crate::read_model::ReadModelConfig::new(url.to_string());
         crate::read_model::spawn(engine.clone(), config, status, state.shutdown_signal());
         tracing::info!("read model: projecting the log into PostgreSQL");
     }
-    if let Some(url) = &args.amqp_url {
+    if let Some(url) = args.amqp_url {
         let config = crate::relay::amqp::AmqpConfig {
-            url: url.clone(),
-            exchange: args.amqp_exchange.clone(),
+            url: url.to_string(),
+            exchange: args.amqp_exchange.to_string(),
         };
         state.set_relay(crate::relay::amqp::start(
             engine.clone(),

@@ -295,7 +295,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
     };
     let stats = engine.stats();
     state.set_engine(engine.clone());
-    crate::integrations::start(&args, &state, &engine);
+    let integrations = crate::integrations::Integrations {
+        postgres_url: args.postgres_url.as_deref(),
+        amqp_url: args.amqp_url.as_deref(),
+        amqp_exchange: &args.amqp_exchange,
+    };
+    crate::integrations::start(integrations, &state, &engine);
     tracing::info!(
         recovered_records = stats.recovered_records,
         orders = stats.orders,
