@@ -188,6 +188,11 @@ impl Feed {
         ids.map(|id| indexes.status(id)).collect()
     }
 
+    /// Waits until every record up to `lsn` is published (false if the feed closed first).
+    pub(crate) async fn published_up_to(&self, lsn: u64) -> bool {
+        self.published.subscribe().wait_for(|p| *p >= lsn).await.is_ok()
+    }
+
     /// Highest LSN published so far (0 if none).
     pub(crate) fn published_lsn(&self) -> u64 {
         self.order.lock().next - 1

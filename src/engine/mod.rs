@@ -324,6 +324,11 @@ impl Engine {
         self.core.feed.published_lsn()
     }
 
+    /// Waits until every record up to `lsn` is published (false if the engine closed first).
+    pub async fn published_up_to(&self, lsn: u64) -> bool {
+        self.core.feed.published_up_to(lsn).await
+    }
+
     /// Leave to replay history from the log for an event stream, or `Busy` when
     /// `stream_replays_max` streams are replaying already. Hold it while reading history.
     pub fn replay_permit(&self) -> Result<ReplayPermit, EngineError> {

@@ -47,8 +47,8 @@ pub(crate) async fn fold_to(engine: &Engine, projection: &mut Projection, to: u6
 pub(crate) async fn subscribe(engine: &Engine, position: u64) -> Result<LogSubscriber, ReadModelError> {
     // A snapshot may cover records that are durable but not yet published (the feed publishes
     // after the actors applied them): a subscriber can only be moved to a published position.
-    while engine.published_lsn() < position {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    if !engine.published_up_to(position).await {
+        return Err(ReadModelError::EngineClosed);
     }
     let mut sub = engine.subscriber(SUBSCRIBER_NAME, position).await?;
     if sub.acked() > position {
